@@ -1,0 +1,111 @@
+/**
+ * Typed errors. One class per kind of failure; each maps to a CLI exit code and an HTTP status, and each
+ * message names the file, tensor or field involved and says what to do.
+ */
+
+export type ErrorKind =
+  | 'bad-input' // the user's image, flag or request is wrong
+  | 'unsupported-model' // a model_type or setting imgtokens does not handle
+  | 'bad-checkpoint' // a malformed config.json / safetensors file
+  | 'missing-tensor' // a tensor the model needs is absent or mis-shaped
+  | 'network' // the hub or an image URL could not be reached
+  | 'auth' // 401/403 from the hub
+  | 'not-found' // 404 from the hub, or a missing local path
+  | 'too-large' // an upload or image over the configured limits
+  | 'busy' // the server's queue is full
+  | 'internal';
+
+export class ImgTokensError extends Error {
+  readonly kind: ErrorKind;
+  /** A short hint saying what the user can do, printed after the message. */
+  readonly hint?: string;
+  constructor(kind: ErrorKind, message: string, options?: { hint?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.kind = kind;
+    this.hint = options?.hint;
+  }
+}
+
+export class BadInputError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('bad-input', message, options);
+  }
+}
+export class UnsupportedModelError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('unsupported-model', message, options);
+  }
+}
+export class CheckpointError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('bad-checkpoint', message, options);
+  }
+}
+export class MissingTensorError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('missing-tensor', message, options);
+  }
+}
+export class NetworkError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('network', message, options);
+  }
+}
+export class AuthError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('auth', message, options);
+  }
+}
+export class NotFoundError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('not-found', message, options);
+  }
+}
+export class TooLargeError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('too-large', message, options);
+  }
+}
+export class BusyError extends ImgTokensError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super('busy', message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** CLI exit code per error kind (0 is success, 1 an unexpected crash). */
+export const EXIT_CODES: Record<ErrorKind, number> = {
+  'bad-input': 2,
+  'unsupported-model': 3,
+  'bad-checkpoint': 4,
+  'missing-tensor': 4,
+  network: 5,
+  auth: 6,
+  'not-found': 7,
+  'too-large': 2,
+  busy: 8,
+  internal: 1,
+};
+
+/** HTTP status per error kind, for the server. */
+export const HTTP_STATUS: Record<ErrorKind, number> = {
+  'bad-input': 400,
+  'unsupported-model': 422,
+  'bad-checkpoint': 500,
+  'missing-tensor': 500,
+  network: 502,
+  auth: 502,
+  'not-found': 404,
+  'too-large': 413,
+  busy: 503,
+  internal: 500,
+};
+
+/** One line for a terminal: the message, then the hint if any. */
+export function formatError(err: unknown): string {
+  if (err instanceof ImgTokensError) return err.hint ? `${err.message}\nhint: ${err.hint}` : err.message;
+  if (err instanceof Error) return `unexpected error: ${err.message}`;
+  return `unexpected error: ${String(err)}`;
+}

@@ -1,0 +1,161 @@
+/**
+ * A model in a local directory laid out as on the Hugging Face hub: config.json, tokenizer files and
+ * safetensors weights, either one `model.safetensors` or shards listed in `model.safetensors.index.json`.
+ * Only headers are read up front; tensor bytes are read on demand with positioned reads.
+ */
+import { open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CheckpointError, NotFoundError } from '../errors.js';
+import type { ProgressCallback } from '../progress.js';
+import { parseHeader, parseHeaderLength } from './safetensors.js';
+import type { ModelSource, RawTensor, TensorInfo } from './types.js';
+
+export const INDEX_FILE = 'model.safetensors.index.json';
+export const SINGLE_FILE = 'model.safetensors';
+
+/** Parses `model.safetensors.index.json` into the list of shard files, validating its shape. */
+export function shardFilesFromIndex(bytes: Uint8Array, where: string): string[] {
+  let idx: unknown;
+  try {
+    idx = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new CheckpointError(`${where}: ${INDEX_FILE} is not valid JSON`, { cause: e });
+  }
+  const map = (idx as { weight_map?: unknown })?.weight_map;
+  if (typeof map !== 'object' || map === null)
+    throw new CheckpointError(`${where}: ${INDEX_FILE} has no weight_map`);
+  const files = [...new Set(Object.values(map as Record<string, unknown>))];
+  for (const f of files) {
+    if (typeof f !== 'string' || f.includes('..') || f.startsWith('/')) {
+      throw new CheckpointError(`${where}: ${INDEX_FILE} names an invalid shard file ${JSON.stringify(f)}`);
+    }
+  }
+  return (files as string[]).sort();
+}
+
+export class LocalSource implements ModelSource {
+  readonly description: string;
+  private index?: Promise<Map<string, TensorInfo>>;
+
+  constructor(readonly dir: string) {
+    this.description = dir;
+  }
+
+  async readFile(path: string): Promise<Uint8Array | null> {
+    try {
+      return await readFile(join(this.dir, path));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  tensorIndex(): Promise<Map<string, TensorInfo>> {
+    this.index ??= this.buildIndex();
+    return this.index;
+  }
+
+  private async buildIndex(): Promise<Map<string, TensorInfo>> {
+    const indexBytes = await this.readFile(INDEX_FILE);
+    let files: string[];
+    if (indexBytes) files = shardFilesFromIndex(indexBytes, this.dir);
+    else if (await this.exists(SINGLE_FILE)) files = [SINGLE_FILE];
+    else {
+      throw new NotFoundError(`${this.dir}: no ${SINGLE_FILE} or ${INDEX_FILE}`, {
+        hint: 'imgtokens reads safetensors checkpoints; convert .bin weights with transformers save_pretrained(safe_serialization=True)',
+      });
+    }
+    const out = new Map<string, TensorInfo>();
+    for (const f of files) {
+      for (const t of await this.readHeader(f)) {
+        if (out.has(t.name))
+          throw new CheckpointError(
+            `${this.dir}: tensor ${t.name} appears in both ${out.get(t.name)!.file} and ${f}`,
+          );
+        out.set(t.name, t);
+      }
+    }
+    return out;
+  }
+
+  private async exists(path: string): Promise<boolean> {
+    try {
+      await stat(join(this.dir, path));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async readHeader(file: string): Promise<TensorInfo[]> {
+    const path = join(this.dir, file);
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      throw new CheckpointError(
+        `${path}: shard listed in ${INDEX_FILE} cannot be opened (${(e as Error).message})`,
+        {
+          hint: 'the checkpoint is incomplete; download the missing shard',
+        },
+      );
+    }
+    try {
+      const size = (await fh.stat()).size;
+      const first8 = new Uint8Array(Math.min(8, size));
+      await fh.read(first8, 0, first8.byteLength, 0);
+      const n = parseHeaderLength(first8, path, size);
+      const json = new Uint8Array(n);
+      await fh.read(json, 0, n, 8);
+      return parseHeader(json, file, size).tensors;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async readTensors(
+    names: readonly string[],
+    onProgress?: ProgressCallback,
+  ): Promise<Map<string, RawTensor>> {
+    const index = await this.tensorIndex();
+    const infos = names.map((n) => {
+      const info = index.get(n);
+      if (!info) throw new CheckpointError(`${this.dir}: no tensor named ${n}`);
+      return info;
+    });
+    const total = infos.reduce((a, t) => a + (t.end - t.begin), 0);
+    let done = 0;
+    const out = new Map<string, RawTensor>();
+    const byFile = new Map<string, TensorInfo[]>();
+    for (const t of infos) byFile.set(t.file, [...(byFile.get(t.file) ?? []), t]);
+    onProgress?.({ status: 'initiate', task: 'read', label: 'reading weights', total, unit: 'bytes' });
+    for (const [file, ts] of byFile) {
+      const fh = await open(join(this.dir, file), 'r');
+      try {
+        for (const t of ts.sort((a, b) => a.begin - b.begin)) {
+          const bytes = new Uint8Array(t.end - t.begin);
+          const { bytesRead } = await fh.read(bytes, 0, bytes.byteLength, t.begin);
+          if (bytesRead !== bytes.byteLength) {
+            throw new CheckpointError(
+              `${join(this.dir, file)}: tensor ${t.name} is truncated (read ${bytesRead} of ${bytes.byteLength} bytes)`,
+            );
+          }
+          out.set(t.name, { info: t, bytes });
+          done += bytes.byteLength;
+          onProgress?.({
+            status: 'progress',
+            task: 'read',
+            label: 'reading weights',
+            done,
+            total,
+            unit: 'bytes',
+          });
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+    onProgress?.({ status: 'done', task: 'read', label: 'reading weights' });
+    return out;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Safetensors header parsing and validation, and dtype conversion to float32.
+ * Format: 8-byte little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:[b,e]}},
+ * optional "__metadata__", then the data buffer; offsets are relative to the end of the header.
+ * See https://github.com/huggingface/safetensors (README, "Format").
+ */
+import { CheckpointError } from '../errors.js';
+import { DTYPE_BYTES, type DType, type RawTensor, type TensorInfo } from './types.js';
+
+/** Upper bound for a header: the format itself caps it at 100 MB. */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+export interface SafetensorsHeader {
+  headerBytes: number; // N
+  dataStart: number; // 8 + N
+  tensors: TensorInfo[];
+  metadata: Record<string, string>;
+}
+
+const KNOWN_UNSUPPORTED = new Set([
+  'F64',
+  'I64',
+  'I32',
+  'I16',
+  'I8',
+  'U8',
+  'BOOL',
+  'F8_E4M3',
+  'F8_E5M2',
+  'U16',
+  'U32',
+  'U64',
+]);
+
+/** Reads N from the first 8 bytes, checking it against the file size when known. */
+export function parseHeaderLength(first8: Uint8Array, file: string, fileSize?: number): number {
+  if (first8.byteLength < 8) {
+    throw new CheckpointError(
+      `${file}: truncated safetensors file (${first8.byteLength} bytes, need at least 8)`,
+      {
+        hint: 'the download was probably interrupted; delete the file and fetch it again',
+      },
+    );
+  }
+  const n = Number(new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true));
+  if (n <= 0 || n > MAX_HEADER_BYTES) {
+    throw new CheckpointError(`${file}: invalid safetensors header length ${n}`, {
+      hint: 'this is not a safetensors file, or it is corrupted',
+    });
+  }
+  if (fileSize !== undefined && 8 + n > fileSize) {
+    throw new CheckpointError(
+      `${file}: safetensors header length ${n} runs past the end of the file (${fileSize} bytes)`,
+      { hint: 'the file is truncated; delete it and fetch it again' },
+    );
+  }
+  return n;
+}
+
+/**
+ * Parses and validates the JSON header. `fileSize` (when known) bounds every tensor's data range.
+ * Checks: valid JSON object, supported dtype, integer non-negative shape, byte length = numel * dtype size,
+ * offsets inside the data buffer, no two tensors overlapping.
+ */
+export function parseHeader(json: Uint8Array, file: string, fileSize?: number): SafetensorsHeader {
+  const headerBytes = json.byteLength;
+  const dataStart = 8 + headerBytes;
+  let obj: unknown;
+  try {
+    obj = JSON.parse(new TextDecoder().decode(json));
+  } catch (e) {
+    throw new CheckpointError(`${file}: safetensors header is not valid JSON`, {
+      cause: e,
+      hint: 'the file is corrupted; fetch it again',
+    });
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw new CheckpointError(`${file}: safetensors header is not a JSON object`);
+  }
+  const dataSize = fileSize === undefined ? undefined : fileSize - dataStart;
+  const tensors: TensorInfo[] = [];
+  let metadata: Record<string, string> = {};
+  for (const [name, v] of Object.entries(obj as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      metadata = (v ?? {}) as Record<string, string>;
+      continue;
+    }
+    const entry = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof entry !== 'object' || entry === null)
+      throw new CheckpointError(`${file}: tensor ${name}: header entry is not an object`);
+    const dtype = entry.dtype;
+    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
+      const what = typeof dtype === 'string' && KNOWN_UNSUPPORTED.has(dtype) ? 'unsupported' : 'unknown';
+      throw new CheckpointError(`${file}: tensor ${name} has ${what} dtype ${JSON.stringify(dtype)}`, {
+        hint: 'imgtokens reads F32, F16 and BF16 weights',
+      });
+    }
+    const shape = entry.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new CheckpointError(`${file}: tensor ${name} has an invalid shape ${JSON.stringify(shape)}`);
+    }
+    const off = entry.data_offsets;
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isInteger(d) && d >= 0) ||
+      off[1] < off[0]
+    ) {
+      throw new CheckpointError(`${file}: tensor ${name} has invalid data_offsets ${JSON.stringify(off)}`);
+    }
+    const [b, e] = off as [number, number];
+    const expectedBytes = (shape as number[]).reduce((a, d) => a * d, 1) * DTYPE_BYTES[dtype];
+    if (e - b !== expectedBytes) {
+      throw new CheckpointError(
+        `${file}: tensor ${name}: data_offsets [${b}, ${e}] hold ${e - b} bytes but ${dtype} ${JSON.stringify(shape)} needs ${expectedBytes}`,
+      );
+    }
+    if (dataSize !== undefined && e > dataSize) {
+      throw new CheckpointError(
+        `${file}: tensor ${name}: data_offsets [${b}, ${e}] run past the end of the file (data section is ${dataSize} bytes)`,
+        { hint: 'the file is truncated; delete it and fetch it again' },
+      );
+    }
+    tensors.push({ name, dtype, shape: shape as number[], file, begin: dataStart + b, end: dataStart + e });
+  }
+  const sorted = [...tensors].sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].begin < sorted[i - 1].end) {
+      throw new CheckpointError(
+        `${file}: tensors ${sorted[i - 1].name} and ${sorted[i].name} overlap in the data section`,
+      );
+    }
+  }
+  return { headerBytes, dataStart, tensors, metadata };
+}
+
+// ---- dtype conversion (exact: F16 and BF16 are subsets of F32) ----
+
+const f16Table = (() => {
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const s = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const m = h & 0x3ff;
+    if (e === 0) t[h] = s * m * 2 ** -24;
+    else if (e === 31) t[h] = m ? NaN : s * Infinity;
+    else t[h] = s * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return t;
+})();
+
+/** Converts raw little-endian bytes of `dtype` to a new Float32Array. */
+export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array {
+  const n = bytes.byteLength / DTYPE_BYTES[dtype];
+  if (dtype === 'F32') {
+    const out = new Float32Array(n);
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+  const src = new Uint16Array(n);
+  new Uint8Array(src.buffer).set(bytes);
+  const out = new Float32Array(n);
+  if (dtype === 'F16') {
+    for (let i = 0; i < n; i++) out[i] = f16Table[src[i]];
+  } else {
+    const u32 = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) u32[i] = src[i] << 16;
+  }
+  return out;
+}
+
+export function tensorToFloat32(t: RawTensor): Float32Array {
+  return toFloat32(t.bytes, t.info.dtype);
+}

@@ -1,0 +1,89 @@
+/**
+ * The data that flows between layers: decoded images, the token layout, image features and lens results.
+ * Everything here is plain data (JSON-serialisable apart from typed arrays).
+ */
+
+/** A decoded image: 8-bit RGB, row-major, HWC. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array; // [height, width, 3]
+}
+
+/** A rectangle on the ORIGINAL image, in pixels (may be fractional; x,y = top-left). */
+export interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export type TokenKind = 'patch' | 'cls' | 'newline';
+/** base = the whole-image (square-resized or center-cropped) view; grid = the high-resolution anyres crops. */
+export type ViewName = 'base' | 'grid';
+
+/** One image token, in the order the LLM receives it. */
+export interface LayoutToken {
+  index: number; // row of image_features
+  kind: TokenKind;
+  view: ViewName;
+  /** Crop the token's vector comes from (0 = base), or -1 for newline tokens. */
+  crop: number;
+  /** Row/column in the view's token grid (for grid tokens: of the un-padded feature map); -1 for cls. */
+  row: number;
+  col: number;
+  /** Row of the crop's feature matrix this token copies (-1 for newline tokens). */
+  source: number;
+  /** The part of the original image the token covers; null for cls and newline tokens. */
+  box: Box | null;
+}
+
+export interface ViewInfo {
+  name: ViewName;
+  rows: number;
+  cols: number;
+  /** Index of the first token of this view in the LLM sequence, and how many tokens (newlines included). */
+  start: number;
+  count: number;
+}
+
+export interface TokenLayout {
+  imageWidth: number;
+  imageHeight: number;
+  views: ViewInfo[];
+  tokens: LayoutToken[];
+}
+
+/** The result of running the vision tower and projector on one image. */
+export interface ImageFeatures {
+  image: { width: number; height: number };
+  /** Model input, [crops, 3, H, W] (for llava crops = 1). */
+  pixelValues: Float32Array;
+  pixelShape: number[];
+  /** Projector output per crop before packing, [crops, tokensPerCrop, hidden]. */
+  cropFeatures: Float32Array;
+  cropShape: number[];
+  /** What the LLM receives, [tokens, hidden]. */
+  features: Float32Array;
+  hidden: number;
+  layout: TokenLayout;
+}
+
+export type LensMethod = 'cosine' | 'dot' | 'l2' | 'omp' | 'ompp' | 'logit' | 'logit-raw';
+export const LENS_METHODS: readonly LensMethod[] = [
+  'cosine',
+  'dot',
+  'l2',
+  'omp',
+  'ompp',
+  'logit',
+  'logit-raw',
+];
+
+/** Top-k vocabulary entries for each token: ids and scores, [tokens, k] row-major. */
+export interface TopK {
+  k: number;
+  tokens: number;
+  ids: Int32Array;
+  scores: Float32Array;
+}
