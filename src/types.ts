@@ -87,3 +87,43 @@ export interface TopK {
   ids: Int32Array;
   scores: Float32Array;
 }
+
+/** Vocabulary filters: `special` = added/special tokens, `bytes` = byte-fallback pieces like <0xE5>. */
+export type ExcludeKind = 'special' | 'bytes';
+
+/** One vocabulary entry in a result. */
+export interface WordScore {
+  id: number;
+  text: string; // readable form (see src/vocab)
+  score: number;
+  gloss?: string; // e.g. "sky" for 天
+}
+
+/** The versioned result of one analysis; `tokens[i]` is row i of image_features. */
+export interface ResultJson {
+  schema: 'imgtokens.result/1';
+  model: { id: string; modelType: string; revision?: string; vocabSize: number; hidden: number };
+  image: { width: number; height: number; name?: string };
+  method: LensMethod;
+  k: number;
+  exclude: ExcludeKind[];
+  views: ViewInfo[];
+  tokens: Array<{
+    index: number;
+    kind: TokenKind;
+    view: ViewName;
+    row: number;
+    col: number;
+    box: Box | null;
+    top: WordScore[];
+  }>;
+}
+
+/** What the library accepts as an image: a file path, encoded bytes (JPEG/PNG/WebP/GIF), or decoded RGB. */
+export type ImageInput = string | Uint8Array | RgbImage;
+
+export interface LensOptions {
+  method: LensMethod;
+  k: number;
+  exclude?: ExcludeKind[];
+}
