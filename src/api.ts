@@ -1,0 +1,45 @@
+/**
+ * The library's public contract: load a model once, then encode and analyse many images with it.
+ * Implemented in src/model.ts.
+ */
+import type { ProgressCallback } from './progress.js';
+import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from './types.js';
+
+export type Device = 'cpu' | 'webgpu' | 'cuda';
+
+export interface LoadOptions {
+  /** Branch, tag or commit for hub models (also accepted as "org/name@rev"). */
+  revision?: string;
+  device?: Device;
+  onProgress?: ProgressCallback;
+}
+
+export interface EncodeOptions {
+  /** Rotate/flip by the EXIF orientation tag first (transformers ignores it, so the default is false). */
+  exifTranspose?: boolean;
+  /** A name for the image, recorded in results. */
+  name?: string;
+  onProgress?: ProgressCallback;
+}
+
+export interface ModelInfo {
+  /** What the user named: a directory or a hub id. */
+  id: string;
+  modelType: string;
+  revision?: string;
+  vocabSize: number;
+  hidden: number;
+  /** Token views this model produces (base only for llava; base + grid for anyres models). */
+  views: Array<'base' | 'grid'>;
+}
+
+export interface ImgTokensModel {
+  readonly info: ModelInfo;
+  /** Decode, preprocess, run the vision tower and projector, pack: what the LLM receives. */
+  encode(image: ImageInput, opts?: EncodeOptions): Promise<ImageFeatures>;
+  /** Map every image token to its top-k vocabulary entries. */
+  lens(features: ImageFeatures, opts: LensOptions): Promise<ResultJson>;
+  /** encode + lens. */
+  analyze(image: ImageInput, opts: LensOptions & EncodeOptions): Promise<ResultJson>;
+  close(): Promise<void>;
+}
