@@ -1,0 +1,192 @@
+/**
+ * Command-line parsing for `imgtokens <image>`: flags are validated here, at the boundary, into typed options;
+ * every bad value gives a BadInputError naming the flag and the accepted range.
+ */
+import { parseArgs } from 'node:util';
+import { BadInputError } from '../errors.js';
+import { LENS_METHODS, type ExcludeKind, type LensMethod } from '../types.js';
+import type { Device } from '../api.js';
+
+export const DEFAULT_MODEL = 'llava-hf/llava-v1.6-vicuna-7b-hf';
+export const MAX_WORDS = 100;
+
+export type ViewChoice = 'base' | 'grid' | 'all';
+
+export interface AnalyzeArgs {
+  image: string;
+  model: string;
+  revision?: string;
+  method: LensMethod;
+  k: number;
+  size: number;
+  view: ViewChoice;
+  saveImg?: string;
+  saveHtml?: string;
+  json?: string;
+  saveWords?: string;
+  dumpTensors?: string;
+  exclude: ExcludeKind[];
+  exifTranspose: boolean;
+  device: Device;
+  quiet: boolean;
+  inline: 'auto' | 'never' | 'always';
+}
+
+export const ANALYZE_HELP = `imgtokens: show which vocabulary words a VLM's image tokens are closest to
+
+Usage:
+  imgtokens <image path | URL | -> [options]
+  imgtokens download <model> [--revision REV]   fetch only the tensors analysis needs
+  imgtokens cache ls | cache rm <model>          show or free the download cache
+  imgtokens serve [--model M] [--port 8000] [--host 127.0.0.1]   local web app
+  imgtokens batch <files | dir | glob> --out results.jsonl [--shard i/n]
+  imgtokens models                               supported model families
+
+Options:
+  -m, --model <id|dir>     hub id (org/name[@revision]) or local HF directory
+                           (default ${DEFAULT_MODEL})
+      --revision <rev>     branch, tag or commit of a hub model
+      --method <name>      ${LENS_METHODS.join(' | ')} (default omp)
+  -k, --num-words <n>      words per token, 1..${MAX_WORDS} (default 1)
+      --size <px>          longest side of the PNG (default 1000)
+      --view <v>           base | grid | all (default all)
+      --save-img <png>     the image with words drawn over each patch
+      --save-html <html>   one self-contained interactive page
+      --json <file>        the full result (schema imgtokens.result/1)
+      --save-words <file>  the original tool's grid of words (JSON)
+      --dump-tensors <dir> pixel_values.npy, crop_features.npy, image_features.npy, layout.json
+      --exclude <kinds>    hide special and/or byte tokens: special,bytes
+      --exif-transpose     rotate by the EXIF orientation first (transformers does not)
+      --device <d>         cpu | webgpu | cuda (default cpu)
+      --no-inline          never draw the picture in the terminal
+  -q, --quiet              no progress output
+  -h, --help               this help
+  -V, --version            the version
+
+Examples:
+  imgtokens photo.jpg
+  imgtokens photo.jpg --model llava-hf/llava-1.5-7b-hf --method cosine -k 5 --save-html photo.html
+  imgtokens https://example.com/cat.png --save-img cat-words.png --json cat.json --exclude special,bytes
+  imgtokens photo.jpg --model ./my-llava-dir --dump-tensors out/
+
+Environment: HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE=1.
+`;
+
+function intFlag(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new BadInputError(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
+  }
+  return n;
+}
+
+export function parseExclude(v: string | undefined): ExcludeKind[] {
+  if (v === undefined || v === '') return [];
+  const out: ExcludeKind[] = [];
+  for (const part of v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    if (part !== 'special' && part !== 'bytes') {
+      throw new BadInputError(`--exclude takes a comma-separated list of special, bytes; got "${part}"`);
+    }
+    if (!out.includes(part)) out.push(part);
+  }
+  return out;
+}
+
+export function parseMethod(v: string | undefined): LensMethod {
+  if (v === undefined) return 'omp';
+  if (!(LENS_METHODS as readonly string[]).includes(v)) {
+    throw new BadInputError(`unknown --method "${v}"; choose one of ${LENS_METHODS.join(', ')}`);
+  }
+  return v as LensMethod;
+}
+
+export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'version' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        revision: { type: 'string' },
+        method: { type: 'string' },
+        'num-words': { type: 'string', short: 'k' },
+        size: { type: 'string' },
+        view: { type: 'string' },
+        'save-img': { type: 'string' },
+        'save-html': { type: 'string' },
+        json: { type: 'string' },
+        'save-words': { type: 'string' },
+        'dump-tensors': { type: 'string' },
+        exclude: { type: 'string' },
+        'exif-transpose': { type: 'boolean' },
+        device: { type: 'string' },
+        inline: { type: 'boolean' },
+        'no-inline': { type: 'boolean' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (e) {
+    throw new BadInputError(`${(e as Error).message}`, {
+      hint: 'run imgtokens --help for the list of options',
+    });
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  if (v.version) return 'version';
+  if (parsed.positionals.length === 0) {
+    throw new BadInputError('no image given', {
+      hint: 'usage: imgtokens <image path | URL | -> [--model ...]; see --help',
+    });
+  }
+  if (parsed.positionals.length > 1) {
+    throw new BadInputError(
+      `one image at a time, got ${parsed.positionals.length} (${parsed.positionals.join(' ')})`,
+      {
+        hint: 'use `imgtokens batch` for many images',
+      },
+    );
+  }
+  const view = v.view ?? 'all';
+  if (view !== 'base' && view !== 'grid' && view !== 'all') {
+    throw new BadInputError(`--view must be base, grid or all, got "${view}"`);
+  }
+  const device = v.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'webgpu' && device !== 'cuda') {
+    throw new BadInputError(`--device must be cpu, webgpu or cuda, got "${device}"`);
+  }
+  let model = v.model ?? DEFAULT_MODEL;
+  let revision = v.revision;
+  const at = model.lastIndexOf('@');
+  if (at > 0 && !model.startsWith('.') && !model.startsWith('/')) {
+    if (revision !== undefined)
+      throw new BadInputError('give the revision either as --model org/name@rev or --revision, not both');
+    revision = model.slice(at + 1);
+    model = model.slice(0, at);
+  }
+  return {
+    image: parsed.positionals[0],
+    model,
+    revision,
+    method: parseMethod(v.method),
+    k: intFlag('num-words', v['num-words'], 1, 1, MAX_WORDS),
+    size: intFlag('size', v.size, 1000, 16, 16384),
+    view,
+    saveImg: v['save-img'],
+    saveHtml: v['save-html'],
+    json: v.json,
+    saveWords: v['save-words'],
+    dumpTensors: v['dump-tensors'],
+    exclude: parseExclude(v.exclude),
+    exifTranspose: v['exif-transpose'] ?? false,
+    device,
+    quiet: v.quiet ?? false,
+    inline: v['no-inline'] ? 'never' : v.inline ? 'always' : 'auto',
+  };
+}
