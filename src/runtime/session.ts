@@ -1,0 +1,192 @@
+/**
+ * A thin wrapper over onnxruntime-node: create a session from model bytes (from src/graph), on the CPU by
+ * default or on 'webgpu' / 'cuda' when the installed onnxruntime-node provides them, and run it with named
+ * inputs, getting named outputs back with their shapes checked by type.
+ */
+import * as ort from 'onnxruntime-node';
+import { BadInputError, ImgTokensError } from '../errors.js';
+import { numel, shapeStr, type Shape } from '../util/shape.js';
+
+export type Device = 'cpu' | 'webgpu' | 'cuda';
+export const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda'];
+
+export interface SessionOptions {
+  /** Execution provider; nodes it cannot run fall back to the CPU. Default 'cpu'. */
+  device?: Device;
+  /** Intra-op threads; 0 or undefined lets onnxruntime pick (one per physical core). */
+  intraOpThreads?: number;
+  /** ORT graph optimisation level (default 'all': constant folding of weight casts/transposes, fusions). */
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** ORT log severity: 0 verbose ... 4 fatal (default 3, errors only). */
+  logLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+/** Typed arrays that can be fed to or read from a session. */
+export type TensorData = Float32Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
+
+/** A named tensor's data and shape, row-major. */
+export interface NamedTensor<T extends TensorData = TensorData> {
+  data: T;
+  shape: number[];
+}
+
+export type Feeds = Record<string, NamedTensor>;
+
+/** Which Device names onnxruntime-node's binary knows and whether their libraries ship with it. */
+export function availableDevices(): Array<{ device: Device; bundled: boolean }> {
+  const out: Array<{ device: Device; bundled: boolean }> = [];
+  for (const b of ort.listSupportedBackends()) {
+    if ((DEVICES as readonly string[]).includes(b.name))
+      out.push({ device: b.name as Device, bundled: b.bundled });
+  }
+  return out;
+}
+
+function ortTensor(name: string, t: NamedTensor): ort.Tensor {
+  if (numel(t.shape) !== t.data.length) {
+    throw new BadInputError(
+      `session input ${name}: shape ${shapeStr(t.shape)} needs ${numel(t.shape)} values, got ${t.data.length}`,
+    );
+  }
+  if (t.data instanceof Float32Array) return new ort.Tensor('float32', t.data, t.shape);
+  if (t.data instanceof Int32Array) return new ort.Tensor('int32', t.data, t.shape);
+  if (t.data instanceof BigInt64Array) return new ort.Tensor('int64', t.data, t.shape);
+  if (t.data instanceof Uint16Array) return new ort.Tensor('float16', t.data, t.shape);
+  return new ort.Tensor('uint8', t.data, t.shape);
+}
+
+/** Outputs of one run, read by name with a type check. */
+export class SessionOutputs {
+  constructor(private readonly values: ReadonlyMap<string, NamedTensor>) {}
+
+  names(): string[] {
+    return [...this.values.keys()];
+  }
+
+  get(name: string): NamedTensor {
+    const v = this.values.get(name);
+    if (!v) throw new Error(`session output "${name}" was not fetched (have: ${this.names().join(', ')})`);
+    return v;
+  }
+
+  /** A float32 output, optionally checking its shape (-1 matches any size). */
+  f32(name: string, expectShape?: Shape): NamedTensor<Float32Array> {
+    return this.typed(name, Float32Array, 'float32', expectShape);
+  }
+
+  /** An int64 output (e.g. TopK indices). */
+  i64(name: string, expectShape?: Shape): NamedTensor<BigInt64Array> {
+    return this.typed(name, BigInt64Array, 'int64', expectShape);
+  }
+
+  private typed<T extends TensorData>(
+    name: string,
+    ctor: abstract new (...args: never[]) => T,
+    label: string,
+    expectShape?: Shape,
+  ): NamedTensor<T> {
+    const v = this.get(name);
+    if (!(v.data instanceof ctor)) throw new Error(`session output "${name}" is not ${label}`);
+    if (expectShape) {
+      const ok =
+        v.shape.length === expectShape.length && expectShape.every((d, i) => d === -1 || d === v.shape[i]);
+      if (!ok) {
+        throw new Error(
+          `session output "${name}": expected shape ${shapeStr(expectShape)}, got ${shapeStr(v.shape)}`,
+        );
+      }
+    }
+    return v as NamedTensor<T>;
+  }
+}
+
+export class Session {
+  private constructor(
+    private readonly inner: ort.InferenceSession,
+    readonly device: Device,
+  ) {}
+
+  /** Creates a session from ONNX model bytes. Throws BadInputError when `device` is unavailable here. */
+  static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+    const device = opts.device ?? 'cpu';
+    if (!DEVICES.includes(device)) {
+      throw new BadInputError(`unknown device "${String(device)}"`, {
+        hint: `use one of: ${DEVICES.join(', ')}`,
+      });
+    }
+    if (device !== 'cpu' && !availableDevices().some((d) => d.device === device)) {
+      throw new BadInputError(
+        `device "${device}" is not supported by this onnxruntime-node build on ${process.platform}-${process.arch}`,
+        {
+          hint: `available: ${availableDevices()
+            .map((d) => d.device)
+            .join(', ')}; use --device cpu`,
+        },
+      );
+    }
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: [device],
+      graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+      logSeverityLevel: opts.logLevel ?? 3,
+    };
+    if (opts.intraOpThreads) options.intraOpNumThreads = opts.intraOpThreads;
+    try {
+      const inner = await ort.InferenceSession.create(model, options);
+      return new Session(inner, device);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (device !== 'cpu') {
+        throw new BadInputError(`could not start onnxruntime on device "${device}": ${msg}`, {
+          cause: e,
+          hint:
+            device === 'cuda'
+              ? 'the CUDA provider needs an NVIDIA GPU with CUDA 12 + cuDNN 9 and the onnxruntime-node CUDA binaries (reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12); or use --device cpu'
+              : 'WebGPU needs a GPU with Vulkan/Metal/D3D12 drivers; or use --device cpu',
+        });
+      }
+      throw new ImgTokensError('internal', `onnxruntime could not load the generated graph: ${msg}`, {
+        cause: e,
+      });
+    }
+  }
+
+  get inputNames(): readonly string[] {
+    return this.inner.inputNames;
+  }
+  get outputNames(): readonly string[] {
+    return this.inner.outputNames;
+  }
+
+  /** Runs the graph; fetches `fetch` (default: every output). */
+  async run(feeds: Feeds, fetch: readonly string[] = this.inner.outputNames): Promise<SessionOutputs> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const name of this.inner.inputNames) {
+      const t = feeds[name];
+      if (!t) throw new BadInputError(`session input "${name}" was not given`);
+      ortFeeds[name] = ortTensor(name, t);
+    }
+    for (const name of Object.keys(feeds)) {
+      if (!this.inner.inputNames.includes(name)) {
+        throw new BadInputError(
+          `session has no input "${name}" (inputs: ${this.inner.inputNames.join(', ')})`,
+        );
+      }
+    }
+    for (const name of fetch) {
+      if (!this.inner.outputNames.includes(name)) {
+        throw new Error(`session has no output "${name}" (outputs: ${this.inner.outputNames.join(', ')})`);
+      }
+    }
+    const res = await this.inner.run(ortFeeds, [...fetch]);
+    const out = new Map<string, NamedTensor>();
+    for (const name of fetch) {
+      const t = res[name] as ort.Tensor;
+      out.set(name, { data: t.data as TensorData, shape: [...t.dims] });
+    }
+    return new SessionOutputs(out);
+  }
+
+  async release(): Promise<void> {
+    await this.inner.release();
+  }
+}
