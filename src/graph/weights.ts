@@ -1,0 +1,147 @@
+/**
+ * Explicit weight access for graph builders (after candle's VarBuilder: `w.pp('mlp.fc1').get('weight', [o, i])`).
+ * Blocks ask for weights by their logical (legacy transformers) name and expected shape; a `TensorNaming` maps
+ * that name to the checkpoint's own (e.g. `vision_tower.` or, from transformers 4.52, `model.vision_tower.`), and a
+ * missing or mis-shaped tensor throws MissingTensorError naming the tensor with expected vs got shape.
+ *
+ * The same graph code runs in two modes, so the list of tensors to read can never drift from what the graph uses:
+ * `planWeights` only records names and checks shapes against the checkpoint index (no bytes read), and
+ * `loadWeights` adds the tensors' bytes to the graph as initializers.
+ */
+import { MissingTensorError } from '../errors.js';
+import type { DType, RawTensor, TensorInfo } from '../source/types.js';
+import { shapeStr, type Shape } from '../util/shape.js';
+import type { GraphBuilder, Value } from './builder.js';
+
+/** Float32 graph values for checkpoint weights, addressed relative to a prefix. */
+export interface Weights {
+  /** The logical prefix of this view, e.g. "vision_tower.vision_model.encoder.layers.3.". */
+  readonly prefix: string;
+  /** A required weight; throws MissingTensorError when absent or mis-shaped. */
+  get(name: string, shape: Shape): Value;
+  /** An optional weight: null when absent, but still shape-checked when present. */
+  opt(name: string, shape: Shape): Value | null;
+  /** A view with `prefix + "."` appended. */
+  pp(prefix: string): Weights;
+}
+
+/**
+ * Maps logical tensor names to checkpoint names. `roots` lists, for each logical root, the checkpoint roots to
+ * try in order; a name under no listed root maps to itself.
+ */
+export class TensorNaming {
+  constructor(readonly roots: Readonly<Record<string, readonly string[]>>) {}
+
+  /** The checkpoint names a logical name may have, in the order they are tried. */
+  candidates(logical: string): string[] {
+    for (const [root, alts] of Object.entries(this.roots)) {
+      if (logical.startsWith(root)) return alts.map((a) => a + logical.slice(root.length));
+    }
+    return [logical];
+  }
+
+  resolve(logical: string, has: (name: string) => boolean): string | undefined {
+    return this.candidates(logical).find(has);
+  }
+}
+
+/**
+ * LLaVA / LLaVA-NeXT naming: legacy (transformers <= 4.51, most llava-hf checkpoints) and the layout written by
+ * transformers >= 4.52 (`_checkpoint_conversion_mapping` in modeling_llava.py / modeling_llava_next.py).
+ */
+export const LLAVA_NAMING = new TensorNaming({
+  'vision_tower.': ['vision_tower.', 'model.vision_tower.'],
+  'multi_modal_projector.': ['multi_modal_projector.', 'model.multi_modal_projector.'],
+  image_newline: ['image_newline', 'model.image_newline'],
+});
+
+/** What the weight getter needs to know about one checkpoint tensor. */
+interface TensorEntry {
+  shape: readonly number[];
+  dtype: DType;
+  bytes?: Uint8Array;
+}
+
+class WeightsImpl implements Weights {
+  constructor(
+    private readonly ctx: {
+      g: GraphBuilder;
+      naming: TensorNaming;
+      lookup: (name: string) => TensorEntry | undefined;
+      where: string;
+      used: Map<string, Value>; // checkpoint name -> graph value
+      plan: boolean;
+    },
+    readonly prefix: string,
+  ) {}
+
+  pp(prefix: string): Weights {
+    return new WeightsImpl(this.ctx, `${this.prefix}${prefix}.`);
+  }
+
+  get(name: string, shape: Shape): Value {
+    const v = this.opt(name, shape);
+    if (v) return v;
+    const logical = this.prefix + name;
+    const tried = this.ctx.naming.candidates(logical);
+    throw new MissingTensorError(
+      `${this.ctx.where}: tensor ${logical} ${shapeStr(shape)} is missing` +
+        (tried.length > 1 || tried[0] !== logical ? ` (looked for ${tried.join(', ')})` : ''),
+      { hint: 'the checkpoint is incomplete or not a model of this type; check the repo id and config.json' },
+    );
+  }
+
+  opt(name: string, shape: Shape): Value | null {
+    const { g, naming, lookup, where, used, plan } = this.ctx;
+    const logical = this.prefix + name;
+    const ckpt = naming.resolve(logical, (n) => lookup(n) !== undefined);
+    if (ckpt === undefined) return null;
+    const prev = used.get(ckpt);
+    if (prev) return prev;
+    const t = lookup(ckpt)!;
+    const ok = t.shape.length === shape.length && shape.every((d, i) => d === t.shape[i]);
+    if (!ok) {
+      throw new MissingTensorError(
+        `${where}: tensor ${ckpt} has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)} from config.json`,
+        { hint: 'config.json does not match the weights; check vision_config / text_config sizes' },
+      );
+    }
+    let v: Value;
+    if (plan) {
+      v = g.input(ckpt, 'float32', shape); // a placeholder: the planning graph is never built
+    } else {
+      if (!t.bytes) throw new MissingTensorError(`${where}: tensor ${ckpt} was not read`);
+      v = g.initializer(ckpt, t.bytes, t.dtype, shape);
+    }
+    used.set(ckpt, v);
+    return v;
+  }
+}
+
+/** A getter that records names and checks shapes against the checkpoint index; read `names()` afterwards. */
+export function planWeights(
+  g: GraphBuilder,
+  index: ReadonlyMap<string, TensorInfo>,
+  naming: TensorNaming,
+  where: string,
+): { weights: Weights; names: () => string[] } {
+  const used = new Map<string, Value>();
+  const weights = new WeightsImpl({ g, naming, lookup: (n) => index.get(n), where, used, plan: true }, '');
+  return { weights, names: () => [...used.keys()] };
+}
+
+/** A getter that adds the read tensors to `g` as initializers (F16/BF16 cast to float32 in-graph). */
+export function loadWeights(
+  g: GraphBuilder,
+  tensors: ReadonlyMap<string, RawTensor>,
+  naming: TensorNaming,
+  where: string,
+): { weights: Weights; names: () => string[] } {
+  const used = new Map<string, Value>();
+  const lookup = (n: string): TensorEntry | undefined => {
+    const t = tensors.get(n);
+    return t && { shape: t.info.shape, dtype: t.info.dtype, bytes: t.bytes };
+  };
+  const weights = new WeightsImpl({ g, naming, lookup, where, used, plan: false }, '');
+  return { weights, names: () => [...used.keys()] };
+}
