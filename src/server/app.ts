@@ -1,0 +1,423 @@
+/**
+ * The imgtokens web server: one model (chosen by the server's flags, never by a request), a page, and a small
+ * JSON API. Requests are checked (size, sniffed format, header pixel count) before any decoding; analyses run
+ * one at a time through a bounded queue; features are cached by image hash so another method or k skips the
+ * vision tower; errors are JSON {error, hint} with the status from HTTP_STATUS and never a stack trace.
+ *
+ *   GET  /                 the page
+ *   POST /api/analyze      multipart `image` | `file`, JSON {"url"}, or a raw image body -> ResultJson
+ *   GET  /api/models       the model (and whether it is loaded), methods, defaults, limits
+ *   GET  /api/events       server-sent ProgressEvents (model loading; `?request=<id>` adds that request's)
+ *   GET  /api/stats        queue and cache counters
+ *   GET  /healthz /readyz  process up / model loaded (503 while loading)
+ */
+import { createAdaptorServer } from '@hono/node-server';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { streamSSE } from 'hono/streaming';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ImgTokensModel } from '../api.js';
+import { BadInputError, BusyError, HTTP_STATUS, ImgTokensError, TooLargeError } from '../errors.js';
+import { stage, type ProgressEvent } from '../progress.js';
+import { LENS_METHODS, type ResultJson } from '../types.js';
+import { INDEX_HTML, STYLE_CSS } from '../web/page.js';
+import { FeatureCache, imageKey } from './cache.js';
+import { ProgressHub } from './events.js';
+import { fetchImageUrl } from './fetch-url.js';
+import { checkImage, formatBytes } from './limits.js';
+import { DEFAULT_K, DEFAULT_METHOD, parseAnalyzeParams, type AnalyzeParams } from './params.js';
+import { AnalysisQueue } from './queue.js';
+import { loadStaticFiles } from './static.js';
+
+export interface ServerOptions {
+  model: ImgTokensModel | Promise<ImgTokensModel>;
+  /** Shown by /api/models while the model loads (e.g. the --model flag). */
+  modelId?: string;
+  /** Feed model-loading progress here (hub.publishModel) to show it on the page. */
+  hub?: ProgressHub;
+  /** Upload (and fetched URL) limit in bytes. Default 20 MiB. */
+  maxUploadBytes?: number;
+  /** Largest width x height accepted, read from the header. Default 40 megapixels. */
+  maxPixels?: number;
+  /** Analyses that may wait behind the running one before new ones get 503. Default 8. */
+  maxQueue?: number;
+  /** Waiting plus running time allowed per analysis. Default 120 s. */
+  analysisTimeoutMs?: number;
+  /** Time a client has to send its request headers (slowloris guard). Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send its whole request, body included. Default 60 s. */
+  requestTimeoutMs?: number;
+  /** Feature cache budget in bytes. Default 256 MiB. */
+  cacheBytes?: number;
+  /** Largest k a request may ask for. Default 50. */
+  maxK?: number;
+  /** Accept {"url": ...} requests. Default true. */
+  allowUrls?: boolean;
+  /** Let {"url"} reach loopback/private addresses. Default false. */
+  allowPrivateUrls?: boolean;
+  urlTimeoutMs?: number;
+  /** Where server-side failures are logged (never sent to clients). Default console.error. */
+  log?: (line: string) => void;
+}
+
+export interface ImgTokensServer {
+  /** The Hono app; `app.request()` runs requests without a socket. */
+  readonly app: Hono;
+  readonly hub: ProgressHub;
+  /** Starts listening; port 0 picks a free port. Resolves to the page's URL. */
+  listen(port?: number, host?: string): Promise<{ url: string; port: number; server: Server }>;
+  close(): Promise<void>;
+}
+
+type ModelState =
+  { state: 'loading' } | { state: 'ready'; model: ImgTokensModel } | { state: 'failed'; error: unknown };
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+const MAX_SSE_CLIENTS = 64;
+
+export function createServer(opts: ServerOptions): ImgTokensServer {
+  const limits = {
+    maxUploadBytes: opts.maxUploadBytes ?? 20 << 20,
+    maxPixels: opts.maxPixels ?? 40_000_000,
+  };
+  const maxK = opts.maxK ?? 50;
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const hub = opts.hub ?? new ProgressHub();
+  const queue = new AnalysisQueue(opts.maxQueue ?? 8);
+  const cache = new FeatureCache(opts.cacheBytes ?? 256 << 20);
+  const files = loadStaticFiles();
+  let boundHost = '127.0.0.1';
+  const servers: Server[] = [];
+  let model: ModelState = { state: 'loading' };
+  Promise.resolve(opts.model).then(
+    (m) => {
+      model = { state: 'ready', model: m };
+      hub.publishModel({ status: 'ready', task: 'model', label: m.info.id });
+    },
+    (error: unknown) => {
+      model = { state: 'failed', error };
+      log(`model failed to load: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      const message = error instanceof ImgTokensError ? error.message : 'the model failed to load';
+      hub.publishModel({ status: 'notice', message });
+    },
+  );
+  const readyModel = (): ImgTokensModel => {
+    if (model.state === 'ready') return model.model;
+    if (model.state === 'failed') throw model.error;
+    throw new BusyError('the model is still loading', 5);
+  };
+
+  const app = new Hono();
+
+  app.use('*', async (c, next) => {
+    // A server bound to loopback answers only to loopback names (no DNS rebinding from a web page).
+    const host = (c.req.header('host') ?? '').replace(/:\d+$/, '');
+    if (LOOPBACK_HOSTS.has(boundHost) && !LOOPBACK_HOSTS.has(host)) {
+      return c.json({ error: `unexpected Host header "${host.slice(0, 100)}"` }, 421);
+    }
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Referrer-Policy', 'no-referrer');
+    c.header('X-Frame-Options', 'DENY');
+  });
+
+  app.onError((err, c) => errorResponse(c, err, log));
+  app.notFound((c) => c.json({ error: `no such path: ${c.req.method} ${c.req.path}` }, 404));
+
+  // --- page -----------------------------------------------------------------------------------------------
+  app.get('/', (c) => {
+    c.header(
+      'Content-Security-Policy',
+      "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; " +
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    );
+    return c.html(INDEX_HTML);
+  });
+  app.get('/style.css', (c) => c.body(STYLE_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
+  app.get('/js/:file', async (c) => {
+    const js = await files.script(c.req.param('file'));
+    if (js === null) return c.notFound();
+    return c.body(js, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' });
+  });
+  app.get('/examples/:file', async (c) => {
+    const img = await files.example(c.req.param('file'));
+    if (img === null) return c.notFound();
+    return c.body(img.bytes, 200, { 'Content-Type': img.type, 'Cache-Control': 'max-age=3600' });
+  });
+  app.get('/api/examples', (c) => c.json({ examples: files.examples.map((n) => `/examples/${n}`) }));
+
+  // --- health ---------------------------------------------------------------------------------------------
+  app.get('/healthz', (c) => c.json({ ok: true, uptimeSeconds: Math.round(process.uptime()) }));
+  app.get('/readyz', (c) => {
+    if (model.state === 'ready') return c.json({ ready: true, model: model.model.info.id });
+    c.header('Retry-After', '5');
+    const error = model.state === 'loading' ? 'the model is still loading' : 'the model failed to load';
+    return c.json(
+      { ready: false, error, hint: model.state === 'failed' ? 'see the server log' : undefined },
+      503,
+    );
+  });
+
+  app.get('/api/models', (c) => {
+    const info = model.state === 'ready' ? model.model.info : undefined;
+    return c.json({
+      models: [
+        {
+          id: info?.id ?? opts.modelId ?? 'model',
+          ready: model.state === 'ready',
+          state: model.state,
+          ...info,
+        },
+      ],
+      methods: LENS_METHODS,
+      defaults: { method: DEFAULT_METHOD, k: DEFAULT_K },
+      limits: { ...limits, maxK, maxQueue: queue.maxWaiting, allowUrls: opts.allowUrls ?? true },
+    });
+  });
+  app.get('/api/stats', (c) =>
+    c.json({
+      queue: queue.stats(),
+      cache: {
+        entries: cache.size,
+        bytes: cache.bytes,
+        maxBytes: cache.maxBytes,
+        hits: cache.hits,
+        misses: cache.misses,
+      },
+      sseClients: hub.subscribers,
+      rssBytes: process.memoryUsage().rss,
+    }),
+  );
+
+  app.get('/api/events', (c) => {
+    const requestId = c.req.query('request');
+    if (requestId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(requestId)) {
+      throw new BadInputError('"request" must be 1-64 letters, digits, "-" or "_"');
+    }
+    if (hub.subscribers >= MAX_SSE_CLIENTS) throw new BusyError('too many progress streams are open', 5);
+    return streamSSE(c, async (stream) => {
+      let chain = Promise.resolve();
+      const unsubscribe = hub.subscribe((event) => {
+        chain = chain
+          .then(() => stream.writeSSE({ event: 'progress', data: JSON.stringify(event) }))
+          .catch(() => {});
+      }, requestId);
+      const aborted = new Promise<void>((resolve) => stream.onAbort(resolve));
+      try {
+        while (!stream.aborted && !stream.closed) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([aborted, new Promise((r) => (timer = setTimeout(r, 15_000)))]);
+          clearTimeout(timer);
+          if (stream.aborted) break;
+          chain = chain.then(() => stream.write(': ping\n\n').then(() => {})).catch(() => {});
+        }
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
+
+  // --- analysis -------------------------------------------------------------------------------------------
+  app.post(
+    '/api/analyze',
+    bodyLimit({
+      // Multipart framing and form fields ride on top of the image itself.
+      maxSize: limits.maxUploadBytes + 64 * 1024,
+      onError: () => {
+        throw new TooLargeError(
+          `the request is over this server's upload limit of ${formatBytes(limits.maxUploadBytes)}`,
+          {
+            hint: 'shrink or re-encode the image, or start the server with a larger --max-upload',
+          },
+        );
+      },
+    }),
+    async (c) => {
+      const m = readyModel();
+      const { bytes, name, fields } = await readImage(c, opts, limits.maxUploadBytes);
+      const params = parseAnalyzeParams((k) => [...(fields.get(k) ?? []), ...(c.req.queries(k) ?? [])], maxK);
+      if (params.view === 'grid' && !m.info.views.includes('grid')) {
+        throw new BadInputError(
+          `"view" is grid but ${m.info.id} produces only ${m.info.views.join(', ')} tokens`,
+        );
+      }
+      await checkImage(bytes, limits);
+      const rid = params.requestId;
+      const onProgress = rid === undefined ? undefined : (e: ProgressEvent) => hub.publishRequest(rid, e);
+      let cached = false;
+      const result = await queue.run(
+        async () => {
+          const key = imageKey(bytes);
+          let features = cache.get(key);
+          cached = features !== undefined;
+          if (!features) {
+            features = await m.encode(bytes, { name, onProgress });
+            cache.set(key, features);
+          } else {
+            onProgress?.({ status: 'notice', message: 'image features cached: skipping the vision tower' });
+          }
+          const f = features;
+          return stage(onProgress, 'lens', `${params.method} top-${params.k}`, () =>
+            m.lens(f, { method: params.method, k: params.k, exclude: params.exclude }),
+          );
+        },
+        {
+          timeoutMs: opts.analysisTimeoutMs ?? 120_000,
+          onQueued: (position) =>
+            onProgress?.({ status: 'notice', message: `queued: ${position} ahead of you` }),
+        },
+      );
+      c.header('X-Imgtokens-Cache', cached ? 'hit' : 'miss');
+      return c.json(shapeResult(result, params, name));
+    },
+  );
+
+  return {
+    app,
+    hub,
+    async listen(port = 8000, host = '127.0.0.1') {
+      boundHost = host;
+      const server = createAdaptorServer({
+        fetch: app.fetch,
+        hostname: host,
+        serverOptions: {
+          headersTimeout: opts.headersTimeoutMs ?? 10_000,
+          requestTimeout: opts.requestTimeoutMs ?? 60_000,
+          keepAliveTimeout: 5_000,
+          // How often Node checks the two timeouts above (its default, 30 s, would let slow clients linger).
+          connectionsCheckingInterval: Math.min(1000, Math.max(50, (opts.headersTimeoutMs ?? 10_000) / 4)),
+        },
+      }) as Server;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+      servers.push(server);
+      const addr = server.address() as AddressInfo;
+      const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+      return { url: `http://${shown}:${addr.port}/`, port: addr.port, server };
+    },
+    async close() {
+      await Promise.all(
+        servers.splice(0).map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/** The image bytes, a display name and the form fields, from multipart, JSON {"url"} or a raw body. */
+async function readImage(
+  c: Context,
+  opts: ServerOptions,
+  maxBytes: number,
+): Promise<{ bytes: Uint8Array; name?: string; fields: Map<string, string[]> }> {
+  const type = (c.req.header('content-type') ?? '').toLowerCase();
+  const fields = new Map<string, string[]>();
+  if (type.startsWith('multipart/form-data') || type.startsWith('application/x-www-form-urlencoded')) {
+    let form: FormData;
+    try {
+      form = await c.req.formData();
+    } catch (cause) {
+      throw new BadInputError('the multipart form could not be parsed', {
+        hint: 'send multipart/form-data',
+        cause,
+      });
+    }
+    let file: File | undefined;
+    form.forEach((v, k) => {
+      if (typeof v === 'string') fields.set(k, [...(fields.get(k) ?? []), v]);
+      else if ((k === 'image' || k === 'file') && !file) file = v;
+    });
+    if (!file) {
+      const url = fields.get('url')?.[0];
+      if (url) return { bytes: await fetchUrl(url, opts, maxBytes), name: urlName(url), fields };
+      throw new BadInputError('no image in the request', {
+        hint: 'send the image as multipart field "image" (or "file"), or JSON {"url": "..."}',
+      });
+    }
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    return { bytes, name: cleanName(file.name), fields };
+  }
+  if (type.startsWith('application/json')) {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch (cause) {
+      throw new BadInputError('the JSON body could not be parsed', { cause });
+    }
+    if (typeof body !== 'object' || body === null || typeof (body as { url?: unknown }).url !== 'string') {
+      throw new BadInputError('the JSON body must be {"url": "https://..."}', {
+        hint: 'or upload the image as multipart field "image"',
+      });
+    }
+    for (const [k, v] of Object.entries(body)) {
+      if (k !== 'url' && (typeof v === 'string' || typeof v === 'number')) fields.set(k, [String(v)]);
+      if (k === 'exclude' && Array.isArray(v)) fields.set(k, v.map(String));
+    }
+    const url = (body as { url: string }).url;
+    return { bytes: await fetchUrl(url, opts, maxBytes), name: urlName(url), fields };
+  }
+  // Anything else is taken as the raw image (curl --data-binary @photo.jpg); its content is sniffed later.
+  return { bytes: new Uint8Array(await c.req.arrayBuffer()), fields };
+}
+
+function fetchUrl(url: string, opts: ServerOptions, maxBytes: number): Promise<Uint8Array> {
+  if (opts.allowUrls === false) {
+    throw new BadInputError('this server does not fetch image URLs', {
+      hint: 'upload the image file instead',
+    });
+  }
+  return fetchImageUrl(url, {
+    maxBytes,
+    timeoutMs: opts.urlTimeoutMs ?? 15_000,
+    allowPrivate: opts.allowPrivateUrls ?? false,
+  });
+}
+
+function cleanName(name: string | undefined): string | undefined {
+  if (!name) return undefined;
+  const parts = name.split(/[\\/]/);
+  // eslint-disable-next-line no-control-regex
+  const base = parts[parts.length - 1].replace(/[\u0000-\u001f\u007f]/g, '');
+  return base.slice(0, 200) || undefined;
+}
+
+function urlName(url: string): string | undefined {
+  try {
+    return cleanName(decodeURIComponent(new URL(url).pathname));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps only the requested view and records this request's image name (features may come from the cache). */
+function shapeResult(result: ResultJson, params: AnalyzeParams, name: string | undefined): ResultJson {
+  const image = { ...result.image, name };
+  if (params.view === 'all') return { ...result, image };
+  return {
+    ...result,
+    image,
+    views: result.views.filter((v) => v.name === params.view),
+    tokens: result.tokens.filter((t) => t.view === params.view),
+  };
+}
+
+function errorResponse(c: Context, err: unknown, log: (line: string) => void): Response {
+  if (err instanceof ImgTokensError) {
+    const status = HTTP_STATUS[err.kind];
+    if (err instanceof BusyError) c.header('Retry-After', String(err.retryAfterSeconds));
+    if (status >= 500 && !(err instanceof BusyError))
+      log(`${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
+    return c.json({ error: err.message, hint: err.hint }, status as ContentfulStatusCode);
+  }
+  log(`${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  return c.json({ error: 'internal error', hint: 'the server log has the details' }, 500);
+}

@@ -1,0 +1,62 @@
+/**
+ * Request parameters for /api/analyze, from form fields or the query string (form fields win), checked
+ * into typed LensOptions with errors that name the field and its allowed values.
+ */
+import { BadInputError } from '../errors.js';
+import { LENS_METHODS, type ExcludeKind, type LensMethod, type ViewName } from '../types.js';
+
+export interface AnalyzeParams {
+  method: LensMethod;
+  k: number;
+  exclude: ExcludeKind[];
+  /** Which view's tokens to return; 'all' keeps every view. */
+  view: ViewName | 'all';
+  /** Client-chosen id that ties server-sent progress events to this request. */
+  requestId?: string;
+}
+
+export const DEFAULT_METHOD: LensMethod = 'cosine';
+export const DEFAULT_K = 5;
+const EXCLUDE_KINDS: readonly ExcludeKind[] = ['special', 'bytes'];
+const VIEWS = ['base', 'grid', 'all'] as const;
+
+/** `get(name)` returns every value given for `name` (form fields first, then query parameters). */
+export function parseAnalyzeParams(get: (name: string) => string[], maxK: number): AnalyzeParams {
+  const one = (name: string): string | undefined => {
+    const v = get(name);
+    return v.length > 0 ? v[0].trim() : undefined;
+  };
+  const method = one('method') ?? DEFAULT_METHOD;
+  if (!(LENS_METHODS as readonly string[]).includes(method)) {
+    throw new BadInputError(
+      `"method" must be one of ${LENS_METHODS.join(', ')}; got "${method.slice(0, 40)}"`,
+    );
+  }
+  const kRaw = one('k');
+  const k = kRaw === undefined || kRaw === '' ? DEFAULT_K : Number(kRaw);
+  if (!Number.isInteger(k) || k < 1 || k > maxK) {
+    throw new BadInputError(
+      `"k" must be a whole number from 1 to ${maxK}; got "${String(kRaw).slice(0, 40)}"`,
+    );
+  }
+  const view = one('view') || 'all';
+  if (!(VIEWS as readonly string[]).includes(view)) {
+    throw new BadInputError(`"view" must be one of ${VIEWS.join(', ')}; got "${view.slice(0, 40)}"`);
+  }
+  const exclude: ExcludeKind[] = [];
+  for (const part of get('exclude').flatMap((v) => v.split(','))) {
+    const x = part.trim();
+    if (x === '' || x === 'none') continue;
+    if (!(EXCLUDE_KINDS as readonly string[]).includes(x)) {
+      throw new BadInputError(
+        `"exclude" takes ${EXCLUDE_KINDS.join(', ')} (comma-separated); got "${x.slice(0, 40)}"`,
+      );
+    }
+    if (!exclude.includes(x as ExcludeKind)) exclude.push(x as ExcludeKind);
+  }
+  const requestId = one('request');
+  if (requestId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(requestId)) {
+    throw new BadInputError('"request" must be 1-64 letters, digits, "-" or "_"');
+  }
+  return { method: method as LensMethod, k, exclude, view: view as AnalyzeParams['view'], requestId };
+}
