@@ -1,0 +1,269 @@
+/**
+ * The lens: for each image token, the vocabulary entries its vector is closest to, by one of the measures of
+ * the original tool (cosine, dot, l2, omp, ompp over the input embedding matrix) or the logit lens (logit =
+ * final norm then lm_head; logit-raw = lm_head alone). Every row of the vocabulary is searched; an exclude mask
+ * removes rows before top-k (and from OMP's atom choice).
+ *
+ * The products and top-k run in onnxruntime (src/lens/graphs.ts); OMP's small k×k solves run in JS
+ * (src/lens/omp.ts). A Lens is built once per model: it keeps the matrices, their row norms and one
+ * onnxruntime session per measure (created on first use), and can be run on any number of images.
+ *
+ * Hooks for other families: `normKind: 'rms1p'` is Gemma's RMSNorm, `x / rms(x) * (1 + w)`
+ * (HF GemmaRMSNorm); `embedScale` multiplies the input-embedding matrix, as Gemma's embeddings are scaled by
+ * sqrt(hidden) before the decoder (PaliGemma). Neither applies to lm_head.
+ */
+import { BadInputError, MissingTensorError } from '../errors.js';
+import type { ProgressCallback } from '../progress.js';
+import { Session, type Device, type Feeds } from '../runtime/session.js';
+import type { LensMethod, TopK } from '../types.js';
+import { buildLensGraph, IO, NORMALIZE_EPS, type LensGraphKind } from './graphs.js';
+import { runOmp } from './omp.js';
+
+export type NormKind = 'rms' | 'rms1p';
+
+export interface LensCreateOptions {
+  /** Input embedding matrix (embed_tokens.weight), [vocab, hidden] row-major. Used by cosine/dot/l2/omp/ompp. */
+  embed: Float32Array;
+  /** lm_head.weight [vocab, hidden]; null or omitted = tied to `embed` (unscaled). */
+  lmHead?: Float32Array | null;
+  /** Final norm weight (model.norm.weight) [hidden]; required for `logit`. */
+  normWeight?: Float32Array | null;
+  /** RMSNorm epsilon (text_config.rms_norm_eps). */
+  rmsEps: number;
+  vocab: number;
+  hidden: number;
+  /** 'rms' (Llama: w · x/rms) or 'rms1p' (Gemma: (1 + w) · x/rms). Default 'rms'. */
+  normKind?: NormKind;
+  /** Scale applied to `embed` rows for the embedding measures (Gemma: sqrt(hidden)). Default 1. */
+  embedScale?: number;
+  /** onnxruntime device and intra-op threads (0/undefined = ORT's choice). */
+  device?: Device;
+  threads?: number;
+}
+
+/** One matrix with the per-row constants the graphs take. */
+interface Matrix {
+  name: string;
+  data: Float32Array; // [vocab, hidden]
+  sqNorm: Float32Array; // [vocab] |e|²
+  invNorm: Float32Array; // [vocab] 1 / max(|e|, 1e-12)
+}
+
+function rowNorms(name: string, data: Float32Array, vocab: number, hidden: number): Matrix {
+  const sqNorm = new Float32Array(vocab);
+  const invNorm = new Float32Array(vocab);
+  for (let v = 0; v < vocab; v++) {
+    let s = 0;
+    const o = v * hidden;
+    for (let j = 0; j < hidden; j++) s += data[o + j] * data[o + j];
+    sqNorm[v] = s;
+    invNorm[v] = 1 / Math.max(Math.sqrt(s), NORMALIZE_EPS);
+  }
+  return { name, data, sqNorm, invNorm };
+}
+
+function checkLength(name: string, a: Float32Array, want: number, shape: string): void {
+  if (a.length !== want) {
+    throw new MissingTensorError(`${name}: expected ${shape} = ${want} values, got ${a.length}`, {
+      hint: 'the checkpoint does not match its config.json (vocab_size / hidden_size)',
+    });
+  }
+}
+
+export class Lens {
+  readonly vocab: number;
+  readonly hidden: number;
+  private readonly embed: Matrix;
+  private readonly lmHead: Matrix;
+  private readonly normWeight: Float32Array | null;
+  private readonly rmsEps: number;
+  private readonly device: Device;
+  private readonly threads?: number;
+  private readonly sessions = new Map<LensGraphKind, Promise<Session>>();
+
+  private constructor(o: LensCreateOptions) {
+    const { vocab: V, hidden: D } = o;
+    if (!Number.isInteger(V) || V <= 0 || !Number.isInteger(D) || D <= 0) {
+      throw new BadInputError(`lens: vocab (${V}) and hidden (${D}) must be positive integers`);
+    }
+    this.vocab = V;
+    this.hidden = D;
+    this.rmsEps = o.rmsEps;
+    this.device = o.device ?? 'cpu';
+    this.threads = o.threads;
+    checkLength('embed_tokens.weight', o.embed, V * D, `[${V}, ${D}]`);
+    const scale = o.embedScale ?? 1;
+    const embedData = scale === 1 ? o.embed : o.embed.map((v) => v * scale);
+    this.embed = rowNorms('embed_tokens.weight', embedData, V, D);
+    if (o.lmHead) {
+      checkLength('lm_head.weight', o.lmHead, V * D, `[${V}, ${D}]`);
+      this.lmHead = rowNorms('lm_head.weight', o.lmHead, V, D);
+    } else {
+      this.lmHead =
+        scale === 1
+          ? { ...this.embed, name: 'lm_head.weight (tied)' }
+          : rowNorms('lm_head.weight (tied)', o.embed, V, D);
+    }
+    if (o.normWeight) {
+      checkLength('norm.weight', o.normWeight, D, `[${D}]`);
+      this.normWeight = o.normKind === 'rms1p' ? o.normWeight.map((w) => 1 + w) : o.normWeight;
+    } else {
+      this.normWeight = null;
+    }
+  }
+
+  /** Checks the matrices and precomputes their row norms; sessions are created on first use of a measure. */
+  static create(opts: LensCreateOptions): Lens {
+    return new Lens(opts);
+  }
+
+  private session(kind: LensGraphKind): Promise<Session> {
+    let s = this.sessions.get(kind);
+    if (!s) {
+      s = Session.create(buildLensGraph(kind, this.vocab, this.hidden, this.rmsEps), {
+        device: this.device,
+        intraOpThreads: this.threads,
+      });
+      this.sessions.set(kind, s);
+    }
+    return s;
+  }
+
+  /** 0 for kept rows, -inf for excluded ones. */
+  private bias(excludeMask: Uint8Array | null | undefined): Float32Array {
+    const b = new Float32Array(this.vocab);
+    if (!excludeMask) return b;
+    if (excludeMask.length !== this.vocab) {
+      throw new BadInputError(`exclude mask has ${excludeMask.length} entries, the vocabulary ${this.vocab}`);
+    }
+    for (let v = 0; v < this.vocab; v++) if (excludeMask[v]) b[v] = -Infinity;
+    return b;
+  }
+
+  private async topK(
+    kind: LensGraphKind,
+    m: Matrix,
+    features: Float32Array,
+    tokens: number,
+    k: number,
+    bias: Float32Array,
+  ): Promise<Int32Array> {
+    const r = await this.runGraph(kind, m, features, tokens, k, bias);
+    return r.ids;
+  }
+
+  private async runGraph(
+    kind: LensGraphKind,
+    m: Matrix,
+    features: Float32Array,
+    tokens: number,
+    k: number,
+    bias: Float32Array,
+  ): Promise<{ ids: Int32Array; scores: Float32Array }> {
+    const s = await this.session(kind);
+    const feeds: Feeds = {
+      [IO.features]: { data: features, shape: [tokens, this.hidden] },
+      [IO.matrix]: { data: m.data, shape: [this.vocab, this.hidden] },
+      [IO.bias]: { data: bias, shape: [this.vocab] },
+      [IO.k]: { data: BigInt64Array.of(BigInt(k)), shape: [1] },
+    };
+    if (kind === 'cosine') feeds[IO.invNorm] = { data: m.invNorm, shape: [this.vocab] };
+    if (kind === 'l2') feeds[IO.sqNorm] = { data: m.sqNorm, shape: [this.vocab] };
+    if (kind === 'normed-dot') {
+      if (!this.normWeight) {
+        throw new MissingTensorError('the logit lens needs the final norm weight (model.norm.weight)', {
+          hint: 'pass normWeight to Lens.create, or use method logit-raw',
+        });
+      }
+      feeds[IO.normWeight] = { data: this.normWeight, shape: [this.hidden] };
+    }
+    const out = await s.run(feeds);
+    const ids64 = out.i64(IO.ids, [tokens, k]).data;
+    const ids = Int32Array.from(ids64, (v) => Number(v));
+    return { ids, scores: out.f32(IO.values, [tokens, k]).data };
+  }
+
+  /**
+   * Top-k vocabulary entries for each of `tokens` feature rows ([tokens, hidden] row-major).
+   * Scores: cosine similarity, dot product, -L2/sqrt(hidden), OMP coefficient, or logit.
+   * `excludeMask` [vocab] (1 = drop; see Vocab.excludeMask) is applied before top-k and OMP's atom choice.
+   * For omp/ompp a row holds only non-zero coefficients, sorted descending (negative ones last); the rest of
+   * the row is padding with id -1 and score 0.
+   */
+  async run(
+    features: Float32Array,
+    tokens: number,
+    method: LensMethod,
+    k: number,
+    excludeMask?: Uint8Array | null,
+    onProgress?: ProgressCallback,
+  ): Promise<TopK> {
+    const D = this.hidden;
+    if (!Number.isInteger(tokens) || tokens <= 0 || features.length !== tokens * D) {
+      throw new BadInputError(`lens: features have ${features.length} values, expected [${tokens}, ${D}]`);
+    }
+    const bias = this.bias(excludeMask);
+    let kept = 0;
+    for (let v = 0; v < this.vocab; v++) if (bias[v] === 0) kept++;
+    if (!Number.isInteger(k) || k < 1 || k > kept) {
+      throw new BadInputError(
+        `k must be an integer in [1, ${kept}] (vocabulary rows left after exclusion), got ${k}`,
+      );
+    }
+    switch (method) {
+      case 'cosine':
+      case 'dot':
+      case 'l2': {
+        const r = await this.runGraph(method, this.embed, features, tokens, k, bias);
+        return { k, tokens, ids: r.ids, scores: r.scores };
+      }
+      case 'logit':
+        return { k, tokens, ...(await this.runGraph('normed-dot', this.lmHead, features, tokens, k, bias)) };
+      case 'logit-raw':
+        return { k, tokens, ...(await this.runGraph('dot', this.lmHead, features, tokens, k, bias)) };
+      case 'omp':
+      case 'ompp': {
+        const task = `lens.${method}`;
+        onProgress?.({ status: 'initiate', task, label: method.toUpperCase(), total: k, unit: 'items' });
+        const t0 = performance.now();
+        const r = await runOmp({
+          features,
+          tokens,
+          hidden: D,
+          matrix: this.embed.data,
+          sqNorm: this.embed.sqNorm,
+          k,
+          newestOnly: method === 'ompp',
+          correlate: (res, n, width) => this.topK('corr', this.embed, res, n, width, bias),
+          onStep: (done, total) =>
+            onProgress?.({
+              status: 'progress',
+              task,
+              label: method.toUpperCase(),
+              done,
+              total,
+              unit: 'items',
+            }),
+        });
+        onProgress?.({
+          status: 'done',
+          task,
+          label: method.toUpperCase(),
+          seconds: (performance.now() - t0) / 1000,
+        });
+        return { k, tokens, ids: r.ids, scores: r.coefs };
+      }
+      default: {
+        const never: never = method;
+        throw new BadInputError(`unknown lens method ${String(never)}`);
+      }
+    }
+  }
+
+  /** Frees the onnxruntime sessions. */
+  async release(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await (await s).release();
+  }
+}
