@@ -93,3 +93,16 @@ test('an unavailable device gives a BadInputError with a hint', async () => {
     assert.ok(e.hint && /--device cpu/.test(e.hint));
   }
 });
+
+test('BF16 and F32 raw initializers load with the right values', async () => {
+  const g = new GraphBuilder();
+  const x = g.input('x', 'float32', [2]);
+  const bf = new Uint16Array([0x3fc0, 0xc020]); // 1.5, -2.5 as bfloat16 (upper half of the f32 bits)
+  const b = g.initializer('b', new Uint8Array(bf.buffer), 'BF16', [2]);
+  const f = g.initializer('f', new Uint8Array(new Float32Array([10, 20]).buffer), 'F32', [2]);
+  g.output(g.add(g.mul(x, b), f, 'y'));
+  const s = await Session.create(g.build());
+  const out = await s.run({ x: { data: new Float32Array([2, 4]), shape: [2] } });
+  assert.deepEqual([...out.f32('y', [2]).data], [13, 10]);
+  await s.release();
+});
