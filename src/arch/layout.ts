@@ -1,0 +1,264 @@
+/**
+ * The token layout: for every image token the LLM receives, where its vector comes from (crop + row of that crop's
+ * feature matrix, or the newline vector) and which rectangle of the ORIGINAL image it covers. Packing the features is then
+ * a gather driven by the layout (`packFeatures`), so the layout and the packed features cannot disagree.
+ *
+ *   single view (LLaVA-1.5 style):   [cls?] + rows x cols patches of crop 0, raster order
+ *   anyres (LLaVA-NeXT):             base view (crop 0, no newline), then the grid crops' feature map, un-padded, raster order,
+ *                                    with one newline token after every row
+ * References (transformers v4.45.1, e71a01a104dd663c730e494eb0b6467bb51df357): models/llava_next/modeling_llava_next.py
+ * (LlavaNextForConditionalGeneration.pack_image_features, unpad_image, get_anyres_image_grid_shape).
+ * Boxes come from the per-crop maps in the preprocessing geometry (src/image/processors.ts), so a center crop, a squashed
+ * square base view, the aspect-preserving anyres resize and its padding are all accounted for; boxes are clipped to the image.
+ */
+import { MissingTensorError, UnsupportedModelError } from '../errors.js';
+import type { AffineMap, CropGeometry, PreprocessGeometry } from '../image/processors.js';
+import type { Size } from '../image/transforms.js';
+import type { Box, LayoutToken, TokenLayout, ViewInfo } from '../types.js';
+import { checkShape } from '../util/shape.js';
+
+/** The tokens one crop yields, as a grid (e.g. 24 x 24 for CLIP-L/14 at 336 px), not counting a CLS token. */
+export interface PatchGrid {
+  rows: number;
+  cols: number;
+}
+
+/**
+ * How `unpad_image` computes the kept extent.
+ *   'v4.45':  4.45.1 passes image_sizes[i] as int64 tensors, so the aspect ratios and scale are float32 tensor arithmetic,
+ *             and new = int(original * scale) truncates.
+ *   'round7': later versions convert image_sizes to Python ints and use int(round(original * scale, 7)) in float64.
+ * Either way padding = (current - new) // 2 is cut from both ends, so one extra row/col survives when the difference is odd.
+ */
+export type UnpadRule = 'v4.45' | 'round7';
+
+export interface LayoutOptions {
+  /** 'full' feature strategy: the CLS token is kept first (single view only). */
+  cls?: boolean;
+  /** Append the newline token after each grid row (anyres; default true, as LLaVA-NeXT's image_newline). */
+  newline?: boolean;
+  unpad?: UnpadRule;
+}
+
+/** Builds the layout for the geometry: anyres when the geometry has an anyres grid, else single view on crop 0. */
+export function tokenLayout(
+  geometry: PreprocessGeometry,
+  grid: PatchGrid,
+  opts: LayoutOptions = {},
+): TokenLayout {
+  return geometry.anyres ? anyresLayout(geometry, grid, opts) : singleViewLayout(geometry, grid, opts);
+}
+
+// ---------------------------------------------------------------- boxes
+
+function patchBox(crop: CropGeometry, grid: PatchGrid, r: number, c: number, image: Size): Box {
+  const ph = crop.height / grid.rows;
+  const pw = crop.width / grid.cols;
+  return mapBox(crop.toOriginal, c * pw, r * ph, (c + 1) * pw, (r + 1) * ph, image);
+}
+
+function mapBox(m: AffineMap, u0: number, v0: number, u1: number, v1: number, image: Size): Box {
+  const clip = (v: number, hi: number) => Math.min(hi, Math.max(0, v));
+  const x0 = clip(m.sx * u0 + m.tx, image.width);
+  const x1 = clip(m.sx * u1 + m.tx, image.width);
+  const y0 = clip(m.sy * v0 + m.ty, image.height);
+  const y1 = clip(m.sy * v1 + m.ty, image.height);
+  return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+}
+
+function checkGrid(crop: CropGeometry, grid: PatchGrid): void {
+  if (!(grid.rows > 0 && grid.cols > 0 && Number.isInteger(grid.rows) && Number.isInteger(grid.cols))) {
+    throw new RangeError(`patch grid must be positive integers, got ${grid.rows}x${grid.cols}`);
+  }
+  if (crop.height % grid.rows !== 0 || crop.width % grid.cols !== 0) {
+    throw new UnsupportedModelError(
+      `a ${crop.width}x${crop.height} crop cannot be split into ${grid.cols}x${grid.rows} patches`,
+      { hint: 'check the processor crop size against the vision tower image_size / patch_size' },
+    );
+  }
+}
+
+// ---------------------------------------------------------------- single view
+
+/** LLaVA-1.5 style: one crop, [CLS first when `cls`], then rows x cols patches in raster order. */
+export function singleViewLayout(
+  geometry: PreprocessGeometry,
+  grid: PatchGrid,
+  opts: LayoutOptions = {},
+): TokenLayout {
+  const crop = geometry.crops[0];
+  checkGrid(crop, grid);
+  const tokens: LayoutToken[] = [];
+  const cls = opts.cls === true;
+  if (cls) {
+    tokens.push({ index: 0, kind: 'cls', view: 'base', crop: 0, row: -1, col: -1, source: 0, box: null });
+  }
+  for (let r = 0; r < grid.rows; r++) {
+    for (let c = 0; c < grid.cols; c++) {
+      tokens.push({
+        index: tokens.length,
+        kind: 'patch',
+        view: 'base',
+        crop: 0,
+        row: r,
+        col: c,
+        source: (cls ? 1 : 0) + r * grid.cols + c,
+        box: patchBox(crop, grid, r, c, geometry.image),
+      });
+    }
+  }
+  const views: ViewInfo[] = [
+    { name: 'base', rows: grid.rows, cols: grid.cols, start: 0, count: tokens.length },
+  ];
+  return { imageWidth: geometry.image.width, imageHeight: geometry.image.height, views, tokens };
+}
+
+// ---------------------------------------------------------------- anyres
+
+/** Kept rows [top, bottom) and columns [left, right) of a current.height x current.width feature map (unpad_image). */
+export interface UnpadExtent {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
+export function unpadExtent(original: Size, current: Size, rule: UnpadRule = 'v4.45'): UnpadExtent {
+  const { height: oh, width: ow } = original;
+  const { height: ch, width: cw } = current;
+  const f = rule === 'v4.45' ? Math.fround : (x: number) => x;
+  const toInt = rule === 'v4.45' ? Math.trunc : (x: number) => Math.trunc(Math.round(x * 1e7) / 1e7);
+  if (f(ow / oh) > f(cw / ch)) {
+    const newH = toInt(f(oh * f(cw / ow)));
+    const pad = Math.floor((ch - newH) / 2);
+    return { top: pad, bottom: ch - pad, left: 0, right: cw };
+  }
+  const newW = toInt(f(ow * f(ch / oh)));
+  const pad = Math.floor((cw - newW) / 2);
+  return { top: 0, bottom: ch, left: pad, right: cw - pad };
+}
+
+/**
+ * LLaVA-NeXT packing order (pack_image_features, 4.45.1): the base crop's rows x cols tokens (no newline); then the grid
+ * crops reshaped to one (gridRows*rows) x (gridCols*cols) map in raster order, un-padded to the original aspect ratio,
+ * each kept row followed by a newline token. Grid tokens' row/col are in the un-padded map; a newline token has the row
+ * it ends and col = the number of kept columns.
+ */
+export function anyresLayout(
+  geometry: PreprocessGeometry,
+  grid: PatchGrid,
+  opts: LayoutOptions = {},
+): TokenLayout {
+  const a = geometry.anyres;
+  if (!a) throw new RangeError('anyresLayout: the preprocessing geometry has no anyres grid');
+  if (opts.cls) {
+    // pack_image_features views each crop as (rows, cols) patches; with the CLS kept the view fails in transformers too.
+    throw new UnsupportedModelError(
+      'the "full" feature strategy (CLS kept) is not supported with anyres packing, as in transformers 4.45',
+      { hint: 'use vision_feature_select_strategy "default" for LLaVA-NeXT checkpoints' },
+    );
+  }
+  for (const c of geometry.crops) checkGrid(c, grid);
+  const newline = opts.newline ?? true;
+  const image = geometry.image;
+  const tokens: LayoutToken[] = [];
+  const base = geometry.crops[0];
+  for (let r = 0; r < grid.rows; r++) {
+    for (let c = 0; c < grid.cols; c++) {
+      tokens.push({
+        index: tokens.length,
+        kind: 'patch',
+        view: 'base',
+        crop: 0,
+        row: r,
+        col: c,
+        source: r * grid.cols + c,
+        box: patchBox(base, grid, r, c, image),
+      });
+    }
+  }
+  const baseCount = tokens.length;
+  const mapSize = { height: a.rows * grid.rows, width: a.cols * grid.cols };
+  const keep = unpadExtent(image, mapSize, opts.unpad);
+  const keptCols = keep.right - keep.left;
+  for (let gr = keep.top; gr < keep.bottom; gr++) {
+    for (let gc = keep.left; gc < keep.right; gc++) {
+      const cropIndex = 1 + Math.floor(gr / grid.rows) * a.cols + Math.floor(gc / grid.cols);
+      const pr = gr % grid.rows;
+      const pc = gc % grid.cols;
+      tokens.push({
+        index: tokens.length,
+        kind: 'patch',
+        view: 'grid',
+        crop: cropIndex,
+        row: gr - keep.top,
+        col: gc - keep.left,
+        source: pr * grid.cols + pc,
+        box: patchBox(geometry.crops[cropIndex], grid, pr, pc, image),
+      });
+    }
+    if (newline) {
+      tokens.push({
+        index: tokens.length,
+        kind: 'newline',
+        view: 'grid',
+        crop: -1,
+        row: gr - keep.top,
+        col: keptCols,
+        source: -1,
+        box: null,
+      });
+    }
+  }
+  const views: ViewInfo[] = [
+    { name: 'base', rows: grid.rows, cols: grid.cols, start: 0, count: baseCount },
+    {
+      name: 'grid',
+      rows: keep.bottom - keep.top,
+      cols: keptCols,
+      start: baseCount,
+      count: tokens.length - baseCount,
+    },
+  ];
+  return { imageWidth: image.width, imageHeight: image.height, views, tokens };
+}
+
+// ---------------------------------------------------------------- packing
+
+/**
+ * Gathers the LLM's image-token vectors: row t of the result is crop `tokens[t].crop`'s row `tokens[t].source`, or the
+ * newline vector. A memory copy, no arithmetic.
+ * cropFeatures: [crops, tokensPerCrop, hidden]; newline: [hidden] or null; returns [tokens, hidden].
+ */
+export function packFeatures(
+  cropFeatures: Float32Array,
+  cropShape: readonly number[],
+  layout: TokenLayout,
+  newline: Float32Array | null,
+): Float32Array {
+  if (cropShape.length !== 3)
+    throw new RangeError(`cropShape must be [crops, tokens, hidden], got [${cropShape}]`);
+  const [crops, perCrop, hidden] = cropShape;
+  checkShape('crop features', [cropFeatures.length], [crops * perCrop * hidden]);
+  if (newline) checkShape('image_newline', [newline.length], [hidden], (m) => new MissingTensorError(m));
+  const out = new Float32Array(layout.tokens.length * hidden); // [tokens, hidden]
+  for (const [t, tok] of layout.tokens.entries()) {
+    if (tok.kind === 'newline') {
+      if (!newline) {
+        throw new MissingTensorError(
+          'the token layout has newline tokens but no image_newline vector was given',
+        );
+      }
+      out.set(newline, t * hidden);
+      continue;
+    }
+    if (tok.crop < 0 || tok.crop >= crops || tok.source < 0 || tok.source >= perCrop) {
+      throw new RangeError(
+        `token ${t} reads crop ${tok.crop} row ${tok.source}, outside crop features [${crops}, ${perCrop}, ${hidden}]`,
+      );
+    }
+    const from = (tok.crop * perCrop + tok.source) * hidden;
+    out.set(cropFeatures.subarray(from, from + hidden), t * hidden);
+  }
+  return out;
+}
