@@ -10,6 +10,7 @@ export const INDEX_HTML = /* html */ `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>imgtokens: what a vision-language model sees</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/style.css">
 <script type="module" src="/js/app.js"></script>
 </head>
@@ -182,7 +183,9 @@ body.dragging .drop { border-color: var(--accent); background: var(--accent-soft
 .segmented input:checked + span { background: var(--accent); color: var(--accent-ink); font-weight: 600; }
 .segmented input:focus-visible + span { outline: 3px solid var(--accent); outline-offset: -3px; }
 .segmented input:disabled + span { opacity: .4; }
-.checks label { display: flex; gap: 8px; align-items: center; padding: 2px 0; }
+.field.checks > label { display: flex; justify-content: flex-start; gap: 8px; align-items: center; padding: 2px 0;
+                        margin: 0; text-transform: none; letter-spacing: 0; font-size: 15px; font-weight: 400;
+                        color: var(--ink); cursor: pointer; }
 .buttons { display: flex; gap: 8px; }
 button { border: 1px solid var(--line); background: var(--panel); border-radius: 8px; padding: 7px 14px;
          font-weight: 600; cursor: pointer; }
@@ -243,6 +246,8 @@ button:disabled { opacity: .45; cursor: not-allowed; }
   .detail { grid-column: auto; }
   .stage { min-height: 240px; padding: 6px; }
   .stage-panel { padding: 10px; }
+  body.has-image .stage-panel { order: -2; }
+  body.has-image .detail { order: -1; }
   .thumbs { grid-template-columns: repeat(4, 1fr); }
   .progress .bar { flex-basis: 110px; }
 }

@@ -390,6 +390,7 @@ function useImage(blob: Blob, name: string): void {
   els.photo.alt = name;
   els.empty.hidden = true;
   els.frame.hidden = false;
+  document.body.classList.add('has-image');
   els.caption.textContent = `${name} · analysing…`;
   for (const b of [els.dlPng, els.dlHtml, els.dlJson]) b.disabled = true;
   if (els.modelStatus.classList.contains('ready')) void analyze();
