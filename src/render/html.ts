@@ -1,0 +1,428 @@
+/**
+ * The HTML renderer: ONE self-contained page (image as a data: URI, inline CSS and JS, no network) with each
+ * token's top word over its patch. Hovering, focusing (Tab, then arrow keys) or tapping a patch shows its top-k
+ * words with scores; click or Enter pins the tooltip, Escape closes it. A switch picks the base view or the
+ * high-resolution grid when the result has both; a heat-map toggle colours each patch by its top score (scaled
+ * per view from the lowest to the highest top score).
+ *
+ * Safety: all token text reaches the page only as JSON inside <script type="application/json"> with `<`, `>`, `&`,
+ * U+2028 and U+2029 escaped, and the script writes it with textContent, never as markup; header text (model id,
+ * image name) is HTML-escaped. Control, bidi and zero-width characters are shown as escapes (displayWord).
+ *
+ * Label sizing is pure CSS: each patch is a size container, and the label's font-size is the smaller of a share of
+ * the patch height and the patch width divided by the label's estimated width in em (computed here).
+ */
+
+import { createCanvas } from '@napi-rs/canvas';
+import type { ResultJson, RgbImage } from '../types.js';
+import { BadInputError } from '../errors.js';
+import { fontSlicesFor } from './fonts.js';
+import { readFileSync } from 'node:fs';
+import {
+  checkImageMatches,
+  displayWord,
+  isWide,
+  meanLuminance,
+  patchTokens,
+  prefersDarkText,
+  selectViews,
+  viewTitle,
+  type ViewChoice,
+} from './text.js';
+
+export interface HtmlOptions {
+  /** Views offered by the switch; default 'all' (every view in the result). The first one is shown first. */
+  view?: ViewChoice;
+  /** Page title; default "imgtokens · <image name or model id>". */
+  title?: string;
+  /** Embedded image encoding; default 'jpeg' (quality 90); 'png' is lossless but larger. */
+  imageFormat?: 'jpeg' | 'png';
+  /** The embedded image is downscaled so its longest side is at most this; default 2048. */
+  maxImageSide?: number;
+  /**
+   * Most bytes of font (WOFF2 slices of the bundled Noto Sans SC/KR covering the characters the page uses) to
+   * embed; default 3 MB; 0 embeds none. Characters beyond the budget fall back to the viewer's system fonts.
+   */
+  fontBudgetBytes?: number;
+}
+
+/** What the page's script receives, one entry per view. Percentages are of the image size. */
+interface PageView {
+  name: string;
+  title: string;
+  rows: number;
+  cols: number;
+  /** Lowest and highest top-1 score in the view (heat-map scale). */
+  lo: number;
+  hi: number;
+  /** [index, row, col, x%, y%, w%, h%, label, darkText(1/0), font size as a fraction of the patch height, top] */
+  p: Array<[number, number, number, number, number, number, number, string, number, number, PageWord[]]>;
+}
+type PageWord = [string, number, number, string];
+
+/** Builds the page. The image must be the one the result was computed on (boxes are in its pixels). */
+export async function renderHtml(
+  result: ResultJson,
+  image: RgbImage,
+  options: HtmlOptions = {},
+): Promise<string> {
+  checkImageMatches(result, image);
+  const views = selectViews(result, options.view ?? 'all');
+  const dataUri = await encodeImage(image, options.imageFormat ?? 'jpeg', options.maxImageSide ?? 2048);
+  const pct = (v: number, of: number): number => Math.round((v / of) * 1e5) / 1e3;
+
+  const pageViews: PageView[] = views.map((v) => {
+    const toks = patchTokens(result, v.name);
+    const tops = toks.filter((t) => t.top.length > 0).map((t) => t.top[0].score);
+    const labels = toks.map((t) => (t.top.length ? displayWord(t.top[0].text) : ''));
+    // Font size in image pixels: the largest at which the label fits 84% of the patch width and 46% of its height,
+    // capped at 1.25× the view's median so that short words do not tower over their neighbours (as in png.ts).
+    const fit = toks.map((t, i) => Math.min(0.46 * t.box.h, (0.84 * t.box.w) / emWidth(labels[i])));
+    const cap = 1.25 * median(fit.filter((_, i) => labels[i] !== ''));
+    return {
+      name: v.name,
+      title: viewTitle(v),
+      rows: v.rows,
+      cols: v.cols,
+      lo: tops.length ? Math.min(...tops) : 0,
+      hi: tops.length ? Math.max(...tops) : 1,
+      p: toks.map((t, i) => [
+        t.index,
+        t.row,
+        t.col,
+        pct(t.box.x, image.width),
+        pct(t.box.y, image.height),
+        pct(t.box.w, image.width),
+        pct(t.box.h, image.height),
+        labels[i],
+        prefersDarkText(meanLuminance(image, t.box)) ? 1 : 0,
+        Math.round((Math.min(fit[i], cap) / t.box.h) * 1e4) / 1e4,
+        t.top.map((w): PageWord => [displayWord(w.text), w.score, w.id, w.gloss ?? '']),
+      ]),
+    };
+  });
+
+  const name = result.image.name ?? '';
+  const title = options.title ?? `imgtokens · ${name || result.model.id}`;
+  const meta = [
+    result.model.id + (result.model.revision ? `@${result.model.revision}` : ''),
+    `method ${result.method}`,
+    `top-${result.k}`,
+    result.exclude.length ? `excluding ${result.exclude.join(', ')}` : '',
+    `${result.image.width}×${result.image.height}`,
+  ].filter(Boolean);
+  const data = { views: pageViews, method: result.method };
+  const pageText = [title, name, ...meta, ...pageViews.map((v) => v.title), JSON.stringify(pageViews)].join(
+    ' ',
+  );
+  const fontFaces = embedFonts(pageText, options.fontBudgetBytes ?? 3_000_000);
+
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>${escapeHtml(title)}</title>
+<style>${fontFaces}${CSS}</style>
+</head>
+<body>
+<header>
+  <h1>${escapeHtml(name || 'image')} <span class="meta">${meta.map(escapeHtml).join(' · ')}</span></h1>
+  <div class="controls">
+    <div class="seg" role="group" aria-label="View" ${views.length < 2 ? 'hidden' : ''}>
+      ${views
+        .map(
+          (v, i) =>
+            `<button type="button" id="view-${v.name}" data-view="${v.name}" aria-pressed="${i === 0}">${escapeHtml(
+              viewTitle(v),
+            )}</button>`,
+        )
+        .join('')}
+    </div>
+    <label><input type="checkbox" id="words" checked> words</label>
+    <label><input type="checkbox" id="heat"> heat map</label>
+    <span class="legend" id="legend" hidden><span id="lo"></span><i></i><span id="hi"></span></span>
+  </div>
+</header>
+<main>
+  <div class="stage" id="stage" style="--aspect:${image.width / image.height}">
+    <img src="${dataUri}" alt="${escapeHtml(name || 'analysed image')}" draggable="false">
+  </div>
+  <p class="help">Hover, tap or Tab to a patch for its top-${result.k} words · arrow keys move · Enter pins · Esc closes</p>
+</main>
+<div id="tip" role="tooltip" hidden></div>
+<script type="application/json" id="data">${jsonForScript(data)}</script>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`;
+}
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
+  );
+}
+
+/** JSON that is safe inside a <script> element: no `</script>`, `<!--`, or line separators can appear raw. */
+export function jsonForScript(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return Infinity;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/**
+ * @font-face rules (data: URIs) for the bundled font slices that cover `text`, Latin first and then the slices
+ * that cover the most characters, until `budget` bytes of WOFF2 are used.
+ */
+function embedFonts(text: string, budget: number): string {
+  if (budget <= 0) return '';
+  const chars = new Set(Array.from(text, (c) => c.codePointAt(0) ?? 0));
+  const covered = (range: string): number => {
+    let n = 0;
+    for (const r of range.split(',')) {
+      const [a, b] = r.trim().replace(/^U\+/i, '').split('-');
+      const lo = parseInt(a, 16);
+      const hi = parseInt(b ?? a, 16);
+      for (const cp of chars) if (cp >= lo && cp <= hi) n++;
+    }
+    return n;
+  };
+  const ranked = fontSlicesFor(text)
+    .map((s) => ({ s, n: /-latin-wght/.test(s.path) ? Infinity : covered(s.unicodeRange) }))
+    .sort((a, b) => b.n - a.n);
+  let used = 0;
+  let css = '';
+  for (const { s } of ranked) {
+    if (used + s.bytes > budget) continue;
+    used += s.bytes;
+    const b64 = readFileSync(s.path).toString('base64');
+    css +=
+      `@font-face{font-family:"${s.family}";font-style:normal;font-weight:100 900;font-display:block;` +
+      `src:url(data:font/woff2;base64,${b64}) format("woff2");unicode-range:${s.unicodeRange}}\n`;
+  }
+  return css;
+}
+
+/** Approximate width of `s` in em for a semibold sans (wide characters 1 em, others about 0.6 em). */
+function emWidth(s: string): number {
+  let w = 0;
+  for (const ch of s) w += isWide(ch.codePointAt(0) ?? 0) ? 1 : /[A-Z@MWmw%]/.test(ch) ? 0.78 : 0.58;
+  return Math.max(w, 0.6);
+}
+
+async function encodeImage(image: RgbImage, format: 'jpeg' | 'png', maxSide: number): Promise<string> {
+  if (!Number.isInteger(maxSide) || maxSide < 16) {
+    throw new BadInputError(`maxImageSide must be an integer of at least 16, got ${maxSide}`);
+  }
+  const scale = Math.min(1, maxSide / Math.max(image.width, image.height));
+  const w = Math.max(1, Math.round(image.width * scale));
+  const h = Math.max(1, Math.round(image.height * scale));
+  const src = createCanvas(image.width, image.height);
+  const sctx = src.getContext('2d');
+  const id = sctx.createImageData(image.width, image.height);
+  for (let i = 0, j = 0; i < image.width * image.height; i++, j += 3) {
+    id.data[i * 4] = image.data[j];
+    id.data[i * 4 + 1] = image.data[j + 1];
+    id.data[i * 4 + 2] = image.data[j + 2];
+    id.data[i * 4 + 3] = 255;
+  }
+  sctx.putImageData(id, 0, 0);
+  let out = src;
+  if (scale < 1) {
+    out = createCanvas(w, h);
+    const octx = out.getContext('2d');
+    octx.imageSmoothingQuality = 'high';
+    octx.drawImage(src, 0, 0, w, h);
+  }
+  const bytes = format === 'png' ? await out.encode('png') : await out.encode('jpeg', 90);
+  return `data:image/${format};base64,${bytes.toString('base64')}`;
+}
+
+const CSS = `
+:root{color-scheme:dark;--bg:#111318;--fg:#e8eaf0;--mut:#9aa0ae;--acc:#7cc4ff}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.4 "imgtokens Sans","imgtokens Sans KR",system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","Noto Sans SC","PingFang SC","Hiragino Sans","Microsoft YaHei",sans-serif}
+header{display:flex;flex-wrap:wrap;gap:8px 20px;align-items:center;justify-content:space-between;padding:10px 16px;border-bottom:1px solid #262a33}
+h1{font-size:16px;margin:0;font-weight:600}
+.meta{color:var(--mut);font-weight:400;font-size:13px;margin-left:8px}
+.controls{display:flex;gap:14px;align-items:center;flex-wrap:wrap}
+.controls label{display:flex;gap:5px;align-items:center;cursor:pointer}
+.seg{display:inline-flex;border:1px solid #3a404d;border-radius:7px;overflow:hidden}
+.seg[hidden]{display:none}
+.seg button{font:inherit;color:var(--fg);background:transparent;border:0;padding:5px 12px;cursor:pointer}
+.seg button+button{border-left:1px solid #3a404d}
+.seg button[aria-pressed=true]{background:#2b5f8c;color:#fff}
+.seg button:focus-visible,input:focus-visible{outline:2px solid var(--acc);outline-offset:2px}
+.legend{display:inline-flex;gap:6px;align-items:center;color:var(--mut);font-size:12px}
+.legend[hidden]{display:none}
+.legend i{display:inline-block;width:110px;height:10px;border-radius:3px;background:linear-gradient(90deg,#440154,#3b528b,#21918c,#5ec962,#fde725)}
+main{padding:12px 16px}
+.stage{position:relative;margin:0 auto;width:min(100%,calc((100vh - 120px) * var(--aspect)));aspect-ratio:var(--aspect);user-select:none;-webkit-user-select:none}
+.stage img{position:absolute;inset:0;width:100%;height:100%;display:block}
+.layer{position:absolute;inset:0}
+.layer[hidden]{display:none}
+.p{position:absolute;container-type:size;display:flex;align-items:center;justify-content:center;overflow:hidden;cursor:pointer;outline:none}
+.p span{white-space:nowrap;font-weight:600;line-height:1;pointer-events:none;font-size:calc(var(--f) * 100cqh);color:#fff;text-shadow:0 0 2px #000,0 0 1px #000,0 0 3px rgba(0,0,0,.6)}
+.p.d span{color:#000;text-shadow:0 0 2px #fff,0 0 1px #fff,0 0 3px rgba(255,255,255,.7)}
+.nowords .p span{visibility:hidden}
+.heat .p{background:var(--heat)}
+.heat .p span{color:#fff;text-shadow:0 0 2px #000,0 0 1px #000}
+.heat .p.hd span{color:#000;text-shadow:0 0 2px #fff,0 0 1px #fff}
+.p:hover,.p:focus-visible,.p.on{box-shadow:inset 0 0 0 2px var(--acc);background-color:rgba(124,196,255,.18)}
+.heat .p:hover,.heat .p:focus-visible,.heat .p.on{background:var(--heat)}
+#tip{position:fixed;z-index:10;min-width:200px;max-width:min(420px,92vw);background:#1b1e25;border:1px solid #3a404d;border-radius:8px;padding:8px 10px;box-shadow:0 6px 24px rgba(0,0,0,.5);pointer-events:none}
+#tip[hidden]{display:none}
+#tip.pinned{pointer-events:auto;border-color:var(--acc)}
+#tip .h{color:var(--mut);font-size:12px;margin-bottom:4px}
+#tip table{border-collapse:collapse;width:100%}
+#tip td{padding:2px 6px 2px 0;vertical-align:baseline}
+#tip td.r{color:var(--mut);font-size:12px;text-align:right}
+#tip td.w{font-weight:600;white-space:pre-wrap;word-break:break-all}
+#tip td.s{font-variant-numeric:tabular-nums;text-align:right}
+#tip td.g{color:var(--mut);font-size:12px}
+#tip td.i{color:#6c7280;font-size:11px;text-align:right}
+.help{color:var(--mut);font-size:12px;text-align:center;margin:8px 0 0}
+`;
+
+// The page script: plain ES2020, no dependencies. Words only ever reach the DOM through textContent.
+const SCRIPT = `
+(() => {
+  const data = JSON.parse(document.getElementById('data').textContent);
+  const stage = document.getElementById('stage');
+  const tip = document.getElementById('tip');
+  const viridis = [[68,1,84],[59,82,139],[33,145,140],[94,201,98],[253,231,37]];
+  const heat = (t) => {
+    const x = Math.min(Math.max(t, 0), 1) * 4, i = Math.min(Math.floor(x), 3), f = x - i;
+    const c = viridis[i].map((v, j) => Math.round(v + (viridis[i + 1][j] - v) * f));
+    return 'rgba(' + c.join(',') + ',0.8)';
+  };
+  const fmt = (s) => (Math.abs(s) >= 1000 || (s !== 0 && Math.abs(s) < 0.001)) ? s.toExponential(3) : s.toFixed(4);
+  const layers = new Map();
+  let pinned = null, shown = null;
+
+  for (const v of data.views) {
+    const layer = document.createElement('div');
+    layer.className = 'layer';
+    layer.dataset.view = v.name;
+    layer.setAttribute('role', 'group');
+    layer.setAttribute('aria-label', v.title);
+    const byPos = new Map();
+    for (const q of v.p) {
+      const [index, row, col, x, y, w, h, label, dark, f, top] = q;
+      const el = document.createElement('div');
+      el.className = 'p' + (dark ? ' d' : '');
+      el.style.left = x + '%'; el.style.top = y + '%'; el.style.width = w + '%'; el.style.height = h + '%';
+      el.style.setProperty('--f', String(f));
+      const t = top.length ? (top[0][1] - v.lo) / ((v.hi - v.lo) || 1) : 0;
+      el.style.setProperty('--heat', heat(t));
+      if (t > 0.62) el.classList.add('hd');
+      el.dataset.i = String(index); el.dataset.row = String(row); el.dataset.col = String(col);
+      el.tabIndex = -1;
+      el.setAttribute('role', 'button');
+      el.setAttribute('aria-label', 'row ' + row + ', column ' + col + ': ' + (label || 'no word') +
+        (top.length ? ' (' + fmt(top[0][1]) + ')' : ''));
+      const span = document.createElement('span');
+      span.textContent = label;
+      el.appendChild(span);
+      el._q = q; el._v = v;
+      layer.appendChild(el);
+      byPos.set(row + ',' + col, el);
+    }
+    layer._byPos = byPos;
+    const first = layer.querySelector('.p');
+    if (first) first.tabIndex = 0;
+    stage.appendChild(layer);
+    layers.set(v.name, layer);
+  }
+
+  function fill(el) {
+    const [index, row, col, , , , , , , , top] = el._q;
+    tip.textContent = '';
+    const h = document.createElement('div');
+    h.className = 'h';
+    h.textContent = el._v.title.split(' · ')[0] + ' · row ' + row + ', col ' + col + ' · token #' + index + ' · ' + data.method;
+    tip.appendChild(h);
+    const table = document.createElement('table');
+    top.forEach(([word, score, id, gloss], k) => {
+      const tr = table.insertRow();
+      const cells = [['r', String(k + 1)], ['w', word === '' ? '(empty)' : word], ['g', gloss], ['s', fmt(score)], ['i', '#' + id]];
+      for (const [cls, text] of cells) { const td = tr.insertCell(); td.className = cls; td.textContent = text; }
+    });
+    tip.appendChild(table);
+  }
+  function place(el) {
+    const r = el.getBoundingClientRect();
+    tip.hidden = false;
+    const tw = tip.offsetWidth, th = tip.offsetHeight, vw = innerWidth, vh = innerHeight;
+    let x = r.right + 8, y = r.top;
+    if (x + tw > vw - 4) x = r.left - tw - 8;
+    if (x < 4) x = Math.min(Math.max(4, r.left), vw - tw - 4);
+    if (y + th > vh - 4) y = Math.max(4, vh - th - 4);
+    tip.style.left = x + 'px'; tip.style.top = y + 'px';
+  }
+  function show(el) {
+    if (shown && shown !== el) shown.classList.remove('on');
+    shown = el; el.classList.add('on');
+    fill(el); place(el);
+  }
+  function hide() {
+    if (shown) shown.classList.remove('on');
+    shown = null; pinned = null; tip.hidden = true; tip.classList.remove('pinned');
+  }
+  function pin(el) {
+    if (pinned === el) { hide(); return; }
+    pinned = el; show(el); tip.classList.add('pinned');
+  }
+  const patchOf = (e) => (e.target instanceof Element ? e.target.closest('.p') : null);
+  stage.addEventListener('mouseover', (e) => { const el = patchOf(e); if (el && !pinned) show(el); });
+  stage.addEventListener('mouseleave', () => { if (!pinned) hide(); });
+  stage.addEventListener('click', (e) => { const el = patchOf(e); if (el) { el.focus({ preventScroll: true }); pin(el); } });
+  stage.addEventListener('focusin', (e) => {
+    const el = patchOf(e); if (!el) return;
+    for (const p of el.parentElement.querySelectorAll('.p[tabindex="0"]')) p.tabIndex = -1;
+    el.tabIndex = 0;
+    if (!pinned || pinned !== el) { pinned = null; tip.classList.remove('pinned'); show(el); }
+  });
+  stage.addEventListener('focusout', (e) => { if (!stage.contains(e.relatedTarget) && !pinned) hide(); });
+  stage.addEventListener('keydown', (e) => {
+    const el = patchOf(e); if (!el) return;
+    const d = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] }[e.key];
+    if (d) {
+      const next = el.parentElement._byPos.get((+el.dataset.row + d[0]) + ',' + (+el.dataset.col + d[1]));
+      if (next) next.focus();
+      e.preventDefault();
+    } else if (e.key === 'Enter' || e.key === ' ') { pin(el); e.preventDefault(); }
+    else if (e.key === 'Escape') { hide(); }
+  });
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') hide(); });
+  document.addEventListener('click', (e) => { if (pinned && !stage.contains(e.target) && !tip.contains(e.target)) hide(); });
+  addEventListener('resize', () => { if (shown) place(shown); });
+  addEventListener('scroll', () => { if (shown) place(shown); }, { passive: true });
+
+  const legend = document.getElementById('legend');
+  function selectView(name) {
+    hide();
+    for (const [n, layer] of layers) layer.hidden = n !== name;
+    for (const b of document.querySelectorAll('.seg button')) b.setAttribute('aria-pressed', String(b.dataset.view === name));
+    const v = data.views.find((x) => x.name === name);
+    if (v) { document.getElementById('lo').textContent = fmt(v.lo); document.getElementById('hi').textContent = fmt(v.hi); }
+  }
+  for (const b of document.querySelectorAll('.seg button')) b.addEventListener('click', () => selectView(b.dataset.view));
+  document.getElementById('words').addEventListener('change', (e) => stage.classList.toggle('nowords', !e.target.checked));
+  document.getElementById('heat').addEventListener('change', (e) => {
+    stage.classList.toggle('heat', e.target.checked); legend.hidden = !e.target.checked;
+  });
+  if (data.views.length) selectView(data.views[0].name);
+})();
+`;
