@@ -67,6 +67,8 @@ export interface ImageFeatures {
   features: Float32Array;
   hidden: number;
   layout: TokenLayout;
+  /** The decoded image the boxes refer to (what the renderers draw on). */
+  rgb: RgbImage;
 }
 
 export type LensMethod = 'cosine' | 'dot' | 'l2' | 'omp' | 'ompp' | 'logit' | 'logit-raw';

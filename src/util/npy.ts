@@ -27,7 +27,7 @@ export function parseNpy(buf: Uint8Array): NpyArray {
     .filter((s) => s.length > 0)
     .map(Number);
   const start = headerStart + headerLen;
-  const body = buf.slice(start); // copy: aligned for typed arrays
+  const body = Uint8Array.prototype.slice.call(buf, start); // a real copy (Buffer#slice is a view), aligned for typed arrays
   const ab = body.buffer;
   let data: NpyArray['data'];
   switch (descr) {

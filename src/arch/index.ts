@@ -1,0 +1,24 @@
+/**
+ * The architecture registry: one entry per `model_type`. Adding a family is one file plus one line here.
+ */
+import { UnsupportedModelError } from '../errors.js';
+import { llava } from './llava.js';
+import { llavaNext } from './llava_next.js';
+import type { ArchFamily } from './types.js';
+
+export const FAMILIES: ReadonlyMap<string, ArchFamily> = new Map([
+  [llava.modelType, llava],
+  [llavaNext.modelType, llavaNext],
+]);
+
+export function getFamily(modelType: string, where: string): ArchFamily {
+  const f = FAMILIES.get(modelType);
+  if (!f) {
+    throw new UnsupportedModelError(`${where}: model_type "${modelType}" is not supported`, {
+      hint: `supported model types: ${[...FAMILIES.keys()].join(', ')}`,
+    });
+  }
+  return f;
+}
+
+export type { ArchFamily, LoadedFamily, TextSpec } from './types.js';

@@ -1,0 +1,103 @@
+/**
+ * LLaVA-1.5 (`model_type: llava`): a CLIP vision tower read up to `vision_feature_layer`, CLS dropped
+ * ('default') or kept ('full'), the 2-layer GELU projector, one center-cropped view of the image.
+ * Mirrors transformers v4.45.1 (e71a01a104dd663c730e494eb0b6467bb51df357) models/llava/modeling_llava.py and
+ * CLIPImageProcessor (models/clip/image_processing_clip.py).
+ */
+import { CheckpointError } from '../errors.js';
+import {
+  buildLlavaVisionGraph,
+  llavaVisionTensorNames,
+  type LlavaVisionSpec,
+} from '../graph/llava-vision.js';
+import { parseProcessorConfig, preprocess, type ProcessorSpec } from '../image/processors.js';
+import { packFeatures } from './layout.js';
+import { tokenLayout } from './layout.js';
+import type { Json } from './config.js';
+import { parseLlavaConfig, type LlavaConfig } from './llava-config.js';
+import { resolveTextTensors } from './text.js';
+import type { ArchFamily, LoadedFamily } from './types.js';
+
+/** The processor config, or (when the checkpoint has none) the one HF's conversion scripts write for this tower. */
+export function processorFor(
+  preprocessor: Json | null,
+  cfg: LlavaConfig,
+  where: string,
+  defaultClass: string,
+  extra: Json = {},
+): { spec: ProcessorSpec; notices: string[] } {
+  if (preprocessor)
+    return { spec: parseProcessorConfig(preprocessor, `${where}/preprocessor_config.json`), notices: [] };
+  const s = cfg.vision.imageSize;
+  const synthetic: Json = {
+    image_processor_type: defaultClass,
+    size: { shortest_edge: s },
+    crop_size: { height: s, width: s },
+    ...extra,
+  };
+  return {
+    spec: parseProcessorConfig(synthetic, `${where} (no preprocessor_config.json)`),
+    notices: [`${where}: no preprocessor_config.json; using ${defaultClass} defaults at ${s}px`],
+  };
+}
+
+/** Checks that the processor's crops are what the vision tower takes. */
+export function checkCropSize(spec: ProcessorSpec, cfg: LlavaConfig, where: string): void {
+  const s = cfg.vision.imageSize;
+  if (spec.cropSize.height !== s || spec.cropSize.width !== s) {
+    throw new CheckpointError(
+      `${where}: preprocessor crop_size ${spec.cropSize.width}x${spec.cropSize.height} does not match vision_config.image_size ${s}`,
+    );
+  }
+}
+
+export function visionSpec(cfg: LlavaConfig): LlavaVisionSpec {
+  return {
+    tower: cfg.vision,
+    featureLayer: cfg.featureLayer,
+    strategy: cfg.strategy,
+    projector: { act: cfg.projectorAct, textHidden: cfg.text.hiddenSize },
+  };
+}
+
+export function patchGrid(cfg: LlavaConfig): { rows: number; cols: number } {
+  const n = cfg.vision.imageSize / cfg.vision.patchSize;
+  return { rows: n, cols: n };
+}
+
+export const llava: ArchFamily = {
+  modelType: 'llava',
+  label: 'LLaVA-1.5',
+  exampleHubId: 'llava-hf/llava-1.5-7b-hf',
+  viewsDescription: 'base: the center-cropped square CLIP sees (24x24 patches at 336 px)',
+  load({ config, preprocessor, index, where }): LoadedFamily {
+    const cfg = parseLlavaConfig(config);
+    const { spec: proc, notices } = processorFor(preprocessor, cfg, where, 'CLIPImageProcessor');
+    checkCropSize(proc, cfg, where);
+    const text = resolveTextTensors(index, cfg.text, where, {
+      declaredTie: cfg.topLevelTie ?? cfg.text.tieWordEmbeddings,
+    });
+    const vspec = visionSpec(cfg);
+    const grid = patchGrid(cfg);
+    const cls = cfg.strategy === 'full';
+    return {
+      modelType: 'llava',
+      views: ['base'],
+      text: text.spec,
+      notices: [...notices, ...text.notices],
+      visionTensorNames: () => llavaVisionTensorNames(vspec, index, where),
+      extraTensorNames: () => [],
+      buildVisionGraph: (tensors) => buildLlavaVisionGraph(vspec, tensors, { where }).model,
+      tokensPerCrop: grid.rows * grid.cols + (cls ? 1 : 0),
+      preprocess: (rgb) => preprocess(rgb, proc),
+      layout: (pre) => tokenLayout(pre.geometry, grid, { cls }),
+      pack: (cropFeatures, pre, layout) =>
+        packFeatures(
+          cropFeatures,
+          [pre.shape[0], grid.rows * grid.cols + (cls ? 1 : 0), cfg.text.hiddenSize],
+          layout,
+          null,
+        ),
+    };
+  },
+};

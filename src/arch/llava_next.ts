@@ -1,0 +1,85 @@
+/**
+ * LLaVA-NeXT / v1.6 (`model_type: llava_next`, "anyres"): the LLaVA vision path run on a square-resized base
+ * view plus a grid of high-resolution crops chosen from `image_grid_pinpoints`; the grid features are un-padded
+ * to the image's aspect ratio and one `image_newline` vector follows every row; base tokens come first.
+ * Mirrors transformers v4.45.1 (e71a01a104dd663c730e494eb0b6467bb51df357) models/llava_next/modeling_llava_next.py
+ * (pack_image_features, unpad_image) and image_processing_llava_next.py.
+ */
+import { CheckpointError, MissingTensorError } from '../errors.js';
+import { buildLlavaVisionGraph, llavaVisionTensorNames } from '../graph/llava-vision.js';
+import { LLAVA_NAMING } from '../graph/weights.js';
+import { preprocess } from '../image/processors.js';
+import { checkShape } from '../util/shape.js';
+import { packFeatures, tokenLayout } from './layout.js';
+import { checkCropSize, patchGrid, processorFor, visionSpec } from './llava.js';
+import { parseLlavaNextConfig } from './llava-config.js';
+import { resolveTextTensors } from './text.js';
+import type { ArchFamily, LoadedFamily } from './types.js';
+
+export const llavaNext: ArchFamily = {
+  modelType: 'llava_next',
+  label: 'LLaVA-NeXT (v1.6)',
+  exampleHubId: 'llava-hf/llava-v1.6-vicuna-7b-hf',
+  viewsDescription:
+    'base: the whole image squashed to a square (24x24 at 336 px); grid: the high-resolution crops, un-padded, with a newline token after each row',
+  load({ config, preprocessor, index, where }): LoadedFamily {
+    const cfg = parseLlavaNextConfig(config);
+    const { spec: proc, notices } = processorFor(preprocessor, cfg, where, 'LlavaNextImageProcessor', {
+      image_grid_pinpoints: cfg.gridPinpoints,
+    });
+    if (proc.kind !== 'llava_next') {
+      throw new CheckpointError(
+        `${where}/preprocessor_config.json: a llava_next model needs LlavaNextImageProcessor, found ${proc.processorClass}`,
+      );
+    }
+    checkCropSize(proc, cfg, where);
+    const text = resolveTextTensors(index, cfg.text, where, {
+      declaredTie: cfg.topLevelTie ?? cfg.text.tieWordEmbeddings,
+    });
+    const newlineName = LLAVA_NAMING.resolve('image_newline', (n) => index.has(n));
+    if (!newlineName) {
+      throw new MissingTensorError(
+        `${where}: tensor image_newline is missing (looked for ${LLAVA_NAMING.candidates('image_newline').join(', ')})`,
+        {
+          hint: 'a llava_next checkpoint has an image_newline vector; check the repo id and config.json',
+        },
+      );
+    }
+    checkShape(
+      newlineName,
+      index.get(newlineName)!.shape,
+      [cfg.text.hiddenSize],
+      (m) => new MissingTensorError(`${where}: ${m}`),
+    );
+    if (cfg.strategy === 'full') {
+      throw new CheckpointError(
+        `${where}: vision_feature_select_strategy "full" with anyres packing is not supported`,
+        {
+          hint: 'transformers 4.45 fails on it too (the CLS token breaks the square feature grid)',
+        },
+      );
+    }
+    const vspec = visionSpec(cfg);
+    const grid = patchGrid(cfg);
+    const perCrop = grid.rows * grid.cols;
+    return {
+      modelType: 'llava_next',
+      views: ['base', 'grid'],
+      text: text.spec,
+      notices: [...notices, ...text.notices],
+      visionTensorNames: () => llavaVisionTensorNames(vspec, index, where),
+      extraTensorNames: () => [newlineName],
+      buildVisionGraph: (tensors) => buildLlavaVisionGraph(vspec, tensors, { where }).model,
+      tokensPerCrop: perCrop,
+      preprocess: (rgb) => preprocess(rgb, proc),
+      layout: (pre) => tokenLayout(pre.geometry, grid, { newline: true }),
+      pack: (cropFeatures, pre, layout, extra) =>
+        packFeatures(
+          cropFeatures,
+          [pre.shape[0], perCrop, cfg.text.hiddenSize],
+          layout,
+          extra.get(newlineName) ?? null,
+        ),
+    };
+  },
+};

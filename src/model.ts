@@ -1,0 +1,204 @@
+/**
+ * The model loader: a local directory or hub id in, an ImgTokensModel out. It reads config.json, picks the
+ * family from the registry by model_type, reads only the tensors that family's vision graph and the lens need,
+ * builds the ONNX vision graph and the lens, then encodes and analyses images with them.
+ */
+import type { EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
+import { ConfigReader, type Json } from './arch/config.js';
+import { getFamily, type LoadedFamily } from './arch/index.js';
+import { CheckpointError } from './errors.js';
+import { loadImage } from './image/decode.js';
+import { Lens } from './lens/index.js';
+import { stage, type ProgressCallback } from './progress.js';
+import { Session } from './runtime/session.js';
+import { openSource, tensorToFloat32, type ModelSource } from './source/index.js';
+import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from './types.js';
+import { Vocab } from './vocab/index.js';
+
+async function readJson(source: ModelSource, file: string, required: boolean): Promise<Json | null> {
+  const bytes = await source.readFile(file);
+  if (!bytes) {
+    if (required) {
+      throw new CheckpointError(`${source.description}: no ${file}`, {
+        hint: 'a model is a Hugging Face directory (or hub repo) with config.json, tokenizer.json and safetensors weights',
+      });
+    }
+    return null;
+  }
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Json;
+  } catch (e) {
+    throw new CheckpointError(`${source.description}/${file} is not valid JSON: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
+
+export class Model implements ImgTokensModel {
+  private constructor(
+    readonly info: ModelInfo,
+    readonly family: LoadedFamily,
+    private readonly vision: Session,
+    private readonly extra: ReadonlyMap<string, Float32Array>,
+    readonly lensEngine: Lens,
+    readonly vocab: Vocab,
+    private readonly onProgress?: ProgressCallback,
+  ) {}
+
+  /** Loads a model from a local HF directory or a hub id (`org/name[@revision]`). */
+  static async load(model: string, opts: LoadOptions = {}): Promise<Model> {
+    const onProgress = opts.onProgress;
+    const source = await openSource(model, { revision: opts.revision, onProgress });
+    try {
+      const where = source.description;
+      const config = await readJson(source, 'config.json', true);
+      const reader = new ConfigReader(config!, `${where}/config.json`);
+      const family = getFamily(reader.str('model_type', '(missing)'), `${where}/config.json`);
+      const preprocessor = await readJson(source, 'preprocessor_config.json', false);
+      const tokenizerBytes = await source.readFile('tokenizer.json');
+      if (!tokenizerBytes) {
+        throw new CheckpointError(`${where}: no tokenizer.json`, {
+          hint: 'imgtokens needs the fast-tokenizer file tokenizer.json to show words',
+        });
+      }
+      const tokenizerConfig = (await readJson(source, 'tokenizer_config.json', false)) ?? {};
+      const index = await source.tensorIndex();
+      const loaded = family.load({ config: reader, preprocessor, index, where });
+      for (const n of loaded.notices) onProgress?.({ status: 'notice', message: n });
+      const vocab = Vocab.fromTokenizerJson(tokenizerBytes, loaded.text.vocabSize, tokenizerConfig);
+
+      const visionNames = loaded.visionTensorNames();
+      const extraNames = loaded.extraTensorNames();
+      const t = loaded.text;
+      const textNames = [t.embed, t.norm, ...(t.lmHead ? [t.lmHead] : [])];
+      const tensors = await source.readTensors([...visionNames, ...extraNames, ...textNames], onProgress);
+
+      const vision = await stage(onProgress, 'build.vision', 'building the vision graph', async () => {
+        const visionTensors = new Map(visionNames.map((n) => [n, tensors.get(n)!]));
+        const graph = loaded.buildVisionGraph(visionTensors);
+        for (const n of visionNames) tensors.delete(n); // let the raw bytes go once they are in the graph
+        return Session.create(graph, { device: opts.device });
+      });
+      const extra = new Map(extraNames.map((n) => [n, tensorToFloat32(tensors.get(n)!)]));
+      const lens = await stage(onProgress, 'build.lens', 'preparing the vocabulary matrices', () =>
+        Lens.create({
+          embed: tensorToFloat32(tensors.get(t.embed)!),
+          lmHead: t.lmHead ? tensorToFloat32(tensors.get(t.lmHead)!) : null,
+          normWeight: tensorToFloat32(tensors.get(t.norm)!),
+          rmsEps: t.rmsEps,
+          vocab: t.vocabSize,
+          hidden: t.hidden,
+          normKind: t.normKind,
+          embedScale: t.embedScale,
+          device: opts.device,
+        }),
+      );
+      tensors.clear();
+      const info: ModelInfo = {
+        id: model,
+        modelType: loaded.modelType,
+        revision: 'revision' in source ? String((source as { revision: unknown }).revision) : undefined,
+        vocabSize: t.vocabSize,
+        hidden: t.hidden,
+        views: loaded.views,
+      };
+      onProgress?.({ status: 'ready', task: 'load', label: `model ${where} ready` });
+      return new Model(info, loaded, vision, extra, lens, vocab, onProgress);
+    } finally {
+      await source.close?.();
+    }
+  }
+
+  async encode(image: ImageInput, opts: EncodeOptions = {}): Promise<ImageFeatures> {
+    const onProgress = opts.onProgress ?? this.onProgress;
+    const decoded = await loadImage(image, { exifTranspose: opts.exifTranspose, name: opts.name });
+    for (const n of decoded.notices) onProgress?.({ status: 'notice', message: n });
+    const rgb = decoded.image;
+    const pre = await stage(onProgress, 'preprocess', 'preprocessing', () => this.family.preprocess(rgb));
+    const out = await stage(
+      onProgress,
+      'vision',
+      `vision tower (${pre.shape[0]} crop${pre.shape[0] > 1 ? 's' : ''})`,
+      () => this.vision.run({ pixel_values: { data: pre.pixelValues, shape: [...pre.shape] } }),
+    );
+    const crop = out.f32('crop_features', [pre.shape[0], this.family.tokensPerCrop, this.info.hidden]);
+    const layout = this.family.layout(pre);
+    const features = this.family.pack(crop.data, pre, layout, this.extra);
+    return {
+      image: { width: rgb.width, height: rgb.height },
+      pixelValues: pre.pixelValues,
+      pixelShape: [...pre.shape],
+      cropFeatures: crop.data,
+      cropShape: crop.shape,
+      features,
+      hidden: this.info.hidden,
+      layout,
+      rgb,
+    };
+  }
+
+  async lens(features: ImageFeatures, opts: LensOptions): Promise<ResultJson> {
+    const exclude = opts.exclude ?? [];
+    const mask = exclude.length > 0 ? this.vocab.excludeMask(exclude) : null;
+    const n = features.layout.tokens.length;
+    const top = await this.lensEngine.run(features.features, n, opts.method, opts.k, mask, this.onProgress);
+    const tokens = features.layout.tokens.map((tok, i) => {
+      const words = [];
+      for (let j = 0; j < top.k; j++) {
+        const id = top.ids[i * top.k + j];
+        if (id < 0) continue; // OMP rows hold only non-zero coefficients
+        const gloss = this.vocab.gloss(id);
+        words.push({
+          id,
+          text: this.vocab.text(id),
+          score: top.scores[i * top.k + j],
+          ...(gloss ? { gloss } : {}),
+        });
+      }
+      return {
+        index: tok.index,
+        kind: tok.kind,
+        view: tok.view,
+        row: tok.row,
+        col: tok.col,
+        box: tok.box,
+        top: words,
+      };
+    });
+    return {
+      schema: 'imgtokens.result/1',
+      model: {
+        id: this.info.id,
+        modelType: this.info.modelType,
+        ...(this.info.revision ? { revision: this.info.revision } : {}),
+        vocabSize: this.info.vocabSize,
+        hidden: this.info.hidden,
+      },
+      image: { ...features.image },
+      method: opts.method,
+      k: opts.k,
+      exclude,
+      views: features.layout.views,
+      tokens,
+    };
+  }
+
+  async analyze(image: ImageInput, opts: LensOptions & EncodeOptions): Promise<ResultJson> {
+    const f = await this.encode(image, opts);
+    const r = await this.lens(f, opts);
+    if (opts.name) r.image.name = opts.name;
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await this.vision.release();
+    await this.lensEngine.release?.();
+  }
+}
+
+/** Loads a model once; then encode/lens/analyze many images with it. */
+export function loadModel(model: string, opts: LoadOptions = {}): Promise<Model> {
+  return Model.load(model, opts);
+}
