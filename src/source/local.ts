@@ -5,33 +5,21 @@
  */
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CheckpointError, NotFoundError } from '../errors.js';
+import { BadInputError, CheckpointError, MissingTensorError, NotFoundError } from '../errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { parseHeader, parseHeaderLength } from './safetensors.js';
+import {
+  INDEX_FILE,
+  SINGLE_FILE,
+  isSafeRelativePath,
+  mergeShards,
+  missingShardError,
+  parseShardIndex,
+  type ShardIndex,
+} from './shards.js';
 import type { ModelSource, RawTensor, TensorInfo } from './types.js';
 
-export const INDEX_FILE = 'model.safetensors.index.json';
-export const SINGLE_FILE = 'model.safetensors';
-
-/** Parses `model.safetensors.index.json` into the list of shard files, validating its shape. */
-export function shardFilesFromIndex(bytes: Uint8Array, where: string): string[] {
-  let idx: unknown;
-  try {
-    idx = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new CheckpointError(`${where}: ${INDEX_FILE} is not valid JSON`, { cause: e });
-  }
-  const map = (idx as { weight_map?: unknown })?.weight_map;
-  if (typeof map !== 'object' || map === null)
-    throw new CheckpointError(`${where}: ${INDEX_FILE} has no weight_map`);
-  const files = [...new Set(Object.values(map as Record<string, unknown>))];
-  for (const f of files) {
-    if (typeof f !== 'string' || f.includes('..') || f.startsWith('/')) {
-      throw new CheckpointError(`${where}: ${INDEX_FILE} names an invalid shard file ${JSON.stringify(f)}`);
-    }
-  }
-  return (files as string[]).sort();
-}
+export { INDEX_FILE, SINGLE_FILE, shardFilesFromIndex } from './shards.js';
 
 export class LocalSource implements ModelSource {
   readonly description: string;
@@ -42,6 +30,8 @@ export class LocalSource implements ModelSource {
   }
 
   async readFile(path: string): Promise<Uint8Array | null> {
+    if (!isSafeRelativePath(path))
+      throw new BadInputError(`${this.dir}: invalid file name ${JSON.stringify(path)}`);
     try {
       return await readFile(join(this.dir, path));
     } catch (e) {
@@ -57,25 +47,20 @@ export class LocalSource implements ModelSource {
 
   private async buildIndex(): Promise<Map<string, TensorInfo>> {
     const indexBytes = await this.readFile(INDEX_FILE);
+    let index: ShardIndex | undefined;
     let files: string[];
-    if (indexBytes) files = shardFilesFromIndex(indexBytes, this.dir);
-    else if (await this.exists(SINGLE_FILE)) files = [SINGLE_FILE];
+    if (indexBytes) {
+      index = parseShardIndex(indexBytes, this.dir);
+      files = index.files;
+    } else if (await this.exists(SINGLE_FILE)) files = [SINGLE_FILE];
     else {
       throw new NotFoundError(`${this.dir}: no ${SINGLE_FILE} or ${INDEX_FILE}`, {
         hint: 'imgtokens reads safetensors checkpoints; convert .bin weights with transformers save_pretrained(safe_serialization=True)',
       });
     }
-    const out = new Map<string, TensorInfo>();
-    for (const f of files) {
-      for (const t of await this.readHeader(f)) {
-        if (out.has(t.name))
-          throw new CheckpointError(
-            `${this.dir}: tensor ${t.name} appears in both ${out.get(t.name)!.file} and ${f}`,
-          );
-        out.set(t.name, t);
-      }
-    }
-    return out;
+    const shards = [];
+    for (const file of files) shards.push({ file, tensors: await this.readHeader(file, index) });
+    return mergeShards(this.dir, shards, index);
   }
 
   private async exists(path: string): Promise<boolean> {
@@ -87,18 +72,15 @@ export class LocalSource implements ModelSource {
     }
   }
 
-  private async readHeader(file: string): Promise<TensorInfo[]> {
+  private async readHeader(file: string, index?: ShardIndex): Promise<TensorInfo[]> {
     const path = join(this.dir, file);
     let fh;
     try {
       fh = await open(path, 'r');
     } catch (e) {
-      throw new CheckpointError(
-        `${path}: shard listed in ${INDEX_FILE} cannot be opened (${(e as Error).message})`,
-        {
-          hint: 'the checkpoint is incomplete; download the missing shard',
-        },
-      );
+      if (index && (e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw missingShardError(this.dir, file, index, e);
+      throw new CheckpointError(`${path}: cannot be opened (${(e as Error).message})`, { cause: e });
     }
     try {
       const size = (await fh.stat()).size;
@@ -107,7 +89,7 @@ export class LocalSource implements ModelSource {
       const n = parseHeaderLength(first8, path, size);
       const json = new Uint8Array(n);
       await fh.read(json, 0, n, 8);
-      return parseHeader(json, file, size).tensors;
+      return parseHeader(json, path, size).tensors.map((t) => ({ ...t, file }));
     } finally {
       await fh.close();
     }
@@ -120,7 +102,7 @@ export class LocalSource implements ModelSource {
     const index = await this.tensorIndex();
     const infos = names.map((n) => {
       const info = index.get(n);
-      if (!info) throw new CheckpointError(`${this.dir}: no tensor named ${n}`);
+      if (!info) throw new MissingTensorError(`${this.dir}: the checkpoint has no tensor named ${n}`);
       return info;
     });
     const total = infos.reduce((a, t) => a + (t.end - t.begin), 0);

@@ -77,12 +77,25 @@ export function parseHeader(json: Uint8Array, file: string, fileSize?: number): 
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
     throw new CheckpointError(`${file}: safetensors header is not a JSON object`);
   }
+  if (fileSize !== undefined && dataStart > fileSize) {
+    throw new CheckpointError(
+      `${file}: safetensors header length ${headerBytes} runs past the end of the file (${fileSize} bytes)`,
+      { hint: 'the file is truncated; delete it and fetch it again' },
+    );
+  }
   const dataSize = fileSize === undefined ? undefined : fileSize - dataStart;
   const tensors: TensorInfo[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(obj as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      metadata = (v ?? {}) as Record<string, string>;
+      if (
+        typeof v !== 'object' ||
+        v === null ||
+        Array.isArray(v) ||
+        !Object.values(v).every((x) => typeof x === 'string')
+      )
+        throw new CheckpointError(`${file}: safetensors __metadata__ must map strings to strings`);
+      metadata = v as Record<string, string>;
       continue;
     }
     const entry = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
@@ -123,11 +136,12 @@ export function parseHeader(json: Uint8Array, file: string, fileSize?: number): 
     }
     tensors.push({ name, dtype, shape: shape as number[], file, begin: dataStart + b, end: dataStart + e });
   }
-  const sorted = [...tensors].sort((a, b) => a.begin - b.begin);
+  // Sort by begin, then end, so that an empty tensor sharing a start offset never looks like an overlap.
+  const sorted = [...tensors].sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].begin < sorted[i - 1].end) {
       throw new CheckpointError(
-        `${file}: tensors ${sorted[i - 1].name} and ${sorted[i].name} overlap in the data section`,
+        `${file}: tensors ${sorted[i - 1].name} [${sorted[i - 1].begin - dataStart}, ${sorted[i - 1].end - dataStart}] and ${sorted[i].name} [${sorted[i].begin - dataStart}, ${sorted[i].end - dataStart}] overlap in the data section`,
       );
     }
   }
@@ -151,6 +165,8 @@ const f16Table = (() => {
 
 /** Converts raw little-endian bytes of `dtype` to a new Float32Array. */
 export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array {
+  if (bytes.byteLength % DTYPE_BYTES[dtype] !== 0)
+    throw new RangeError(`toFloat32: ${bytes.byteLength} bytes is not a whole number of ${dtype} values`);
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
   if (dtype === 'F32') {
     const out = new Float32Array(n);
