@@ -11,7 +11,7 @@ import { loadImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
 import { Session } from './runtime/session.js';
-import { openSource, tensorToFloat32, type ModelSource } from './source/index.js';
+import { HubSource, openSource, tensorToFloat32, type ModelSource } from './source/index.js';
 import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from './types.js';
 import { Vocab } from './vocab/index.js';
 
@@ -36,6 +36,43 @@ async function readJson(source: ModelSource, file: string, required: boolean): P
   }
 }
 
+export interface ModelPlan {
+  where: string;
+  loaded: LoadedFamily;
+  tokenizer: Uint8Array;
+  tokenizerConfig: Json;
+  /** Every tensor analysis reads: the vision graph's, extras (image_newline) and the lens matrices. */
+  tensorNames: string[];
+}
+
+/** Reads the small files and tensor headers and decides which tensors analysis needs (no tensor data is read). */
+export async function planModel(source: ModelSource, onProgress?: ProgressCallback): Promise<ModelPlan> {
+  const where = source.description;
+  const config = await readJson(source, 'config.json', true);
+  const reader = new ConfigReader(config!, `${where}/config.json`);
+  const family = getFamily(reader.str('model_type', '(missing)'), `${where}/config.json`);
+  const preprocessor = await readJson(source, 'preprocessor_config.json', false);
+  const tokenizer = await source.readFile('tokenizer.json');
+  if (!tokenizer) {
+    throw new CheckpointError(`${where}: no tokenizer.json`, {
+      hint: 'imgtokens needs the fast-tokenizer file tokenizer.json to show words',
+    });
+  }
+  const tokenizerConfig = (await readJson(source, 'tokenizer_config.json', false)) ?? {};
+  const index = await source.tensorIndex();
+  const loaded = family.load({ config: reader, preprocessor, index, where });
+  for (const n of loaded.notices) onProgress?.({ status: 'notice', message: n });
+  const t = loaded.text;
+  const tensorNames = [
+    ...loaded.visionTensorNames(),
+    ...loaded.extraTensorNames(),
+    t.embed,
+    t.norm,
+    ...(t.lmHead ? [t.lmHead] : []),
+  ];
+  return { where, loaded, tokenizer, tokenizerConfig, tensorNames };
+}
+
 export class Model implements ImgTokensModel {
   private constructor(
     readonly info: ModelInfo,
@@ -52,28 +89,13 @@ export class Model implements ImgTokensModel {
     const onProgress = opts.onProgress;
     const source = await openSource(model, { revision: opts.revision, onProgress });
     try {
-      const where = source.description;
-      const config = await readJson(source, 'config.json', true);
-      const reader = new ConfigReader(config!, `${where}/config.json`);
-      const family = getFamily(reader.str('model_type', '(missing)'), `${where}/config.json`);
-      const preprocessor = await readJson(source, 'preprocessor_config.json', false);
-      const tokenizerBytes = await source.readFile('tokenizer.json');
-      if (!tokenizerBytes) {
-        throw new CheckpointError(`${where}: no tokenizer.json`, {
-          hint: 'imgtokens needs the fast-tokenizer file tokenizer.json to show words',
-        });
-      }
-      const tokenizerConfig = (await readJson(source, 'tokenizer_config.json', false)) ?? {};
-      const index = await source.tensorIndex();
-      const loaded = family.load({ config: reader, preprocessor, index, where });
-      for (const n of loaded.notices) onProgress?.({ status: 'notice', message: n });
-      const vocab = Vocab.fromTokenizerJson(tokenizerBytes, loaded.text.vocabSize, tokenizerConfig);
-
+      const plan = await planModel(source, onProgress);
+      const { loaded, where } = plan;
+      const vocab = Vocab.fromTokenizerJson(plan.tokenizer, loaded.text.vocabSize, plan.tokenizerConfig);
       const visionNames = loaded.visionTensorNames();
       const extraNames = loaded.extraTensorNames();
       const t = loaded.text;
-      const textNames = [t.embed, t.norm, ...(t.lmHead ? [t.lmHead] : [])];
-      const tensors = await source.readTensors([...visionNames, ...extraNames, ...textNames], onProgress);
+      const tensors = await source.readTensors(plan.tensorNames, onProgress);
 
       const vision = await stage(onProgress, 'build.vision', 'building the vision graph', async () => {
         const visionTensors = new Map(visionNames.map((n) => [n, tensors.get(n)!]));
@@ -99,7 +121,7 @@ export class Model implements ImgTokensModel {
       const info: ModelInfo = {
         id: model,
         modelType: loaded.modelType,
-        revision: 'revision' in source ? String((source as { revision: unknown }).revision) : undefined,
+        revision: source instanceof HubSource ? source.revision : undefined,
         vocabSize: t.vocabSize,
         hidden: t.hidden,
         views: loaded.views,

@@ -1,0 +1,153 @@
+/**
+ * `imgtokens <image>`: load the model, encode the image, run the lens, write the requested outputs and show
+ * the picture in the terminal. Output paths are checked before the model loads, and every file is written
+ * atomically, so a bad path fails fast and nothing is left half-written.
+ */
+import { access, mkdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { BadInputError } from '../errors.js';
+import { loadModel } from '../model.js';
+import {
+  detectInlineProtocol,
+  inlineImage,
+  renderHtml,
+  renderPng,
+  serializeResult,
+  serializeWords,
+  shouldShowInline,
+  textGrid,
+  wordsGrid,
+  writeFileAtomic,
+} from '../render/index.js';
+import type { ImageFeatures, ResultJson } from '../types.js';
+import { DEFAULT_MAX_IMAGE_BYTES, fetchLimited, isUrl, readLimited } from '../util/fetch-limited.js';
+import { encodeNpy } from '../util/npy.js';
+import type { AnalyzeArgs } from './args.js';
+import { progressBar } from './progress-bar.js';
+
+/** Fails now (before minutes of loading) when an output file's folder is missing or not writable. */
+export async function checkOutputPath(flag: string, path: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory())
+    throw new BadInputError(`${flag} ${path}: folder ${dir} does not exist`, { hint: 'create it first' });
+  const target = await stat(path).catch(() => undefined);
+  if (target?.isDirectory()) throw new BadInputError(`${flag} ${path} is a folder; give a file name`);
+  try {
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new BadInputError(`${flag} ${path}: folder ${dir} is not writable`);
+  }
+}
+
+async function readImageArg(image: string): Promise<{ input: string | Uint8Array; name: string }> {
+  if (image === '-')
+    return {
+      input: await readLimited(process.stdin, DEFAULT_MAX_IMAGE_BYTES, 'standard input'),
+      name: 'stdin',
+    };
+  if (isUrl(image)) {
+    const name = decodeURIComponent(new URL(image).pathname.split('/').pop() || 'image');
+    return { input: await fetchLimited(image), name };
+  }
+  const st = await stat(image).catch(() => undefined);
+  if (!st)
+    throw new BadInputError(`no such file: ${image}`, {
+      hint: 'give an image path, an http(s) URL, or - for standard input',
+    });
+  if (!st.isFile()) throw new BadInputError(`${image} is not a file`);
+  return { input: image, name: image.split('/').pop() ?? image };
+}
+
+/** Writes the fixtures-named tensor dump: pixel_values.npy, crop_features.npy (anyres), image_features.npy, layout.json. */
+export async function dumpTensors(dir: string, f: ImageFeatures, modelType: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const anyres = f.layout.views.some((v) => v.name === 'grid');
+  // llava: [1, 3, H, W]; llava_next: [1, crops, 3, H, W] (as the image processors return them).
+  const pixelShape = anyres
+    ? [1, ...f.pixelShape]
+    : f.pixelShape[0] === 1
+      ? f.pixelShape
+      : [1, ...f.pixelShape];
+  await writeFileAtomic(join(dir, 'pixel_values.npy'), encodeNpy(f.pixelValues, pixelShape));
+  if (anyres) await writeFileAtomic(join(dir, 'crop_features.npy'), encodeNpy(f.cropFeatures, f.cropShape));
+  const n = f.layout.tokens.length;
+  await writeFileAtomic(join(dir, 'image_features.npy'), encodeNpy(f.features, [n, f.hidden]));
+  await writeFileAtomic(join(dir, 'layout.json'), JSON.stringify({ modelType, ...f.layout }, null, 1) + '\n');
+}
+
+export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
+  const outputs: Array<[string, string | undefined]> = [
+    ['--save-img', a.saveImg],
+    ['--save-html', a.saveHtml],
+    ['--json', a.json],
+    ['--save-words', a.saveWords],
+  ];
+  for (const [flag, p] of outputs) if (p) await checkOutputPath(flag, p);
+  if (a.dumpTensors) {
+    const st = await stat(a.dumpTensors).catch(() => undefined);
+    if (st && !st.isDirectory())
+      throw new BadInputError(`--dump-tensors ${a.dumpTensors} is a file; give a folder`);
+    if (!st) await checkOutputPath('--dump-tensors', join(a.dumpTensors, '.'));
+  }
+  const { input, name } = await readImageArg(a.image);
+  const bar = progressBar({ quiet: a.quiet });
+  try {
+    const model = await loadModel(a.model, { revision: a.revision, device: a.device, onProgress: bar });
+    try {
+      const features = await model.encode(input, { exifTranspose: a.exifTranspose, name, onProgress: bar });
+      if (a.dumpTensors) await dumpTensors(a.dumpTensors, features, model.info.modelType);
+      const result = await model.lens(features, { method: a.method, k: a.k, exclude: a.exclude });
+      result.image.name = name;
+      const view = a.view;
+      if (view !== 'all' && !result.views.some((v) => v.name === view)) {
+        throw new BadInputError(
+          `--view ${view}: this model has only the ${result.views.map((v) => v.name).join(', ')} view`,
+        );
+      }
+      const rgb = features.rgb;
+      let png: Buffer | undefined;
+      const needPng =
+        a.saveImg !== undefined ||
+        (a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout)));
+      if (needPng) png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3) });
+      if (a.saveImg && png) await writeFileAtomic(a.saveImg, png);
+      if (a.saveHtml) await writeFileAtomic(a.saveHtml, await renderHtml(result, rgb, { view }));
+      if (a.json) await writeFileAtomic(a.json, serializeResult(result));
+      if (a.saveWords) {
+        const v = view === 'all' ? 'base' : view;
+        await writeFileAtomic(a.saveWords, serializeWords(wordsGrid(result, { view: v, words: a.k })));
+      }
+      bar.finish();
+      if (png && a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout))) {
+        const proto = detectInlineProtocol();
+        process.stdout.write(
+          proto === 'text'
+            ? textGrid(result, {
+                view: view === 'grid' ? 'grid' : 'base',
+                columns: process.stdout.columns ?? 80,
+              })
+            : inlineImage(png, proto) + '\n',
+        );
+      }
+      const noFiles = outputs.every(([, p]) => !p) && !a.dumpTensors;
+      if (!png && noFiles) {
+        // Piped with nothing else asked for: the words as text, so `imgtokens photo.jpg | less` shows something.
+        process.stdout.write(textGrid(result, { view: view === 'grid' ? 'grid' : 'base', columns: 160 }));
+      }
+      const wrote = outputs.filter(([, p]) => p).map(([, p]) => p);
+      if (!a.quiet) {
+        const count = result.tokens.length;
+        process.stderr.write(
+          `${count} image tokens, method ${result.method}, k ${result.k}${wrote.length ? `; wrote ${wrote.join(', ')}` : ''}\n`,
+        );
+      }
+      return result;
+    } finally {
+      await model.close();
+    }
+  } finally {
+    bar.finish();
+  }
+}
