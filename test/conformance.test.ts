@@ -1,0 +1,156 @@
+/**
+ * One conformance suite that every registered family runs against its golden fixtures (as hono runs one router
+ * suite over every router): the model is loaded through the public loader from the checkpoint directory, and
+ * each stage is compared with what transformers 4.45.1 produced.
+ * Tolerances (fixtures READMEs): pixel_values 1e-6 (bit-exact where the processor is), features 1e-4,
+ * scores 1e-4, OMP coefficients 1e-3; ids equal except rank swaps on the listed near-tie rows.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
+import { FAMILIES } from '../src/arch/index.js';
+import { loadModel, type Model } from '../src/model.js';
+import type { LensMethod } from '../src/types.js';
+import { assertClose, assertTopK, exists, npyF32, npyInt, readJson } from './helpers/golden.js';
+
+interface Case {
+  dir: string;
+  modelType: string;
+  imagesDir: string;
+  /** pixel_values tolerance (0 = bit-exact). */
+  pixelTol: number;
+  featureTol: number;
+  /** Named skips: fixture array -> reason. */
+  skip?: Record<string, string>;
+}
+
+export const CASES: Case[] = [
+  {
+    dir: 'test/fixtures/llava/tiny-llava',
+    modelType: 'llava',
+    imagesDir: 'test/fixtures/llava/images',
+    pixelTol: 0,
+    featureTol: 1e-4,
+  },
+  {
+    dir: 'test/fixtures/llava/tiny-llava-next',
+    modelType: 'llava_next',
+    imagesDir: 'test/fixtures/llava/images',
+    pixelTol: 0,
+    featureTol: 1e-4,
+  },
+];
+
+/** Fixture method name -> lens method. */
+const METHODS: Array<[string, LensMethod]> = [
+  ['cosine', 'cosine'],
+  ['dot', 'dot'],
+  ['l2', 'l2'],
+  ['lm_head', 'logit-raw'],
+  ['lm_head_normed', 'logit'],
+];
+
+interface ExpectedJson {
+  n_image_tokens: number;
+  anyres?: { newline_positions: number[] } | null;
+  topk?: { methods: Record<string, { 'rows_with_gap_below_1e-5'?: number[] }> };
+}
+
+const models: Model[] = [];
+after(async () => {
+  for (const m of models) await m.close();
+});
+
+test('every registered family has a conformance case', () => {
+  const covered = new Set(CASES.map((c) => c.modelType));
+  for (const t of FAMILIES.keys()) assert.ok(covered.has(t), `no conformance fixture for model_type ${t}`);
+});
+
+for (const c of CASES) {
+  describe(`${c.modelType}: ${c.dir}`, () => {
+    let model: Model;
+    const images = readdirSync(`${c.dir}/expected`, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
+
+    test('loads', async () => {
+      model = await loadModel(c.dir);
+      models.push(model);
+      assert.equal(model.info.modelType, c.modelType);
+    });
+
+    for (const img of images) {
+      test(img, async () => {
+        const exp = `${c.dir}/expected/${img}`;
+        const meta = readJson<ExpectedJson>(`${exp}/expected.json`);
+        const file = readdirSync(c.imagesDir).find((f) => f.startsWith(img) && !f.endsWith('.npy'))!;
+        const f = await model.encode(`${c.imagesDir}/${file}`);
+        const px = npyF32(`${exp}/pixel_values.npy`);
+        if (c.skip?.pixel_values === undefined)
+          assertClose(f.pixelValues, px.data, c.pixelTol, `${img} pixel_values`);
+        if (exists(`${exp}/crop_features.npy`)) {
+          assertClose(
+            f.cropFeatures,
+            npyF32(`${exp}/crop_features.npy`).data,
+            c.featureTol,
+            `${img} crop_features`,
+          );
+        }
+        const want = npyF32(`${exp}/image_features.npy`);
+        assert.equal(f.layout.tokens.length, meta.n_image_tokens, `${img}: token count`);
+        const fd = assertClose(f.features, want.data, c.featureTol, `${img} image_features`);
+        if (meta.anyres) {
+          const nl = f.layout.tokens.filter((t) => t.kind === 'newline').map((t) => t.index);
+          assert.deepEqual(nl, meta.anyres.newline_positions, `${img}: newline positions`);
+        }
+        for (const t of f.layout.tokens) {
+          if (t.box) {
+            assert.ok(
+              t.box.x >= 0 &&
+                t.box.y >= 0 &&
+                t.box.x + t.box.w <= f.image.width + 1e-9 &&
+                t.box.y + t.box.h <= f.image.height + 1e-9,
+              `${img}: token ${t.index} box inside the image`,
+            );
+          }
+        }
+        // The lens over the checkpoint's own matrices.
+        const ties = meta.topk?.methods ?? {};
+        const n = f.layout.tokens.length;
+        for (const [fx, method] of METHODS) {
+          if (!exists(`${exp}/topk_${fx}_ids.npy`)) continue;
+          const ids = npyInt(`${exp}/topk_${fx}_ids.npy`);
+          const scores = npyF32(`${exp}/topk_${fx}_scores.npy`);
+          const top = await model.lensEngine.run(f.features, n, method, 10);
+          assertTopK(
+            top,
+            ids.data,
+            scores.data,
+            ids.shape[1],
+            n,
+            new Set(ties[fx]?.['rows_with_gap_below_1e-5'] ?? []),
+            1e-4,
+            `${img} ${method}`,
+          );
+        }
+        if (exists(`${exp}/omp_sparse_ids.npy`)) {
+          const ids = npyInt(`${exp}/omp_sparse_ids.npy`);
+          const coefs = npyF32(`${exp}/omp_sparse_coefs.npy`);
+          const top = await model.lensEngine.run(f.features, n, 'omp', 10);
+          for (let t = 0; t < n; t++) {
+            for (let j = 0; j < 10; j++) {
+              const w = ids.data[t * 10 + j];
+              if (w < 0) break;
+              assert.equal(top.ids[t * 10 + j], w, `${img} omp token ${t} atom ${j}`);
+              assert.ok(
+                Math.abs(top.scores[t * 10 + j] - coefs.data[t * 10 + j]) <= 1e-3,
+                `${img} omp token ${t} coef ${j}`,
+              );
+            }
+          }
+        }
+        assert.ok(fd <= c.featureTol);
+      });
+    }
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * Golden-file comparisons in the style of llm.c's test_gpt2.c: every check reports its max |diff| and the
+ * tolerance, and top-k comparisons allow rank swaps only on the near-tie rows a fixture lists.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseNpy } from '../../src/util/npy.js';
+
+export function npyF32(path: string): { data: Float32Array; shape: number[] } {
+  const a = parseNpy(readFileSync(path));
+  if (a.data instanceof Float32Array) return { data: a.data, shape: a.shape };
+  if (a.data instanceof Uint8Array) return { data: Float32Array.from(a.data), shape: a.shape };
+  throw new Error(`${path}: expected float32 or uint8, got ${a.dtype}`);
+}
+
+export function npyInt(path: string): { data: Int32Array; shape: number[] } {
+  const a = parseNpy(readFileSync(path));
+  if (a.data instanceof BigInt64Array)
+    return { data: Int32Array.from(a.data, (v) => Number(v)), shape: a.shape };
+  if (a.data instanceof Int32Array) return { data: a.data, shape: a.shape };
+  throw new Error(`${path}: expected an integer array, got ${a.dtype}`);
+}
+
+export const exists = existsSync;
+
+/** Max |a - b|; asserts equal lengths. */
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>, what: string): number {
+  assert.equal(a.length, b.length, `${what}: length ${a.length} vs expected ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+export function assertClose(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: number,
+  what: string,
+): number {
+  const m = maxDiff(got, want, what);
+  assert.ok(m <= tol, `${what}: maxdiff ${m.toExponential(2)} > ${tol}`);
+  return m;
+}
+
+/**
+ * Compares top-k rows: ids equal, except that on `tieRows` the id SETS of each row must agree on the entries whose
+ * scores are separated from their neighbours; scores within `tol` position by position.
+ */
+export function assertTopK(
+  got: { ids: Int32Array; scores: Float32Array; k: number },
+  wantIds: Int32Array,
+  wantScores: Float32Array,
+  wantK: number,
+  tokens: number,
+  tieRows: ReadonlySet<number>,
+  tol: number,
+  what: string,
+): { maxScoreDiff: number; swappedRows: number } {
+  const k = Math.min(got.k, wantK);
+  let maxScoreDiff = 0;
+  let swappedRows = 0;
+  for (let t = 0; t < tokens; t++) {
+    const g = Array.from(got.ids.subarray(t * got.k, t * got.k + k));
+    const w = Array.from(wantIds.subarray(t * wantK, t * wantK + k));
+    for (let j = 0; j < k; j++) {
+      const d = Math.abs(got.scores[t * got.k + j] - wantScores[t * wantK + j]);
+      maxScoreDiff = Math.max(maxScoreDiff, d);
+      assert.ok(
+        d <= tol,
+        `${what}: token ${t} rank ${j} score ${got.scores[t * got.k + j]} vs ${wantScores[t * wantK + j]}`,
+      );
+    }
+    if (g.join() === w.join()) continue;
+    assert.ok(
+      tieRows.has(t),
+      `${what}: token ${t} ids [${g}] vs expected [${w}] (not a listed near-tie row)`,
+    );
+    // A swap among tied neighbours: every differing position must be within tol of the expected score there.
+    for (let j = 0; j < k; j++) {
+      if (g[j] === w[j]) continue;
+      const pos = w.indexOf(g[j]);
+      if (pos >= 0) {
+        assert.ok(
+          Math.abs(wantScores[t * wantK + pos] - wantScores[t * wantK + j]) <= 1e-5,
+          `${what}: token ${t} id ${g[j]} at rank ${j}, expected at rank ${pos} (not a near tie)`,
+        );
+      } else {
+        assert.equal(j, k - 1, `${what}: token ${t} id ${g[j]} at rank ${j} is not in the expected top-${k}`);
+      }
+    }
+    swappedRows++;
+  }
+  return { maxScoreDiff, swappedRows };
+}
+
+export function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
