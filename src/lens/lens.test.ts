@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import type { LensMethod } from '../types.js';
 import { parseNpy, type NpyArray } from '../util/npy.js';
-import { Lens } from './lens.js';
+import { Lens, type LensCreateOptions } from './lens.js';
 import { runOmp } from './omp.js';
 
 const FIXTURES = 'test/fixtures/llava';
@@ -54,7 +54,10 @@ after(async () => {
   for (const l of lenses) await l.release();
 });
 
-function makeLens(model: string): { lens: Lens; embed: Float32Array; hidden: number } {
+function makeLens(
+  model: string,
+  extra: Partial<LensCreateOptions> = {},
+): { lens: Lens; embed: Float32Array; hidden: number } {
   const dir = `${FIXTURES}/${model}`;
   const cfg = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as {
     text_config: { rms_norm_eps?: number };
@@ -69,6 +72,7 @@ function makeLens(model: string): { lens: Lens; embed: Float32Array; hidden: num
     vocab,
     hidden,
     threads: 2,
+    ...extra,
   });
   lenses.push(lens);
   return { lens, embed: embed.data, hidden };
@@ -302,4 +306,44 @@ test('omp recovers an exact sparse combination and pads short rows with -1', asy
     big.forEach(([, w], i) => assert.ok(Math.abs(w - want[i][1]) < 1e-4));
     for (const [id, w] of row) if (id === -1) assert.equal(w, 0);
   });
+});
+
+test('matrix fed as a graph input gives the same results as the initializer', async () => {
+  const a = makeLens('tiny-llava').lens;
+  const b = makeLens('tiny-llava', { matrixAsInitializer: false }).lens;
+  const feats = f32(`${FIXTURES}/tiny-llava/expected/shapes_120x80/image_features.npy`);
+  const [tokens] = feats.shape;
+  for (const method of ['cosine', 'l2', 'logit', 'omp'] as const) {
+    const ra = await a.run(feats.data, tokens, method, K);
+    const rb = await b.run(feats.data, tokens, method, K);
+    assert.deepEqual(rb.ids, ra.ids, method);
+    assert.deepEqual(rb.scores, ra.scores, method);
+  }
+});
+
+test('Gemma hooks: (1 + w) RMSNorm and an embedding scale', async () => {
+  const dir = `${FIXTURES}/tiny-llava/expected`;
+  const embed = f32(`${dir}/embed_tokens.npy`).data;
+  const w = f32(`${dir}/final_norm_weight.npy`).data;
+  const base = { embed, rmsEps: 1e-5, vocab: 512, hidden: 48, threads: 2 };
+  const llama = Lens.create({ ...base, normWeight: w });
+  const gemma = Lens.create({ ...base, normWeight: w.map((v) => v - 1), normKind: 'rms1p', embedScale: 2 });
+  lenses.push(llama, gemma);
+  const feats = f32(`${dir}/checker_64x64/image_features.npy`);
+  const [tokens] = feats.shape;
+  // (1 + (w - 1)) = w: the same logits; lm_head (tied here) is not scaled.
+  const la = await llama.run(feats.data, tokens, 'logit', K);
+  const ga = await gemma.run(feats.data, tokens, 'logit', K);
+  assert.deepEqual(ga.ids, la.ids);
+  la.scores.forEach((s, i) => assert.ok(Math.abs(ga.scores[i] - s) < 1e-5));
+  // Embedding measures see 2·E: dot doubles, cosine is unchanged.
+  const ld = await llama.run(feats.data, tokens, 'dot', K);
+  const gd = await gemma.run(feats.data, tokens, 'dot', K);
+  assert.deepEqual(gd.ids, ld.ids);
+  ld.scores.forEach((s, i) => assert.ok(Math.abs(gd.scores[i] - 2 * s) < 1e-5));
+  const lc = await llama.run(feats.data, tokens, 'cosine', K);
+  const gc = await gemma.run(feats.data, tokens, 'cosine', K);
+  assert.deepEqual(gc.ids, lc.ids);
+  const raw = await gemma.run(feats.data, tokens, 'logit-raw', K);
+  assert.deepEqual(raw.scores, ld.scores); // tied lm_head = unscaled embed
 });

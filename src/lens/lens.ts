@@ -5,8 +5,9 @@
  * removes rows before top-k (and from OMP's atom choice).
  *
  * The products and top-k run in onnxruntime (src/lens/graphs.ts); OMP's small k×k solves run in JS
- * (src/lens/omp.ts). A Lens is built once per model: it keeps the matrices, their row norms and one
- * onnxruntime session per measure (created on first use), and can be run on any number of images.
+ * (src/lens/omp.ts). A Lens is built once per model: it keeps the matrices and their row norms, one
+ * onnxruntime projection session per matrix (holding it as a prepacked initializer), and one small scoring
+ * session per measure, all created on first use; it can then be run on any number of images.
  *
  * Hooks for other families: `normKind: 'rms1p'` is Gemma's RMSNorm, `x / rms(x) * (1 + w)`
  * (HF GemmaRMSNorm); `embedScale` multiplies the input-embedding matrix, as Gemma's embeddings are scaled by
@@ -16,7 +17,15 @@ import { BadInputError, MissingTensorError } from '../errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { Session, type Device, type Feeds } from '../runtime/session.js';
 import type { LensMethod, TopK } from '../types.js';
-import { buildLensGraph, IO, NORMALIZE_EPS, type LensGraphKind } from './graphs.js';
+import {
+  buildProjectGraph,
+  buildRmsNormGraph,
+  buildScoreGraph,
+  IO,
+  MAX_INITIALIZER_BYTES,
+  NORMALIZE_EPS,
+  type ScoreKind,
+} from './graphs.js';
 import { runOmp } from './omp.js';
 
 export type NormKind = 'rms' | 'rms1p';
@@ -36,6 +45,11 @@ export interface LensCreateOptions {
   normKind?: NormKind;
   /** Scale applied to `embed` rows for the embedding measures (Gemma: sqrt(hidden)). Default 1. */
   embedScale?: number;
+  /**
+   * Bake each matrix into its projection graph as an initializer (faster: ORT prepacks it) or feed it as an
+   * input each run (no second copy in ORT). Default: initializer up to 1.5 GiB per matrix, input above.
+   */
+  matrixAsInitializer?: boolean;
   /** onnxruntime device and intra-op threads (0/undefined = ORT's choice). */
   device?: Device;
   threads?: number;
@@ -43,13 +57,20 @@ export interface LensCreateOptions {
 
 /** One matrix with the per-row constants the graphs take. */
 interface Matrix {
+  key: 'embed' | 'head';
   name: string;
   data: Float32Array; // [vocab, hidden]
   sqNorm: Float32Array; // [vocab] |e|²
   invNorm: Float32Array; // [vocab] 1 / max(|e|, 1e-12)
 }
 
-function rowNorms(name: string, data: Float32Array, vocab: number, hidden: number): Matrix {
+function rowNorms(
+  key: Matrix['key'],
+  name: string,
+  data: Float32Array,
+  vocab: number,
+  hidden: number,
+): Matrix {
   const sqNorm = new Float32Array(vocab);
   const invNorm = new Float32Array(vocab);
   for (let v = 0; v < vocab; v++) {
@@ -59,7 +80,7 @@ function rowNorms(name: string, data: Float32Array, vocab: number, hidden: numbe
     sqNorm[v] = s;
     invNorm[v] = 1 / Math.max(Math.sqrt(s), NORMALIZE_EPS);
   }
-  return { name, data, sqNorm, invNorm };
+  return { key, name, data, sqNorm, invNorm };
 }
 
 function checkLength(name: string, a: Float32Array, want: number, shape: string): void {
@@ -79,7 +100,8 @@ export class Lens {
   private readonly rmsEps: number;
   private readonly device: Device;
   private readonly threads?: number;
-  private readonly sessions = new Map<LensGraphKind, Promise<Session>>();
+  private readonly asInitializer?: boolean;
+  private readonly sessions = new Map<string, Promise<Session>>();
 
   private constructor(o: LensCreateOptions) {
     const { vocab: V, hidden: D } = o;
@@ -91,18 +113,19 @@ export class Lens {
     this.rmsEps = o.rmsEps;
     this.device = o.device ?? 'cpu';
     this.threads = o.threads;
+    this.asInitializer = o.matrixAsInitializer;
     checkLength('embed_tokens.weight', o.embed, V * D, `[${V}, ${D}]`);
     const scale = o.embedScale ?? 1;
     const embedData = scale === 1 ? o.embed : o.embed.map((v) => v * scale);
-    this.embed = rowNorms('embed_tokens.weight', embedData, V, D);
+    this.embed = rowNorms('embed', 'embed_tokens.weight', embedData, V, D);
     if (o.lmHead) {
       checkLength('lm_head.weight', o.lmHead, V * D, `[${V}, ${D}]`);
-      this.lmHead = rowNorms('lm_head.weight', o.lmHead, V, D);
+      this.lmHead = rowNorms('head', 'lm_head.weight', o.lmHead, V, D);
     } else {
       this.lmHead =
         scale === 1
-          ? { ...this.embed, name: 'lm_head.weight (tied)' }
-          : rowNorms('lm_head.weight (tied)', o.embed, V, D);
+          ? this.embed // tied: the same matrix and the same onnxruntime session
+          : rowNorms('head', 'lm_head.weight (tied)', o.embed, V, D);
     }
     if (o.normWeight) {
       checkLength('norm.weight', o.normWeight, D, `[${D}]`);
@@ -117,16 +140,19 @@ export class Lens {
     return new Lens(opts);
   }
 
-  private session(kind: LensGraphKind): Promise<Session> {
-    let s = this.sessions.get(kind);
+  /** The session for `key`, built by `build` on first use. */
+  private session(key: string, build: () => Uint8Array): Promise<Session> {
+    let s = this.sessions.get(key);
     if (!s) {
-      s = Session.create(buildLensGraph(kind, this.vocab, this.hidden, this.rmsEps), {
-        device: this.device,
-        intraOpThreads: this.threads,
-      });
-      this.sessions.set(kind, s);
+      s = Session.create(build(), { device: this.device, intraOpThreads: this.threads });
+      this.sessions.set(key, s);
     }
     return s;
+  }
+
+  /** Whether a matrix is baked into its projection graph (see MAX_INITIALIZER_BYTES). */
+  private inlined(m: Matrix): boolean {
+    return this.asInitializer ?? m.data.byteLength <= MAX_INITIALIZER_BYTES;
   }
 
   /** 0 for kept rows, -inf for excluded ones. */
@@ -140,46 +166,54 @@ export class Lens {
     return b;
   }
 
-  private async topK(
-    kind: LensGraphKind,
-    m: Matrix,
-    features: Float32Array,
-    tokens: number,
-    k: number,
-    bias: Float32Array,
-  ): Promise<Int32Array> {
-    const r = await this.runGraph(kind, m, features, tokens, k, bias);
-    return r.ids;
+  /** X·Eᵀ [tokens, vocab] for matrix `m`, in onnxruntime. */
+  private async project(m: Matrix, features: Float32Array, tokens: number): Promise<Float32Array> {
+    const inline = this.inlined(m);
+    const s = await this.session(`project.${m.key}`, () =>
+      buildProjectGraph(m.key, this.vocab, this.hidden, inline ? m.data : null),
+    );
+    const feeds: Feeds = { [IO.features]: { data: features, shape: [tokens, this.hidden] } };
+    if (!inline) feeds[IO.matrix] = { data: m.data, shape: [this.vocab, this.hidden] };
+    return (await s.run(feeds)).f32(IO.product, [tokens, this.vocab]).data;
   }
 
-  private async runGraph(
-    kind: LensGraphKind,
+  /** The final norm of the logit lens, in onnxruntime. */
+  private async rmsNorm(features: Float32Array, tokens: number): Promise<Float32Array> {
+    if (!this.normWeight) {
+      throw new MissingTensorError('the logit lens needs the final norm weight (model.norm.weight)', {
+        hint: 'pass normWeight to Lens.create, or use method logit-raw',
+      });
+    }
+    const s = await this.session('rmsnorm', () => buildRmsNormGraph(this.hidden, this.rmsEps));
+    const out = await s.run({
+      [IO.features]: { data: features, shape: [tokens, this.hidden] },
+      [IO.normWeight]: { data: this.normWeight, shape: [this.hidden] },
+    });
+    return out.f32(IO.normed, [tokens, this.hidden]).data;
+  }
+
+  /** Scores of one measure over matrix `m`, plus bias, then top-k, all in onnxruntime. */
+  private async scoreTopK(
+    kind: ScoreKind,
     m: Matrix,
     features: Float32Array,
     tokens: number,
     k: number,
     bias: Float32Array,
   ): Promise<{ ids: Int32Array; scores: Float32Array }> {
-    const s = await this.session(kind);
+    const product = await this.project(m, features, tokens); // [T, V]
+    const s = await this.session(`score.${kind}`, () => buildScoreGraph(kind, this.vocab, this.hidden));
     const feeds: Feeds = {
-      [IO.features]: { data: features, shape: [tokens, this.hidden] },
-      [IO.matrix]: { data: m.data, shape: [this.vocab, this.hidden] },
+      [IO.product]: { data: product, shape: [tokens, this.vocab] },
       [IO.bias]: { data: bias, shape: [this.vocab] },
       [IO.k]: { data: BigInt64Array.of(BigInt(k)), shape: [1] },
     };
+    if (kind === 'cosine' || kind === 'l2')
+      feeds[IO.features] = { data: features, shape: [tokens, this.hidden] };
     if (kind === 'cosine') feeds[IO.invNorm] = { data: m.invNorm, shape: [this.vocab] };
     if (kind === 'l2') feeds[IO.sqNorm] = { data: m.sqNorm, shape: [this.vocab] };
-    if (kind === 'normed-dot') {
-      if (!this.normWeight) {
-        throw new MissingTensorError('the logit lens needs the final norm weight (model.norm.weight)', {
-          hint: 'pass normWeight to Lens.create, or use method logit-raw',
-        });
-      }
-      feeds[IO.normWeight] = { data: this.normWeight, shape: [this.hidden] };
-    }
     const out = await s.run(feeds);
-    const ids64 = out.i64(IO.ids, [tokens, k]).data;
-    const ids = Int32Array.from(ids64, (v) => Number(v));
+    const ids = Int32Array.from(out.i64(IO.ids, [tokens, k]).data, (v) => Number(v));
     return { ids, scores: out.f32(IO.values, [tokens, k]).data };
   }
 
@@ -214,13 +248,14 @@ export class Lens {
       case 'cosine':
       case 'dot':
       case 'l2': {
-        const r = await this.runGraph(method, this.embed, features, tokens, k, bias);
-        return { k, tokens, ids: r.ids, scores: r.scores };
+        return { k, tokens, ...(await this.scoreTopK(method, this.embed, features, tokens, k, bias)) };
       }
-      case 'logit':
-        return { k, tokens, ...(await this.runGraph('normed-dot', this.lmHead, features, tokens, k, bias)) };
+      case 'logit': {
+        const normed = await this.rmsNorm(features, tokens); // [T, D]
+        return { k, tokens, ...(await this.scoreTopK('dot', this.lmHead, normed, tokens, k, bias)) };
+      }
       case 'logit-raw':
-        return { k, tokens, ...(await this.runGraph('dot', this.lmHead, features, tokens, k, bias)) };
+        return { k, tokens, ...(await this.scoreTopK('dot', this.lmHead, features, tokens, k, bias)) };
       case 'omp':
       case 'ompp': {
         const task = `lens.${method}`;
@@ -234,7 +269,8 @@ export class Lens {
           sqNorm: this.embed.sqNorm,
           k,
           newestOnly: method === 'ompp',
-          correlate: (res, n, width) => this.topK('corr', this.embed, res, n, width, bias),
+          correlate: async (res, n, width) =>
+            (await this.scoreTopK('corr', this.embed, res, n, width, bias)).ids,
           onStep: (done, total) =>
             onProgress?.({
               status: 'progress',
