@@ -6,6 +6,7 @@
  *
  *   GET  /                 the page
  *   POST /api/analyze      multipart `image` | `file`, JSON {"url"}, or a raw image body -> ResultJson
+ *   POST /api/render       multipart `image` + `result` (+ format=png|html, view, words) -> PNG or HTML file
  *   GET  /api/models       the model (and whether it is loaded), methods, defaults, limits
  *   GET  /api/events       server-sent ProgressEvents (model loading; `?request=<id>` adds that request's)
  *   GET  /api/stats        queue and cache counters
@@ -22,6 +23,8 @@ import type { ImgTokensModel } from '../api.js';
 import { BadInputError, BusyError, HTTP_STATUS, ImgTokensError, TooLargeError } from '../errors.js';
 import { stage, type ProgressEvent } from '../progress.js';
 import { LENS_METHODS, type ResultJson } from '../types.js';
+import { decodeImage } from '../image/decode.js';
+import { parseResult, renderHtml, renderPng } from '../render/index.js';
 import { INDEX_HTML, STYLE_CSS } from '../web/page.js';
 import { FeatureCache, imageKey } from './cache.js';
 import { ProgressHub } from './events.js';
@@ -76,6 +79,8 @@ type ModelState =
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 const MAX_SSE_CLIENTS = 64;
+/** Room for a result JSON beside the image in /api/render (2k tokens x 10 words is about 1 MB). */
+const MAX_RESULT_BYTES = 16 << 20;
 
 export function createServer(opts: ServerOptions): ImgTokensServer {
   const limits = {
@@ -145,6 +150,13 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
     const img = await files.example(c.req.param('file'));
     if (img === null) return c.notFound();
     return c.body(img.bytes, 200, { 'Content-Type': img.type, 'Cache-Control': 'max-age=3600' });
+  });
+  app.get('/fonts/:pkg/*', async (c) => {
+    const pkg = c.req.param('pkg');
+    const file = c.req.path.slice(`/fonts/${pkg}/`.length);
+    const font = await files.font(pkg, file);
+    if (font === null) return c.notFound();
+    return c.body(font.bytes, 200, { 'Content-Type': font.type, 'Cache-Control': 'max-age=86400' });
   });
   app.get('/api/examples', (c) => c.json({ examples: files.examples.map((n) => `/examples/${n}`) }));
 
@@ -271,6 +283,54 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
       );
       c.header('X-Imgtokens-Cache', cached ? 'hit' : 'miss');
       return c.json(shapeResult(result, params, name));
+    },
+  );
+
+  // --- downloads rendered by src/render (the page falls back to drawing them itself) ------------------------
+  app.post(
+    '/api/render',
+    bodyLimit({
+      maxSize: limits.maxUploadBytes + MAX_RESULT_BYTES,
+      onError: () => {
+        throw new TooLargeError(
+          `the request is over this server's limit of ${formatBytes(limits.maxUploadBytes)} + the result`,
+        );
+      },
+    }),
+    async (c) => {
+      const { bytes, name, fields } = await readImage(
+        c,
+        { ...opts, allowUrls: false },
+        limits.maxUploadBytes,
+      );
+      const field = (k: string): string | undefined => fields.get(k)?.[0] ?? c.req.query(k);
+      const text = field('result');
+      if (text === undefined)
+        throw new BadInputError('no "result" field', { hint: 'send the analysis JSON as field "result"' });
+      const format = field('format') ?? 'png';
+      if (format !== 'png' && format !== 'html')
+        throw new BadInputError(`"format" must be png or html; got "${format.slice(0, 20)}"`);
+      const view = field('view') ?? 'base';
+      if (view !== 'base' && view !== 'grid' && view !== 'all')
+        throw new BadInputError(`"view" must be base, grid or all`);
+      const words = Number(field('words') ?? '1');
+      if (!Number.isInteger(words) || words < 1 || words > 10)
+        throw new BadInputError('"words" must be 1 to 10');
+      await checkImage(bytes, limits);
+      const result = parseResult(text, 'the "result" field');
+      const { image } = await decodeImage(bytes, { maxPixels: limits.maxPixels, name: name ?? 'image' });
+      const out = await queue.run(
+        async () =>
+          format === 'png'
+            ? new Uint8Array(await renderPng(result, image, { view, words, outlines: true }))
+            : new TextEncoder().encode(await renderHtml(result, image, { view })),
+        { timeoutMs: opts.analysisTimeoutMs ?? 120_000 },
+      );
+      const base = (name ?? 'image').replace(/\.\w+$/, '').replace(/[^\w.-]+/g, '_');
+      return c.body(out, 200, {
+        'Content-Type': format === 'png' ? 'image/png' : 'text/html; charset=utf-8',
+        'Content-Disposition': `attachment; filename="${base}.${result.method}.${format}"`,
+      });
     },
   );
 

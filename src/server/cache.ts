@@ -11,9 +11,13 @@ export function imageKey(bytes: Uint8Array, variant = ''): string {
   return createHash('sha256').update(bytes).update(`\0${variant}`).digest('hex');
 }
 
-/** Approximate resident size of one entry: the typed arrays plus a rough per-token cost for the layout. */
+/** Approximate resident size of one entry: the typed arrays (decoded image included) plus a rough per-token cost for the layout. */
 export function featuresBytes(f: ImageFeatures): number {
-  const arrays = f.pixelValues.byteLength + f.cropFeatures.byteLength + f.features.byteLength;
+  const arrays =
+    f.pixelValues.byteLength +
+    f.cropFeatures.byteLength +
+    f.features.byteLength +
+    (f.rgb?.data.byteLength ?? 0);
   return arrays + f.layout.tokens.length * 160 + 1024;
 }
 

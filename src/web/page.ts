@@ -11,6 +11,8 @@ export const INDEX_HTML = /* html */ `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>imgtokens: what a vision-language model sees</title>
 <link rel="icon" href="data:,">
+<link rel="stylesheet" href="/fonts/noto-sans-sc/index.css">
+<link rel="stylesheet" href="/fonts/noto-sans-kr/index.css">
 <link rel="stylesheet" href="/style.css">
 <script type="module" src="/js/app.js"></script>
 </head>
@@ -121,7 +123,8 @@ export const STYLE_CSS = /* css */ `
 }
 * { box-sizing: border-box; }
 html, body { margin: 0; }
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans SC Variable",
+       "Noto Sans KR Variable", sans-serif;
        background: var(--bg); color: var(--ink); min-height: 100vh; }
 button, input, select { font: inherit; color: inherit; }
 .muted { color: var(--muted); }
@@ -220,7 +223,8 @@ button:disabled { opacity: .45; cursor: not-allowed; }
 .detail h2 { margin: 0 0 2px; font-size: 16px; }
 .bars { list-style: none; margin: 12px 0 0; padding: 0; display: flex; flex-direction: column; gap: 6px; }
 .bars li { display: grid; grid-template-columns: minmax(0, 7.5em) 1fr 4.2em; align-items: center; gap: 8px; font-size: 14px; }
-.bars .w { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; overflow: hidden;
+.bars .w { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace, "Noto Sans SC Variable",
+           "Noto Sans KR Variable"; overflow: hidden;
            text-overflow: ellipsis; white-space: nowrap; }
 .bars .track { height: 12px; background: var(--accent-soft); border-radius: 6px; overflow: hidden; }
 .bars .fillbar { height: 100%; background: var(--accent); border-radius: 6px; min-width: 3px; }

@@ -103,6 +103,34 @@ describe('server API', () => {
     }
   });
 
+  test('/api/render draws the PNG and HTML downloads with src/render', async () => {
+    const res = await fetch(`${url}api/analyze?k=2`, {
+      method: 'POST',
+      body: form({ image: [blob(png), 'red.png'] }),
+    });
+    const result = await res.text();
+    const png2 = await fetch(`${url}api/render`, {
+      method: 'POST',
+      body: form({ image: [blob(png), 'red.png'], result, format: 'png', view: 'base', words: '2' }),
+    });
+    assert.equal(png2.status, 200);
+    assert.equal(png2.headers.get('content-type'), 'image/png');
+    assert.match(png2.headers.get('content-disposition') ?? '', /filename="red\.cosine\.png"/);
+    assert.deepEqual([...new Uint8Array(await png2.arrayBuffer()).subarray(1, 4)], [0x50, 0x4e, 0x47]);
+    const html = await fetch(`${url}api/render`, {
+      method: 'POST',
+      body: form({ image: blob(png), result, format: 'html' }),
+    });
+    assert.equal(html.status, 200);
+    assert.match(await html.text(), /^<!doctype html>/i);
+    const bad = await fetch(`${url}api/render`, {
+      method: 'POST',
+      body: form({ image: blob(png), result: '{"schema":"nope"}' }),
+    });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /"result" field/);
+  });
+
   test('bad parameters give 400 with the field named and no stack trace', async () => {
     for (const q of ['method=bogus', 'k=0', 'k=51', 'view=side', 'exclude=cats']) {
       const res = await fetch(`${url}api/analyze?${q}`, { method: 'POST', body: form({ image: blob(png) }) });
@@ -154,6 +182,18 @@ describe('server API', () => {
     assert.match(js.headers.get('content-type') ?? '', /javascript/);
     assert.match(await js.text(), /from '\.\/view\.js'/);
     assert.equal((await fetch(`${url}style.css`)).status, 200);
+    const css = await fetch(`${url}fonts/noto-sans-sc/index.css`);
+    assert.equal(css.status, 200);
+    const woff = /url\(\.\/(files\/[a-z0-9-]+\.woff2)\)/.exec(await css.text())![1];
+    const font = await fetch(`${url}fonts/noto-sans-sc/${woff}`);
+    assert.equal(font.headers.get('content-type'), 'font/woff2');
+    for (const p of [
+      'fonts/noto-sans-sc/package.json',
+      'fonts/noto-sans-sc/files/..%2F..%2Fpackage.json',
+      'fonts/x/index.css',
+    ]) {
+      assert.equal((await fetch(`${url}${p}`)).status, 404, p);
+    }
   });
 
   test('a foreign Host header is refused on a loopback server', async () => {

@@ -93,6 +93,7 @@ export function fakeModel(opts: { encodeMs?: number; lensMs?: number; grid?: boo
           features: new Float32Array(n * 4),
           hidden: 4,
           layout: { imageWidth: width, imageHeight: height, views, tokens },
+          rgb: { width, height, data: new Uint8Array(width * height * 3) },
         };
         tags.set(f, imageTag(image));
         return f;

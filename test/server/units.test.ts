@@ -23,6 +23,7 @@ function features(floats: number): ImageFeatures {
     features: new Float32Array(floats),
     hidden: 1,
     layout: { imageWidth: 1, imageHeight: 1, views: [], tokens: [] },
+    rgb: { width: 1, height: 1, data: new Uint8Array(3) },
   };
 }
 

@@ -530,20 +530,41 @@ els.dlJson.addEventListener('click', () => {
   if (!state.result) return;
   save(new Blob([JSON.stringify(state.result, null, 1)], { type: 'application/json' }), `${baseName()}.json`);
 });
-els.dlPng.addEventListener('click', () => {
-  if (!state.result) return;
-  drawOverlay(els.photo, state.result, drawOptions()).toBlob(
-    (b) => b && save(b, `${baseName()}.png`),
-    'image/png',
-  );
+/** PNG and HTML come from the server's renderers (src/render); if that fails the page draws its own. */
+async function serverRender(format: 'png' | 'html'): Promise<Blob | null> {
+  if (!state.result || !state.image) return null;
+  const form = new FormData();
+  form.append('image', state.image, state.imageName);
+  form.append('result', JSON.stringify(state.result));
+  form.append('format', format);
+  form.append('view', state.view);
+  form.append('words', String(Math.min(3, Number(els.k.value))));
+  try {
+    const res = await fetch('/api/render', { method: 'POST', body: form });
+    return res.ok ? await res.blob() : null;
+  } catch {
+    return null;
+  }
+}
+
+els.dlPng.addEventListener('click', async () => {
+  const result = state.result;
+  if (!result) return;
+  const name = `${baseName()}.png`;
+  const blob = await serverRender('png');
+  if (blob) return save(blob, name);
+  drawOverlay(els.photo, result, drawOptions()).toBlob((b) => b && save(b, name), 'image/png');
 });
-els.dlHtml.addEventListener('click', () => {
+els.dlHtml.addEventListener('click', async () => {
   const result = state.result;
   if (!result || !state.image) return;
+  const name = `${baseName()}.html`;
+  const blob = await serverRender('html');
+  if (blob) return save(blob, name);
   const reader = new FileReader();
   reader.onload = () => {
     const html = overlayHtml(String(reader.result), result, drawOptions());
-    save(new Blob([html], { type: 'text/html' }), `${baseName()}.html`);
+    save(new Blob([html], { type: 'text/html' }), name);
   };
   reader.readAsDataURL(state.image);
 });
