@@ -207,6 +207,14 @@ export class Model implements ImgTokensModel {
     };
   }
 
+  /**
+   * The word stored in results: tokenizer.decode([id]) (special tokens kept, no clean-up), except byte-fallback
+   * pieces, which decode to U+FFFD on their own and are shown as their piece (<0xE5>) so nothing is lost.
+   */
+  wordText(id: number): string {
+    return this.vocab.isByte(id) ? this.vocab.display(id) : this.vocab.text(id);
+  }
+
   async analyze(image: ImageInput, opts: LensOptions & EncodeOptions): Promise<ResultJson> {
     const f = await this.encode(image, opts);
     const r = await this.lens(f, opts);
