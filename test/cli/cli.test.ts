@@ -1,0 +1,245 @@
+/**
+ * The imgtokens command end to end (through tsx, as a user runs it): tensor dumps against the golden fixtures,
+ * outputs, and one-line actionable errors with a non-zero exit for bad input.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { parseNpy } from '../../src/util/npy.js';
+import { validateResult, validateWordsGrid } from '../../src/render/json.js';
+import { assertClose, npyF32 } from '../helpers/golden.js';
+
+const FIX = 'test/fixtures/llava';
+const tmp = mkdtempSync(join(tmpdir(), 'imgtokens-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function cli(args: string[], input?: Buffer): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    encoding: 'utf8',
+    input,
+    env: { ...process.env, HF_HUB_OFFLINE: '1', HF_HOME: join(tmp, 'hf') },
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function lastLine(s: string): string {
+  return (
+    s
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('hint:'))
+      .pop() ?? ''
+  );
+}
+
+test('--dump-tensors (llava_next) matches the golden pixel_values, crop_features, image_features and layout', () => {
+  const out = join(tmp, 'dump-next');
+  const r = cli([
+    `${FIX}/images/portrait_45x90.jpg`,
+    '--model',
+    `${FIX}/tiny-llava-next`,
+    '--dump-tensors',
+    out,
+    '-q',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const exp = `${FIX}/tiny-llava-next/expected/portrait_45x90`;
+  const px = parseNpy(readFileSync(join(out, 'pixel_values.npy')));
+  assert.deepEqual(px.shape, [1, 3, 3, 32, 32]);
+  assertClose(px.data as Float32Array, npyF32(`${exp}/pixel_values.npy`).data, 0, 'pixel_values');
+  assertClose(
+    npyF32(join(out, 'crop_features.npy')).data,
+    npyF32(`${exp}/crop_features.npy`).data,
+    1e-4,
+    'crop_features',
+  );
+  const feats = npyF32(join(out, 'image_features.npy'));
+  assert.deepEqual(feats.shape, [208, 48]);
+  assertClose(feats.data, npyF32(`${exp}/image_features.npy`).data, 1e-4, 'image_features');
+  const layout = JSON.parse(readFileSync(join(out, 'layout.json'), 'utf8')) as {
+    tokens: Array<{ kind: string; index: number }>;
+  };
+  const expected = JSON.parse(readFileSync(`${exp}/expected.json`, 'utf8')) as {
+    anyres: { newline_positions: number[] };
+  };
+  assert.deepEqual(
+    layout.tokens.filter((t) => t.kind === 'newline').map((t) => t.index),
+    expected.anyres.newline_positions,
+  );
+});
+
+test('--dump-tensors (llava) writes [1,3,H,W] pixels and no crop_features', () => {
+  const out = join(tmp, 'dump-llava');
+  const r = cli([
+    `${FIX}/images/gradient_37x23.png`,
+    '--model',
+    `${FIX}/tiny-llava`,
+    '--dump-tensors',
+    out,
+    '-q',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(parseNpy(readFileSync(join(out, 'pixel_values.npy'))).shape, [1, 3, 32, 32]);
+  assert.equal(existsSync(join(out, 'crop_features.npy')), false);
+  assertClose(
+    npyF32(join(out, 'image_features.npy')).data,
+    npyF32(`${FIX}/tiny-llava/expected/gradient_37x23/image_features.npy`).data,
+    1e-4,
+    'image_features',
+  );
+});
+
+test('writes PNG, HTML, JSON and save-words; reads the image from stdin', () => {
+  const png = join(tmp, 'o.png');
+  const html = join(tmp, 'o.html');
+  const json = join(tmp, 'o.json');
+  const words = join(tmp, 'w.json');
+  const img = readFileSync(`${FIX}/images/shapes_120x80.png`);
+  const r = cli(
+    [
+      '-',
+      '--model',
+      `${FIX}/tiny-llava-next`,
+      '--method',
+      'cosine',
+      '-k',
+      '3',
+      '--save-img',
+      png,
+      '--save-html',
+      html,
+      '--json',
+      json,
+      '--save-words',
+      words,
+      '--exclude',
+      'special,bytes',
+    ],
+    img,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual([...readFileSync(png).subarray(1, 4)], [0x50, 0x4e, 0x47]);
+  assert.match(readFileSync(html, 'utf8'), /^<!doctype html>/i);
+  const result = JSON.parse(readFileSync(json, 'utf8')) as {
+    schema: string;
+    tokens: Array<{ top: Array<{ id: number }> }>;
+    method: string;
+    k: number;
+  };
+  assert.deepEqual(validateResult(result), []);
+  assert.equal(result.schema, 'imgtokens.result/1');
+  assert.equal(result.tokens.length, 234);
+  assert.equal(result.method, 'cosine');
+  // --exclude special,bytes: no special (0-2, 510, 511) or byte (3-258) ids anywhere.
+  for (const t of result.tokens)
+    for (const w of t.top) assert.ok(w.id > 258 && w.id < 510, `excluded id ${w.id} shown`);
+  const grid = JSON.parse(readFileSync(words, 'utf8')) as unknown;
+  assert.deepEqual(validateWordsGrid(grid), []);
+  assert.equal((grid as string[][]).length, 8);
+});
+
+test('piped with no output flags prints the words as text', () => {
+  const r = cli([`${FIX}/images/checker_64x64.png`, '--model', `${FIX}/tiny-llava`, '-q']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /base view · 8×8/);
+});
+
+const bad: Array<[string, string[], RegExp]> = [
+  ['missing image', ['nope.png', '--model', `${FIX}/tiny-llava`], /no such file: nope.png/],
+  [
+    'not an image',
+    ['README.md', '--model', `${FIX}/tiny-llava`],
+    /not a readable image; supported formats are JPEG, PNG, WebP or GIF/,
+  ],
+  [
+    'unknown method',
+    [`${FIX}/images/checker_64x64.png`, '--model', `${FIX}/tiny-llava`, '--method', 'nearest'],
+    /unknown --method "nearest"; choose one of cosine, dot, l2, omp, ompp, logit, logit-raw/,
+  ],
+  [
+    'zero words',
+    [`${FIX}/images/checker_64x64.png`, '--model', `${FIX}/tiny-llava`, '-k', '0'],
+    /--num-words must be an integer from 1 to 100, got "0"/,
+  ],
+  [
+    'absurd words',
+    [`${FIX}/images/checker_64x64.png`, '--model', `${FIX}/tiny-llava`, '-k', '100000'],
+    /--num-words must be an integer from 1 to 100/,
+  ],
+  [
+    'unwritable output',
+    [
+      `${FIX}/images/checker_64x64.png`,
+      '--model',
+      `${FIX}/tiny-llava`,
+      '--save-img',
+      '/nonexistent-dir/x.png',
+    ],
+    /--save-img \/nonexistent-dir\/x.png: folder \/nonexistent-dir does not exist/,
+  ],
+  [
+    'missing model dir',
+    [`${FIX}/images/checker_64x64.png`, '--model', './no-such-model'],
+    /no such directory: .\/no-such-model/,
+  ],
+];
+for (const [name, args, re] of bad) {
+  test(`bad input: ${name}`, () => {
+    const r = cli(args);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 2); // bad-input exit code
+    assert.match(lastLine(r.stderr), re);
+    assert.equal(r.stdout, '');
+  });
+}
+
+test('bad model: unsupported model_type names the supported ones; a missing tensor names the tensor', () => {
+  const dir = join(tmp, 'odd-model');
+  cpSync(`${FIX}/tiny-llava`, dir, { recursive: true });
+  const cfgPath = join(dir, 'config.json');
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+  writeFileSync(cfgPath, JSON.stringify({ ...cfg, model_type: 'blip_2' }));
+  let r = cli([`${FIX}/images/checker_64x64.png`, '--model', dir]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /model_type "blip_2" is not supported/);
+  assert.match(r.stderr, /supported model types: llava, llava_next(, [a-z_0-9]+)*\n/);
+
+  // Drop the projector's linear_2 bias from the checkpoint by renaming it in the header (same length keeps offsets).
+  writeFileSync(cfgPath, JSON.stringify(cfg));
+  const st = join(dir, 'model.safetensors');
+  const buf = readFileSync(st);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = buf
+    .subarray(8, 8 + n)
+    .toString('utf8')
+    .replace('multi_modal_projector.linear_2.bias', 'multi_modal_projector.linear_9.bias');
+  buf.write(header, 8, 'utf8');
+  writeFileSync(st, buf);
+  r = cli([`${FIX}/images/checker_64x64.png`, '--model', dir]);
+  assert.equal(r.code, 4);
+  assert.match(r.stderr, /multi_modal_projector.linear_2.bias.*is missing/);
+});
+
+test('--help lists the options with examples; nothing half-written on failure', () => {
+  const r = cli(['--help']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /--method/);
+  assert.match(r.stdout, /Examples:/);
+  const before = readdirSync(tmp).length;
+  const f = cli([
+    `${FIX}/images/checker_64x64.png`,
+    '--model',
+    `${FIX}/tiny-llava`,
+    '--json',
+    join(tmp, 'half.json'),
+    '--view',
+    'grid',
+  ]);
+  assert.notEqual(f.code, 0);
+  assert.match(f.stderr, /--view grid: this model has only the base view/);
+  assert.equal(existsSync(join(tmp, 'half.json')), false);
+  assert.equal(readdirSync(tmp).length, before);
+});
