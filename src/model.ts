@@ -12,7 +12,8 @@ import { Lens } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
 import { Session } from './runtime/session.js';
 import { HubSource, openSource, tensorToFloat32, type ModelSource } from './source/index.js';
-import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from './types.js';
+import type { PreprocessResult } from './image/processors.js';
+import type { ImageFeatures, ImageInput, LensOptions, ResultJson, RgbImage } from './types.js';
 import { Vocab } from './vocab/index.js';
 
 async function readJson(source: ModelSource, file: string, required: boolean): Promise<Json | null> {
@@ -34,6 +35,12 @@ async function readJson(source: ModelSource, file: string, required: boolean): P
       cause: e,
     });
   }
+}
+
+/** A decoded and preprocessed image, ready for the vision graph (see Model.prepare / family.processor). */
+export interface PreparedImage {
+  rgb: RgbImage;
+  pre: PreprocessResult;
 }
 
 export interface ModelPlan {
@@ -133,12 +140,20 @@ export class Model implements ImgTokensModel {
     }
   }
 
-  async encode(image: ImageInput, opts: EncodeOptions = {}): Promise<ImageFeatures> {
+  /** Decodes and preprocesses an image (no model compute): the first half of encode. */
+  async prepare(image: ImageInput, opts: EncodeOptions = {}): Promise<PreparedImage> {
     const onProgress = opts.onProgress ?? this.onProgress;
     const decoded = await loadImage(image, { exifTranspose: opts.exifTranspose, name: opts.name });
     for (const n of decoded.notices) onProgress?.({ status: 'notice', message: n });
     const rgb = decoded.image;
     const pre = await stage(onProgress, 'preprocess', 'preprocessing', () => this.family.preprocess(rgb));
+    return { rgb, pre };
+  }
+
+  /** Runs the vision tower and projector on a prepared image and packs the result: the second half of encode. */
+  async encodePrepared(prepared: PreparedImage, opts: EncodeOptions = {}): Promise<ImageFeatures> {
+    const onProgress = opts.onProgress ?? this.onProgress;
+    const { rgb, pre } = prepared;
     const out = await stage(
       onProgress,
       'vision',
@@ -159,6 +174,10 @@ export class Model implements ImgTokensModel {
       layout,
       rgb,
     };
+  }
+
+  async encode(image: ImageInput, opts: EncodeOptions = {}): Promise<ImageFeatures> {
+    return this.encodePrepared(await this.prepare(image, opts), opts);
   }
 
   async lens(features: ImageFeatures, opts: LensOptions): Promise<ResultJson> {

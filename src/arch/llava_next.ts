@@ -71,6 +71,7 @@ export const llavaNext: ArchFamily = {
       extraTensorNames: () => [newlineName],
       buildVisionGraph: (tensors) => buildLlavaVisionGraph(vspec, tensors, { where }).model,
       tokensPerCrop: perCrop,
+      processor: proc,
       preprocess: (rgb) => preprocess(rgb, proc),
       layout: (pre) => tokenLayout(pre.geometry, grid, { newline: true }),
       pack: (cropFeatures, pre, layout, extra) =>

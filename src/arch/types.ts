@@ -3,7 +3,7 @@
  * registers it by model_type. The model loader (src/model.ts) drives every family the same way:
  * parse config -> list tensors -> read them -> build the vision graph -> per image: preprocess, run, lay out, pack.
  */
-import type { PreprocessResult } from '../image/processors.js';
+import type { PreprocessResult, ProcessorSpec } from '../image/processors.js';
 import type { RawTensor, TensorInfo } from '../source/types.js';
 import type { RgbImage, TokenLayout, ViewName } from '../types.js';
 import type { ConfigReader, Json } from './config.js';
@@ -37,6 +37,11 @@ export interface LoadedFamily {
   /** ONNX model: pixel_values [crops, C, H, W] -> crop_features [crops, tokensPerCrop, hidden]. */
   buildVisionGraph(tensors: ReadonlyMap<string, RawTensor>): Uint8Array;
   tokensPerCrop: number;
+  /**
+   * The image processor's settings when `preprocess` is `preprocess(rgb, processor)` of src/image/processors.ts
+   * (plain data, so batch mode can preprocess in a worker thread); absent for families that preprocess otherwise.
+   */
+  processor?: ProcessorSpec;
   preprocess(rgb: RgbImage): PreprocessResult;
   layout(pre: PreprocessResult): TokenLayout;
   /** Packs per-crop features into what the LLM receives, [tokens, hidden]. */

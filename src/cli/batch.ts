@@ -1,6 +1,118 @@
-/** `imgtokens batch`: placeholder until the batch mode lands (issue 6). */
-import { UnsupportedModelError } from '../errors.js';
+/**
+ * `imgtokens batch <files | dir | glob>... --out results.jsonl [--shard i/n]`: parses flags, expands the inputs,
+ * loads the model once and hands over to the library's batch runner (src/batch/). Prints a summary line.
+ */
+import { parseArgs } from 'node:util';
+import type { Device } from '../api.js';
+import { expandInputs, parseShard, runBatch as runBatchImages } from '../batch/index.js';
+import { BadInputError } from '../errors.js';
+import { loadModel } from '../model.js';
+import type { ProgressCallback } from '../progress.js';
+import { checkOutputPath } from './analyze.js';
+import { DEFAULT_MODEL, MAX_WORDS, parseExclude, parseMethod } from './args.js';
+import { progressBar } from './progress-bar.js';
 
-export async function runBatch(_argv: string[]): Promise<number> {
-  throw new UnsupportedModelError('imgtokens batch is not available in this build');
+export const BATCH_HELP = `imgtokens batch: analyse many images with one loaded model, one JSON line per image
+
+Usage:
+  imgtokens batch <files | folders | globs>... --out results.jsonl [options]
+
+Each line is {"image": path, "result": <imgtokens.result/1>} or {"image": path, "error": message}.
+Running again with the same --out skips images that already have a line (a cut-off last line is redone).
+Folders and globs ("photos/**/*.jpg", quoted) expand to .jpg .jpeg .png .webp .gif files.
+
+Options:
+      --out <file>         the JSON Lines output (required; appended to)
+      --shard <i/n>        only the images of shard i of n (1 <= i <= n), split by a hash of each path,
+                           so n machines running 1/n .. n/n with the same arguments cover every image once
+  -m, --model <id|dir>     hub id (org/name[@revision]) or local HF directory (default ${DEFAULT_MODEL})
+      --revision <rev>     branch, tag or commit of a hub model
+      --method <name>      lens method (default omp)
+  -k, --num-words <n>      words per token, 1..${MAX_WORDS} (default 1)
+      --exclude <kinds>    special,bytes
+      --exif-transpose     rotate by the EXIF orientation first
+      --device <d>         cpu | webgpu | cuda (default cpu)
+      --no-worker          decode and preprocess on the main thread (no overlap with compute)
+  -q, --quiet              no progress output
+  -h, --help               this help
+`;
+
+/** `imgtokens batch ...` (called by src/cli/main.ts); returns the exit code. */
+export async function runBatch(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        out: { type: 'string', short: 'o' },
+        shard: { type: 'string' },
+        model: { type: 'string', short: 'm' },
+        revision: { type: 'string' },
+        method: { type: 'string' },
+        'num-words': { type: 'string', short: 'k' },
+        exclude: { type: 'string' },
+        'exif-transpose': { type: 'boolean' },
+        device: { type: 'string' },
+        'no-worker': { type: 'boolean' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new BadInputError((e as Error).message, { hint: 'run imgtokens batch --help for the options' });
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(BATCH_HELP);
+    return 0;
+  }
+  if (!v.out) throw new BadInputError('--out is required', { hint: 'e.g. --out results.jsonl' });
+  const k = Number(v['num-words'] ?? '1');
+  if (!Number.isInteger(k) || k < 1 || k > MAX_WORDS)
+    throw new BadInputError(`--num-words must be an integer from 1 to ${MAX_WORDS}, got "${v['num-words']}"`);
+  const device = v.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'webgpu' && device !== 'cuda')
+    throw new BadInputError(`--device must be cpu, webgpu or cuda, got "${device}"`);
+  const method = parseMethod(v.method);
+  const exclude = parseExclude(v.exclude);
+  const shard = v.shard === undefined ? undefined : parseShard(v.shard);
+  await checkOutputPath('--out', v.out);
+  const images = await expandInputs(parsed.positionals);
+
+  const bar = progressBar({ quiet: v.quiet ?? false });
+  // While loading: every event. Afterwards: the batch's own events and notices, not each image's stages.
+  let loading = true;
+  const onProgress: ProgressCallback = (e) => {
+    if (loading || e.status === 'notice' || ('task' in e && e.task === 'batch')) bar(e);
+  };
+  const model = await loadModel(v.model ?? DEFAULT_MODEL, {
+    revision: v.revision,
+    device: device as Device,
+    onProgress,
+  });
+  loading = false;
+  try {
+    const s = await runBatchImages(model, {
+      images,
+      out: v.out,
+      method,
+      k,
+      exclude,
+      shard,
+      exifTranspose: v['exif-transpose'] ?? false,
+      prepare: v['no-worker'] ? 'inline' : 'worker',
+      onProgress,
+    });
+    bar.finish();
+    if (!v.quiet) {
+      const shardTxt = shard ? ` in shard ${shard.index}/${shard.count}` : '';
+      process.stderr.write(
+        `${s.inShard} images${shardTxt}: ${s.written} written (${s.failed} errors), ${s.skipped} already done -> ${v.out}\n`,
+      );
+    }
+    return 0;
+  } finally {
+    await model.close();
+  }
 }
