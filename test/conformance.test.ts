@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { FAMILIES } from '../src/arch/index.js';
 import { loadModel, type Model } from '../src/model.js';
-import type { LensMethod } from '../src/types.js';
+import type { LensMethod, TokenLayout } from '../src/types.js';
 import { assertClose, assertTopK, exists, npyF32, npyInt, readJson } from './helpers/golden.js';
 
 interface Case {
@@ -22,6 +22,14 @@ interface Case {
   featureTol: number;
   /** Named skips: fixture array -> reason. */
   skip?: Record<string, string>;
+  /** The fixture array the packed features are compared with (default image_features: the inputs_embeds rows). */
+  featuresFile?: string;
+  /** Fixture method name -> lens method (default METHODS). */
+  methods?: Array<[string, LensMethod]>;
+  /** Absolute score tolerance (default 1e-4). */
+  scoreTol?: number;
+  /** Checks the layout against expected.json token_layout (rows, columns, kinds, boxes). */
+  checkLayout?: (layout: TokenLayout, meta: ExpectedJson, image: { width: number; height: number }) => void;
 }
 
 export const CASES: Case[] = [
@@ -39,6 +47,35 @@ export const CASES: Case[] = [
     pixelTol: 0,
     featureTol: 1e-4,
   },
+  {
+    // LLaVA with a SigLIP tower (llava-interleave): no CLS, so 'full' gives 64 tokens (4.45's LlavaProcessor
+    // would insert 65 placeholders; llavaProcessorImageTokens in src/arch/llava.ts mirrors that count).
+    dir: 'test/fixtures/arch/tiny-llava-siglip',
+    modelType: 'llava',
+    imagesDir: 'test/fixtures/arch/images',
+    pixelTol: 0,
+    featureTol: 1e-4,
+    checkLayout: squashedPatchGrid,
+  },
+  {
+    // Features are Gemma's layer-0 input (image_features * sqrt(hidden)); the embedding measures use
+    // embed_tokens * sqrt(hidden) and the logit lens the unscaled tied lm_head: the `_scaled` fixtures
+    // (docs/families.md). The unscaled image_features stage is checked in src/arch/paligemma.test.ts.
+    dir: 'test/fixtures/arch/tiny-paligemma',
+    modelType: 'paligemma',
+    imagesDir: 'test/fixtures/arch/images',
+    pixelTol: 0,
+    featureTol: 1e-4,
+    featuresFile: 'image_features_scaled.npy',
+    methods: [
+      ['cosine', 'cosine'],
+      ['dot_scaled', 'dot'],
+      ['l2_scaled', 'l2'],
+      ['lm_head_scaled', 'logit-raw'],
+      ['lm_head_normed_scaled', 'logit'],
+    ],
+    checkLayout: squashedPatchGrid,
+  },
 ];
 
 /** Fixture method name -> lens method. */
@@ -54,6 +91,43 @@ interface ExpectedJson {
   n_image_tokens: number;
   anyres?: { newline_positions: number[] } | null;
   topk?: { methods: Record<string, { 'rows_with_gap_below_1e-5'?: number[] }> };
+  token_layout_columns?: string[];
+  token_layout?: Array<Array<string | number>>;
+}
+
+/**
+ * A single view resized straight to a square (SiglipImageProcessor): token_layout rows are
+ * ["patch", 0, row, col] in raster order, and patch (r, c) of an R x C grid covers
+ * [c W/C, (c+1) W/C) x [r H/R, (r+1) H/R) of the original W x H image.
+ */
+function squashedPatchGrid(
+  layout: TokenLayout,
+  meta: ExpectedJson,
+  image: { width: number; height: number },
+): void {
+  assert.deepEqual(meta.token_layout_columns, ['kind', 'crop', 'patch_row', 'patch_col']);
+  const rows = meta.token_layout!;
+  assert.equal(layout.tokens.length, rows.length, 'token_layout length');
+  const R = 1 + Math.max(...rows.map((r) => Number(r[2])));
+  const C = 1 + Math.max(...rows.map((r) => Number(r[3])));
+  rows.forEach(([kind, crop, r, c], i) => {
+    const t = layout.tokens[i];
+    assert.deepEqual([t.kind, t.crop, t.row, t.col], [kind, crop, r, c], `token ${i}`);
+    const want = {
+      x: (Number(c) * image.width) / C,
+      y: (Number(r) * image.height) / R,
+      w: image.width / C,
+      h: image.height / R,
+    };
+    assert.ok(t.box, `token ${i} has a box`);
+    for (const k of ['x', 'y', 'w', 'h'] as const) {
+      assert.ok(Math.abs(t.box[k] - want[k]) < 1e-9, `token ${i} box.${k} ${t.box[k]} vs ${want[k]}`);
+    }
+  });
+  assert.deepEqual(
+    layout.views.map((v) => [v.name, v.rows, v.cols, v.start, v.count]),
+    [['base', R, C, 0, R * C]],
+  );
 }
 
 const models: Model[] = [];
@@ -80,7 +154,7 @@ for (const c of CASES) {
     });
 
     for (const img of images) {
-      test(img, async () => {
+      test(img, async (tc) => {
         const exp = `${c.dir}/expected/${img}`;
         const meta = readJson<ExpectedJson>(`${exp}/expected.json`);
         const file = readdirSync(c.imagesDir).find((f) => f.startsWith(img) && !f.endsWith('.npy'))!;
@@ -96,9 +170,13 @@ for (const c of CASES) {
             `${img} crop_features`,
           );
         }
-        const want = npyF32(`${exp}/image_features.npy`);
+        const want = npyF32(`${exp}/${c.featuresFile ?? 'image_features.npy'}`);
         assert.equal(f.layout.tokens.length, meta.n_image_tokens, `${img}: token count`);
         const fd = assertClose(f.features, want.data, c.featureTol, `${img} image_features`);
+        tc.diagnostic(
+          `features vs ${c.featuresFile ?? 'image_features.npy'}: maxdiff ${fd.toExponential(2)}`,
+        );
+        c.checkLayout?.(f.layout, meta, f.image);
         if (meta.anyres) {
           const nl = f.layout.tokens.filter((t) => t.kind === 'newline').map((t) => t.index);
           assert.deepEqual(nl, meta.anyres.newline_positions, `${img}: newline positions`);
@@ -117,20 +195,23 @@ for (const c of CASES) {
         // The lens over the checkpoint's own matrices.
         const ties = meta.topk?.methods ?? {};
         const n = f.layout.tokens.length;
-        for (const [fx, method] of METHODS) {
+        for (const [fx, method] of c.methods ?? METHODS) {
           if (!exists(`${exp}/topk_${fx}_ids.npy`)) continue;
           const ids = npyInt(`${exp}/topk_${fx}_ids.npy`);
           const scores = npyF32(`${exp}/topk_${fx}_scores.npy`);
           const top = await model.lensEngine.run(f.features, n, method, 10);
-          assertTopK(
+          const r = assertTopK(
             top,
             ids.data,
             scores.data,
             ids.shape[1],
             n,
             new Set(ties[fx]?.['rows_with_gap_below_1e-5'] ?? []),
-            1e-4,
+            c.scoreTol ?? 1e-4,
             `${img} ${method}`,
+          );
+          tc.diagnostic(
+            `${fx} as ${method}: score maxdiff ${r.maxScoreDiff.toExponential(2)}, near-tie rows swapped ${r.swappedRows}`,
           );
         }
         if (exists(`${exp}/omp_sparse_ids.npy`)) {

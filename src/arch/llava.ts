@@ -4,7 +4,7 @@
  * Mirrors transformers v4.45.1 (e71a01a104dd663c730e494eb0b6467bb51df357) models/llava/modeling_llava.py and
  * CLIPImageProcessor (models/clip/image_processing_clip.py).
  */
-import { CheckpointError } from '../errors.js';
+import { CheckpointError, UnsupportedModelError } from '../errors.js';
 import {
   buildLlavaVisionGraph,
   llavaVisionTensorNames,
@@ -60,6 +60,23 @@ export function visionSpec(cfg: LlavaConfig): LlavaVisionSpec {
   };
 }
 
+/**
+ * How many `<image>` placeholders transformers 4.45.1's LlavaProcessor.__call__ inserts for one image of
+ * pixel_values height x width (models/llava/processing_llava.py): (h // patch) * (w // patch) + 1, minus 1 for
+ * 'default'. It assumes a CLS token, so for a SigLIP tower with 'full' it is one MORE than the model's feature
+ * vectors (65 for 64 with tiny-llava-siglip); later versions subtract num_additional_image_tokens (0 for SigLIP).
+ * imgtokens lays out the model's vectors, so this count is informational only.
+ */
+export function llavaProcessorImageTokens(
+  pixelHeight: number,
+  pixelWidth: number,
+  patchSize: number,
+  strategy: 'default' | 'full',
+): number {
+  const n = Math.floor(pixelHeight / patchSize) * Math.floor(pixelWidth / patchSize) + 1;
+  return strategy === 'default' ? n - 1 : n;
+}
+
 export function patchGrid(cfg: LlavaConfig): { rows: number; cols: number } {
   const n = cfg.vision.imageSize / cfg.vision.patchSize;
   return { rows: n, cols: n };
@@ -69,17 +86,33 @@ export const llava: ArchFamily = {
   modelType: 'llava',
   label: 'LLaVA-1.5',
   exampleHubId: 'llava-hf/llava-1.5-7b-hf',
-  viewsDescription: 'base: the center-cropped square CLIP sees (24x24 patches at 336 px)',
+  viewsDescription:
+    'base: the center-cropped square CLIP sees (24x24 patches at 336 px); with a SigLIP tower (llava-interleave) the whole image squashed to a square',
   load({ config, preprocessor, index, where }): LoadedFamily {
     const cfg = parseLlavaConfig(config);
-    const { spec: proc, notices } = processorFor(preprocessor, cfg, where, 'CLIPImageProcessor');
+    // A SigLIP tower (llava-interleave) has no CLS and comes with SiglipImageProcessor (a direct square resize).
+    const siglip = cfg.vision.modelType === 'siglip_vision_model';
+    const s = cfg.vision.imageSize;
+    const { spec: proc, notices } = siglip
+      ? processorFor(preprocessor, cfg, where, 'SiglipImageProcessor', { size: { height: s, width: s } })
+      : processorFor(preprocessor, cfg, where, 'CLIPImageProcessor');
+    if (siglip && cfg.strategy === 'default') {
+      throw new UnsupportedModelError(
+        `${where}/config.json: vision_feature_select_strategy "default" with a SigLIP tower is not supported`,
+        {
+          hint: 'transformers 4.45 would drop the first PATCH (SigLIP has no CLS token); SigLIP LLaVA checkpoints use "full"',
+        },
+      );
+    }
     checkCropSize(proc, cfg, where);
     const text = resolveTextTensors(index, cfg.text, where, {
       declaredTie: cfg.topLevelTie ?? cfg.text.tieWordEmbeddings,
     });
     const vspec = visionSpec(cfg);
     const grid = patchGrid(cfg);
-    const cls = cfg.strategy === 'full';
+    // 'full' keeps a CLS token first only when the tower has one. The token count is the number of feature
+    // vectors, not what 4.45's LlavaProcessor inserts for a SigLIP tower (one more: see llavaProcessorImageTokens).
+    const cls = cfg.strategy === 'full' && !siglip;
     return {
       modelType: 'llava',
       views: ['base'],
@@ -89,7 +122,6 @@ export const llava: ArchFamily = {
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildLlavaVisionGraph(vspec, tensors, { where }).model,
       tokensPerCrop: grid.rows * grid.cols + (cls ? 1 : 0),
-      processor: proc,
       preprocess: (rgb) => preprocess(rgb, proc),
       layout: (pre) => tokenLayout(pre.geometry, grid, { cls }),
       pack: (cropFeatures, pre, layout) =>

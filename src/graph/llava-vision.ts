@@ -17,6 +17,7 @@ import type { RawTensor, TensorInfo } from '../source/types.js';
 import { GraphBuilder, type Value } from './builder.js';
 import { llavaProjector, selectFeatures, type FeatureStrategy } from './blocks.js';
 import { clipVisionTower, hiddenStateIndex, type VisionTowerOutput } from './clip.js';
+import { siglipVisionTower } from './siglip.js';
 import type { Dim } from './onnx.js';
 import { LLAVA_NAMING, loadWeights, planWeights, type TensorNaming, type Weights } from './weights.js';
 
@@ -68,8 +69,10 @@ function visionTower(
   upTo: number,
 ): VisionTowerOutput {
   if (cfg.modelType === 'clip_vision_model') return clipVisionTower(g, w, pixels, cfg, upTo, 'vision');
+  // LLaVA reads hidden_states, so SigLIP's post_layernorm is not applied (as for CLIP).
+  if (cfg.modelType === 'siglip_vision_model') return siglipVisionTower(g, w, pixels, cfg, upTo);
   throw new UnsupportedModelError(`vision tower "${cfg.modelType}" is not supported for LLaVA yet`, {
-    hint: 'supported vision towers: clip_vision_model',
+    hint: 'supported vision towers: clip_vision_model, siglip_vision_model',
   });
 }
 
@@ -85,7 +88,8 @@ function compose(
   const pixels = g.input(PIXEL_INPUT, 'float32', ['crops', t.numChannels, t.imageSize, t.imageSize]); // [N, 3, S, S]
   const tower = visionTower(g, w.pp('vision_tower.vision_model'), pixels, t, upTo);
   const selected = selectFeatures(g, tower.hiddenStates[upTo], spec.strategy, 'vision.selected'); // [N, T', Cv]
-  const tokens = spec.strategy === 'full' || !tower.hasCls ? tower.tokens : tower.tokens - 1;
+  // 'default' drops row 0 whatever it is (4.45 slices [:, 1:] also for a SigLIP tower, which has no CLS).
+  const tokens = spec.strategy === 'full' ? tower.tokens : tower.tokens - 1;
   const features = llavaProjector(
     g,
     w.pp('multi_modal_projector'),

@@ -13,6 +13,7 @@ import { CheckpointError, UnsupportedModelError } from '../errors.js';
 import { ConfigReader, type Json } from '../arch/config.js';
 import type { RgbImage } from '../types.js';
 import { PIL_RESAMPLE_CODES, resizePillow, type ResampleFilter } from './resize.js';
+import { parseSiglipProcessorConfig } from './siglip.js';
 import {
   centerCropWindow,
   cropImage,
@@ -95,7 +96,7 @@ export const LLAVA_NEXT_PROCESSOR_DEFAULTS = {
   doPad: true,
 };
 
-const SUPPORTED_PROCESSORS = ['CLIPImageProcessor', 'LlavaNextImageProcessor'];
+const SUPPORTED_PROCESSORS = ['CLIPImageProcessor', 'LlavaNextImageProcessor', 'SiglipImageProcessor'];
 
 /**
  * Parses preprocessor_config.json. `where` names the file in errors. Values the file omits get the class defaults.
@@ -110,6 +111,8 @@ export function parseProcessorConfig(
   const cls = r.has('image_processor_type')
     ? r.str('image_processor_type')
     : r.str('feature_extractor_type', 'CLIPImageProcessor');
+  // SiglipImageProcessor (src/image/siglip.ts): CLIP's pipeline without the center crop, its own defaults.
+  if (cls === 'SiglipImageProcessor') return parseSiglipProcessorConfig(raw, where);
   const d = CLIP_PROCESSOR_DEFAULTS;
   const resampleCode = r.int('resample', d.resample);
   const resample = PIL_RESAMPLE_CODES[resampleCode];
