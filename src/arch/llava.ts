@@ -122,6 +122,7 @@ export const llava: ArchFamily = {
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildLlavaVisionGraph(vspec, tensors, { where }).model,
       tokensPerCrop: grid.rows * grid.cols + (cls ? 1 : 0),
+      processor: proc,
       preprocess: (rgb) => preprocess(rgb, proc),
       layout: (pre) => tokenLayout(pre.geometry, grid, { cls }),
       pack: (cropFeatures, pre, layout) =>

@@ -279,6 +279,7 @@ export const paligemma: ArchFamily = {
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildPaliGemmaVisionGraph(cfg, tensors, { where }).model,
       tokensPerCrop: perCrop,
+      processor: proc,
       preprocess: (rgb) => preprocess(rgb, proc),
       // 49 patches in raster order, no CLS; they come first in PaliGemma's prompt (before BOS).
       layout: (pre) => tokenLayout(pre.geometry, grid),
