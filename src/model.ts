@@ -154,13 +154,15 @@ export class Model implements ImgTokensModel {
   async encodePrepared(prepared: PreparedImage, opts: EncodeOptions = {}): Promise<ImageFeatures> {
     const onProgress = opts.onProgress ?? this.onProgress;
     const { rgb, pre } = prepared;
-    const out = await stage(
-      onProgress,
-      'vision',
-      `vision tower (${pre.shape[0]} crop${pre.shape[0] > 1 ? 's' : ''})`,
-      () => this.vision.run({ pixel_values: { data: pre.pixelValues, shape: [...pre.shape] } }),
+    const [crops, tokens] = this.family.cropShape?.(pre) ?? [pre.shape[0], this.family.tokensPerCrop];
+    const feeds = {
+      pixel_values: { data: pre.pixelValues, shape: [...pre.shape] },
+      ...this.family.graphInputs?.(pre),
+    };
+    const out = await stage(onProgress, 'vision', `vision tower (${crops} crop${crops > 1 ? 's' : ''})`, () =>
+      this.vision.run(feeds),
     );
-    const crop = out.f32('crop_features', [pre.shape[0], this.family.tokensPerCrop, this.info.hidden]);
+    const crop = out.f32('crop_features', [crops, tokens, this.info.hidden]);
     const layout = this.family.layout(pre);
     const features = this.family.pack(crop.data, pre, layout, this.extra);
     return {

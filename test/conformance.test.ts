@@ -76,6 +76,15 @@ export const CASES: Case[] = [
     ],
     checkLayout: squashedPatchGrid,
   },
+  {
+    // Qwen2-VL: smart_resize (banker's rounding, min/max_pixels), 2-D pixel_values, merged 2x2 tokens.
+    dir: 'test/fixtures/arch/tiny-qwen2-vl',
+    modelType: 'qwen2_vl',
+    imagesDir: 'test/fixtures/arch/images',
+    pixelTol: 0,
+    featureTol: 1e-4,
+    checkLayout: mergedBlockGrid,
+  },
 ];
 
 /** Fixture method name -> lens method. */
@@ -93,6 +102,7 @@ interface ExpectedJson {
   topk?: { methods: Record<string, { 'rows_with_gap_below_1e-5'?: number[] }> };
   token_layout_columns?: string[];
   token_layout?: Array<Array<string | number>>;
+  geometry?: { resized_hw?: [number, number] };
 }
 
 /**
@@ -124,6 +134,55 @@ function squashedPatchGrid(
       assert.ok(Math.abs(t.box[k] - want[k]) < 1e-9, `token ${i} box.${k} ${t.box[k]} vs ${want[k]}`);
     }
   });
+  assert.deepEqual(
+    layout.views.map((v) => [v.name, v.rows, v.cols, v.start, v.count]),
+    [['base', R, C, 0, R * C]],
+  );
+}
+
+/**
+ * Qwen2-VL: token_layout rows are ["merged", t, merged_row, merged_col, first_patch_row, y0, x0, y1, x1] with the box
+ * in smart-resized pixels; each token must sit on its 2x2 patch block, mapped back onto the original image.
+ */
+function mergedBlockGrid(
+  layout: TokenLayout,
+  meta: ExpectedJson,
+  image: { width: number; height: number },
+): void {
+  assert.deepEqual(meta.token_layout_columns, [
+    'kind',
+    't',
+    'merged_row',
+    'merged_col',
+    'first_patch_row_in_pixel_values',
+    'y0',
+    'x0',
+    'y1',
+    'x1',
+  ]);
+  const rows = meta.token_layout!;
+  const [rh, rw] = meta.geometry!.resized_hw!;
+  const sx = image.width / rw;
+  const sy = image.height / rh;
+  assert.equal(layout.tokens.length, rows.length, 'token_layout length');
+  rows.forEach(([kind, t, r, c, first, y0, x0, y1, x1], i) => {
+    const tok = layout.tokens[i];
+    assert.deepEqual([kind, t], ['merged', 0], `token ${i}`);
+    assert.deepEqual([tok.kind, tok.view, tok.row, tok.col], ['patch', 'base', r, c], `token ${i}`);
+    assert.equal(tok.source * 4, first, `token ${i}: first patch row`);
+    const want = {
+      x: Number(x0) * sx,
+      y: Number(y0) * sy,
+      w: (Number(x1) - Number(x0)) * sx,
+      h: (Number(y1) - Number(y0)) * sy,
+    };
+    assert.ok(tok.box, `token ${i} has a box`);
+    for (const k of ['x', 'y', 'w', 'h'] as const) {
+      assert.ok(Math.abs(tok.box[k] - want[k]) < 1e-9, `token ${i} box.${k} ${tok.box[k]} vs ${want[k]}`);
+    }
+  });
+  const R = 1 + Math.max(...rows.map((r) => Number(r[2])));
+  const C = 1 + Math.max(...rows.map((r) => Number(r[3])));
   assert.deepEqual(
     layout.views.map((v) => [v.name, v.rows, v.cols, v.start, v.count]),
     [['base', R, C, 0, R * C]],

@@ -5,12 +5,14 @@ import { UnsupportedModelError } from '../errors.js';
 import { llava } from './llava.js';
 import { llavaNext } from './llava_next.js';
 import { paligemma } from './paligemma.js';
+import { qwen2vl } from './qwen2_vl.js';
 import type { ArchFamily } from './types.js';
 
 export const FAMILIES: ReadonlyMap<string, ArchFamily> = new Map([
   [llava.modelType, llava],
   [llavaNext.modelType, llavaNext],
   [paligemma.modelType, paligemma],
+  [qwen2vl.modelType, qwen2vl],
 ]);
 
 export function getFamily(modelType: string, where: string): ArchFamily {

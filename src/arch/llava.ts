@@ -10,7 +10,7 @@ import {
   llavaVisionTensorNames,
   type LlavaVisionSpec,
 } from '../graph/llava-vision.js';
-import { parseProcessorConfig, preprocess, type ProcessorSpec } from '../image/processors.js';
+import { parseProcessorConfig, preprocess, type ClipFamilyProcessorSpec } from '../image/processors.js';
 import { packFeatures } from './layout.js';
 import { tokenLayout } from './layout.js';
 import type { Json } from './config.js';
@@ -25,7 +25,7 @@ export function processorFor(
   where: string,
   defaultClass: string,
   extra: Json = {},
-): { spec: ProcessorSpec; notices: string[] } {
+): { spec: ClipFamilyProcessorSpec; notices: string[] } {
   if (preprocessor)
     return { spec: parseProcessorConfig(preprocessor, `${where}/preprocessor_config.json`), notices: [] };
   const s = cfg.vision.imageSize;
@@ -42,7 +42,7 @@ export function processorFor(
 }
 
 /** Checks that the processor's crops are what the vision tower takes. */
-export function checkCropSize(spec: ProcessorSpec, cfg: LlavaConfig, where: string): void {
+export function checkCropSize(spec: ClipFamilyProcessorSpec, cfg: LlavaConfig, where: string): void {
   const s = cfg.vision.imageSize;
   if (spec.cropSize.height !== s || spec.cropSize.width !== s) {
     throw new CheckpointError(

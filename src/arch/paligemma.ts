@@ -20,7 +20,7 @@ import { GraphBuilder, type Value } from '../graph/builder.js';
 import { linear } from '../graph/blocks.js';
 import { siglipVisionTower } from '../graph/siglip.js';
 import { LLAVA_NAMING, loadWeights, planWeights, type Weights } from '../graph/weights.js';
-import { parseProcessorConfig, preprocess, type ProcessorSpec } from '../image/processors.js';
+import { parseProcessorConfig, preprocess, type ClipFamilyProcessorSpec } from '../image/processors.js';
 import { parseSiglipProcessorConfig } from '../image/siglip.js';
 import type { RawTensor, TensorInfo } from '../source/types.js';
 import {
@@ -203,7 +203,7 @@ function processorFor(
   preprocessor: Json | null,
   cfg: PaliGemmaConfig,
   where: string,
-): { spec: ProcessorSpec; notices: string[] } {
+): { spec: ClipFamilyProcessorSpec; notices: string[] } {
   const s = cfg.vision.imageSize;
   if (!preprocessor) {
     return {

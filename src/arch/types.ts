@@ -5,6 +5,7 @@
  */
 import type { PreprocessResult, ProcessorSpec } from '../image/processors.js';
 import type { RawTensor, TensorInfo } from '../source/types.js';
+import type { NamedTensor } from '../runtime/session.js';
 import type { RgbImage, TokenLayout, ViewName } from '../types.js';
 import type { ConfigReader, Json } from './config.js';
 
@@ -37,6 +38,13 @@ export interface LoadedFamily {
   /** ONNX model: pixel_values [crops, C, H, W] -> crop_features [crops, tokensPerCrop, hidden]. */
   buildVisionGraph(tensors: ReadonlyMap<string, RawTensor>): Uint8Array;
   tokensPerCrop: number;
+  /**
+   * crop_features' [crops, tokens] for this image, when it depends on the image (Qwen2-VL: [1, patches / 4]);
+   * absent: [pre.shape[0], tokensPerCrop].
+   */
+  cropShape?(pre: PreprocessResult): [number, number];
+  /** Vision-graph inputs besides pixel_values for this image (Qwen2-VL: the 2-D rotary angles); absent: none. */
+  graphInputs?(pre: PreprocessResult): Record<string, NamedTensor>;
   /**
    * The image processor's settings when `preprocess` is `preprocess(rgb, processor)` of src/image/processors.ts
    * (plain data, so batch mode can preprocess in a worker thread); absent for families that preprocess otherwise.

@@ -14,6 +14,7 @@ import { ConfigReader, type Json } from '../arch/config.js';
 import type { RgbImage } from '../types.js';
 import { PIL_RESAMPLE_CODES, resizePillow, type ResampleFilter } from './resize.js';
 import { parseSiglipProcessorConfig } from './siglip.js';
+import { qwen2vlPreprocess, type Qwen2VLProcessorSpec } from './qwen2vl.js';
 import {
   centerCropWindow,
   cropImage,
@@ -63,7 +64,10 @@ export interface LlavaNextProcessorSpec extends Omit<ClipProcessorSpec, 'kind'> 
   oddPadding: OddPadding;
 }
 
-export type ProcessorSpec = ClipProcessorSpec | LlavaNextProcessorSpec;
+/** The CLIP-style processors parseProcessorConfig reads (resize, optional center crop, optional anyres grid). */
+export type ClipFamilyProcessorSpec = ClipProcessorSpec | LlavaNextProcessorSpec;
+/** Every processor `preprocess` runs (plain data, so it can be posted to a worker thread). */
+export type ProcessorSpec = ClipFamilyProcessorSpec | Qwen2VLProcessorSpec;
 
 /** constants.py OPENAI_CLIP_MEAN / OPENAI_CLIP_STD. */
 export const OPENAI_CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
@@ -106,7 +110,7 @@ export function parseProcessorConfig(
   raw: Json,
   where = 'preprocessor_config.json',
   opts: { oddPadding?: OddPadding } = {},
-): ProcessorSpec {
+): ClipFamilyProcessorSpec {
   const r = new ConfigReader(raw, where);
   const cls = r.has('image_processor_type')
     ? r.str('image_processor_type')
@@ -282,7 +286,8 @@ export interface PreprocessResult {
   cropsUint8: Uint8Array;
   /** [crops, 3, H, W] float32: the model input. */
   pixelValues: Float32Array;
-  shape: [number, number, number, number];
+  /** [crops, 3, H, W]; Qwen2-VL: [patches, C * T * p * p] (src/image/qwen2vl.ts). */
+  shape: number[];
   geometry: PreprocessGeometry;
 }
 
@@ -522,5 +527,6 @@ export function anyresPreprocess(rgb: RgbImage, spec: LlavaNextProcessorSpec): P
 
 /** Dispatches on the processor kind. */
 export function preprocess(rgb: RgbImage, spec: ProcessorSpec): PreprocessResult {
+  if (spec.kind === 'qwen2_vl') return qwen2vlPreprocess(rgb, spec);
   return spec.kind === 'llava_next' ? anyresPreprocess(rgb, spec) : clipPreprocess(rgb, spec);
 }
