@@ -195,7 +195,7 @@ export class Model implements ImgTokensModel {
         const gloss = this.vocab.gloss(id);
         words.push({
           id,
-          text: this.vocab.text(id),
+          text: this.wordText(id),
           score: top.scores[i * top.k + j],
           ...(gloss ? { gloss } : {}),
         });
