@@ -20,7 +20,6 @@ export function parseNpy(buf: Uint8Array): NpyArray {
   const fortran = /'fortran_order':\s*True/.test(header);
   const shapeStr = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '';
   if (!descr) throw new Error(`unsupported .npy header: ${header}`);
-  if (fortran) throw new Error('fortran-order .npy is not supported');
   const shape = shapeStr
     .split(',')
     .map((s) => s.trim())
@@ -52,7 +51,30 @@ export function parseNpy(buf: Uint8Array): NpyArray {
     default:
       throw new Error(`unsupported .npy dtype ${String(descr)}`);
   }
+  if (fortran && shape.length > 1) data = fortranToC(data, shape);
   return { dtype: descr, shape, data };
+}
+
+/** Reorders a column-major (Fortran) array into row-major (C) order. */
+function fortranToC<T extends NpyArray['data']>(src: T, shape: number[]): T {
+  const out = new (src.constructor as new (n: number) => T)(src.length);
+  const n = shape.length;
+  const idx = new Array<number>(n).fill(0);
+  // Walk C order; the Fortran offset of index (i0..in-1) is sum(i_k * prod(shape[0..k-1])).
+  for (let c = 0; c < src.length; c++) {
+    let f = 0;
+    let stride = 1;
+    for (let k = 0; k < n; k++) {
+      f += idx[k] * stride;
+      stride *= shape[k];
+    }
+    out[c] = src[f];
+    for (let k = n - 1; k >= 0; k--) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return out;
 }
 
 export function readNpy(path: string): NpyArray {
