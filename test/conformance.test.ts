@@ -85,6 +85,16 @@ export const CASES: Case[] = [
     featureTol: 1e-4,
     checkLayout: mergedBlockGrid,
   },
+  {
+    // LLaVA-OneVision: SigLIP hidden_states[-1], anyres over square crops, anyres_max_9 bilinear down-sampling (none
+    // of the shipped images is interpolated; the packer's bilinear step is tested in src/arch/llava_onevision.test.ts).
+    dir: 'test/fixtures/arch/tiny-llava-onevision',
+    modelType: 'llava_onevision',
+    imagesDir: 'test/fixtures/arch/images',
+    pixelTol: 0,
+    featureTol: 1e-4,
+    checkLayout: onevisionGrid,
+  },
 ];
 
 /** Fixture method name -> lens method. */
@@ -102,7 +112,19 @@ interface ExpectedJson {
   topk?: { methods: Record<string, { 'rows_with_gap_below_1e-5'?: number[] }> };
   token_layout_columns?: string[];
   token_layout?: Array<Array<string | number>>;
-  geometry?: { resized_hw?: [number, number] };
+  geometry?: {
+    resized_hw?: [number, number];
+    resized_for_patching_hw?: [number, number];
+    pad_top_bottom_left_right?: [number, number, number, number];
+    feature_grid_before_unpad_rows_cols?: [number, number];
+    padded_size_hw?: [number, number];
+    interpolated?: boolean;
+    feature_grid_after_unpad_rows_cols?: [number, number];
+    feature_grid_final_rows_cols?: [number, number];
+    unpad_kept_rows?: [number, number];
+    unpad_kept_cols?: [number, number];
+    newline_positions?: number[];
+  };
 }
 
 /**
@@ -186,6 +208,84 @@ function mergedBlockGrid(
   assert.deepEqual(
     layout.views.map((v) => [v.name, v.rows, v.cols, v.start, v.count]),
     [['base', R, C, 0, R * C]],
+  );
+}
+
+/**
+ * LLaVA-OneVision: token_layout rows are [kind, crop, patch_row, patch_col, global_row, global_col, out_row, out_col]
+ * (kind base | grid | grid_interp | newline). Grid boxes are the patch (or, interpolated, the output cell around its
+ * fractional sample centre) in the padded image, mapped back through the padding and the aspect-preserving resize.
+ */
+function onevisionGrid(
+  layout: TokenLayout,
+  meta: ExpectedJson,
+  image: { width: number; height: number },
+): void {
+  assert.deepEqual(meta.token_layout_columns, [
+    'kind',
+    'crop',
+    'patch_row',
+    'patch_col',
+    'global_row',
+    'global_col',
+    'out_row',
+    'out_col',
+  ]);
+  const g = meta.geometry!;
+  const rows = meta.token_layout!;
+  assert.equal(layout.tokens.length, rows.length, 'token_layout length');
+  const [ph, pw] = g.padded_size_hw!;
+  const [mh, mw] = g.feature_grid_before_unpad_rows_cols!;
+  const [rh, rw] = g.resized_for_patching_hw!;
+  const [top, , left] = g.pad_top_bottom_left_right!;
+  const [fr, fc] = g.feature_grid_final_rows_cols!;
+  const [ur, uc] = g.feature_grid_after_unpad_rows_cols!;
+  const per = { y: ph / mh, x: pw / mw }; // padded pixels per map patch
+  const clip = (v: number, hi: number) => Math.min(hi, Math.max(0, v));
+  // A rectangle of the pre-unpad map (patch units) -> original-image box.
+  const box = (y0: number, x0: number, y1: number, x1: number) => {
+    const X = (u: number) => clip(((u * per.x - left) * image.width) / rw, image.width);
+    const Y = (v: number) => clip(((v * per.y - top) * image.height) / rh, image.height);
+    return { x: X(x0), y: Y(y0), w: X(x1) - X(x0), h: Y(y1) - Y(y0) };
+  };
+  const cell = { y: ur / fr, x: uc / fc }; // map patches per output cell (1 unless interpolated)
+  rows.forEach(([kind, crop, pr, pc, gr, gc, or, oc], i) => {
+    const t = layout.tokens[i];
+    if (kind === 'newline') {
+      assert.deepEqual([t.kind, t.view, t.row, t.col], ['newline', 'grid', or, oc], `token ${i}`);
+      return;
+    }
+    if (kind === 'base') {
+      assert.deepEqual([t.kind, t.view, t.crop, t.row, t.col], ['patch', 'base', 0, pr, pc], `token ${i}`);
+      return;
+    }
+    assert.deepEqual([t.kind, t.view, t.row, t.col], ['patch', 'grid', or, oc], `token ${i}`);
+    let want;
+    if (kind === 'grid') {
+      assert.deepEqual([t.crop, t.source], [crop, Number(pr) * 8 + Number(pc)], `token ${i} source`);
+      want = box(Number(gr), Number(gc), Number(gr) + 1, Number(gc) + 1);
+    } else {
+      assert.equal(kind, 'grid_interp', `token ${i} kind`);
+      // (global + 0.5) is the sample centre in edge coordinates; the cell spans one output step around it.
+      const cy = Number(gr) + 0.5;
+      const cx = Number(gc) + 0.5;
+      want = box(cy - cell.y / 2, cx - cell.x / 2, cy + cell.y / 2, cx + cell.x / 2);
+    }
+    assert.ok(t.box, `token ${i} has a box`);
+    for (const k of ['x', 'y', 'w', 'h'] as const) {
+      // grid_interp centres are float32 in the fixture (torch's scale = in/out in float32): 1e-4 px.
+      const tol = kind === 'grid' ? 1e-6 : 1e-4;
+      assert.ok(Math.abs(t.box[k] - want[k]) < tol, `token ${i} box.${k} ${t.box[k]} vs ${want[k]}`);
+    }
+  });
+  const nl = layout.tokens.filter((t) => t.kind === 'newline').map((t) => t.index);
+  assert.deepEqual(nl, g.newline_positions, 'newline positions');
+  assert.deepEqual(
+    layout.views.map((v) => [v.name, v.rows, v.cols, v.start, v.count]),
+    [
+      ['base', 8, 8, 0, 64],
+      ['grid', fr, fc, 64, fr * (fc + 1)],
+    ],
   );
 }
 

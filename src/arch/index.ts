@@ -4,6 +4,7 @@
 import { UnsupportedModelError } from '../errors.js';
 import { llava } from './llava.js';
 import { llavaNext } from './llava_next.js';
+import { llavaOnevision } from './llava_onevision.js';
 import { paligemma } from './paligemma.js';
 import { qwen2vl } from './qwen2_vl.js';
 import type { ArchFamily } from './types.js';
@@ -13,6 +14,7 @@ export const FAMILIES: ReadonlyMap<string, ArchFamily> = new Map([
   [llavaNext.modelType, llavaNext],
   [paligemma.modelType, paligemma],
   [qwen2vl.modelType, qwen2vl],
+  [llavaOnevision.modelType, llavaOnevision],
 ]);
 
 export function getFamily(modelType: string, where: string): ArchFamily {

@@ -6,6 +6,8 @@
  *   single view (LLaVA-1.5 style):   [cls?] + rows x cols patches of crop 0, raster order
  *   anyres (LLaVA-NeXT):             base view (crop 0, no newline), then the grid crops' feature map, un-padded, raster order,
  *                                    with one newline token after every row
+ *   anyres_max_N (LLaVA-OneVision):  as anyres, but an un-padded map larger than about N crops is bilinearly resized
+ *                                    first; its grid tokens are the resized map's cells (the packer interpolates)
  * References (transformers v4.45.1, e71a01a104dd663c730e494eb0b6467bb51df357): models/llava_next/modeling_llava_next.py
  * (LlavaNextForConditionalGeneration.pack_image_features, unpad_image, get_anyres_image_grid_shape).
  * Boxes come from the per-crop maps in the preprocessing geometry (src/image/processors.ts), so a center crop, a squashed
@@ -38,6 +40,11 @@ export interface LayoutOptions {
   /** Append the newline token after each grid row (anyres; default true, as LLaVA-NeXT's image_newline). */
   newline?: boolean;
   unpad?: UnpadRule;
+  /**
+   * LLaVA-OneVision's `anyres_max_N` (N here): when the un-padded grid holds more than about N crops' worth of tokens
+   * (ratio > 1.1), the packer bilinearly resizes it, and grid tokens are the cells of the resized map (see anyresGridShape).
+   */
+  anyresMax?: number;
 }
 
 /** Builds the layout for the geometry: anyres when the geometry has an anyres grid, else single view on crop 0. */
@@ -178,8 +185,11 @@ export function anyresLayout(
     }
   }
   const baseCount = tokens.length;
-  const mapSize = { height: a.rows * grid.rows, width: a.cols * grid.cols };
-  const keep = unpadExtent(image, mapSize, opts.unpad);
+  const shape = anyresGridShape(geometry, grid, opts);
+  if (shape.interpolated) {
+    return interpolatedGridLayout(geometry, grid, shape, tokens, newline);
+  }
+  const keep = shape.keep;
   const keptCols = keep.right - keep.left;
   for (let gr = keep.top; gr < keep.bottom; gr++) {
     for (let gc = keep.left; gc < keep.right; gc++) {
@@ -219,6 +229,99 @@ export function anyresLayout(
       start: baseCount,
       count: tokens.length - baseCount,
     },
+  ];
+  return { imageWidth: image.width, imageHeight: image.height, views, tokens };
+}
+
+/** The anyres grid map's kept extent, and its final size after OneVision's optional `anyres_max_N` down-sampling. */
+export interface AnyresGridShape {
+  keep: UnpadExtent;
+  /** sqrt(kept rows * kept cols / (N * rows * cols)); 0 without anyresMax. */
+  ratio: number;
+  interpolated: boolean;
+  /** The final map: the kept extent, or [int(h // ratio), int(w // ratio)] when interpolated. */
+  rows: number;
+  cols: number;
+}
+
+/**
+ * modeling_llava_onevision.py (4.45.1) pack_image_features: ratio = math.sqrt(h * w / (max_num_patches * height**2)) with
+ * height the per-crop grid side, and when ratio > 1.1 the map is interpolated to [int(h // ratio), int(w // ratio)].
+ */
+export function anyresGridShape(
+  geometry: PreprocessGeometry,
+  grid: PatchGrid,
+  opts: LayoutOptions = {},
+): AnyresGridShape {
+  const a = geometry.anyres;
+  if (!a) throw new RangeError('anyresGridShape: the preprocessing geometry has no anyres grid');
+  const keep = unpadExtent(
+    geometry.image,
+    { height: a.rows * grid.rows, width: a.cols * grid.cols },
+    opts.unpad,
+  );
+  const h = keep.bottom - keep.top;
+  const w = keep.right - keep.left;
+  if (opts.anyresMax === undefined) return { keep, ratio: 0, interpolated: false, rows: h, cols: w };
+  const ratio = Math.sqrt((h * w) / (opts.anyresMax * grid.rows ** 2));
+  if (!(ratio > 1.1)) return { keep, ratio, interpolated: false, rows: h, cols: w };
+  return { keep, ratio, interpolated: true, rows: Math.floor(h / ratio), cols: Math.floor(w / ratio) };
+}
+
+/**
+ * Grid tokens of an interpolated map: cell (r, c) of the rows x cols output covers the un-padded map's
+ * [r, r+1) * h/rows x [c, c+1) * w/cols patches (its bilinear sample centre is the cell's centre), mapped onto the
+ * original image through the padded-image frame of grid crop (0, 0). crop/source name the patch under the centre.
+ */
+function interpolatedGridLayout(
+  geometry: PreprocessGeometry,
+  grid: PatchGrid,
+  shape: AnyresGridShape,
+  tokens: LayoutToken[],
+  newline: boolean,
+): TokenLayout {
+  const a = geometry.anyres!;
+  const image = geometry.image;
+  const { keep, rows, cols } = shape;
+  const first = geometry.crops[1]; // grid crop (0, 0): its frame is the padded image's
+  const ph = first.height / grid.rows; // crop pixels per patch
+  const pw = first.width / grid.cols;
+  const sy = (keep.bottom - keep.top) / rows; // map patches per output cell
+  const sx = (keep.right - keep.left) / cols;
+  const baseCount = tokens.length;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const gy0 = keep.top + r * sy;
+      const gx0 = keep.left + c * sx;
+      const gr = Math.min(Math.floor(gy0 + sy / 2), a.rows * grid.rows - 1);
+      const gc = Math.min(Math.floor(gx0 + sx / 2), a.cols * grid.cols - 1);
+      tokens.push({
+        index: tokens.length,
+        kind: 'patch',
+        view: 'grid',
+        crop: 1 + Math.floor(gr / grid.rows) * a.cols + Math.floor(gc / grid.cols),
+        row: r,
+        col: c,
+        source: (gr % grid.rows) * grid.cols + (gc % grid.cols),
+        box: mapBox(first.toOriginal, gx0 * pw, gy0 * ph, (gx0 + sx) * pw, (gy0 + sy) * ph, image),
+      });
+    }
+    if (newline) {
+      tokens.push({
+        index: tokens.length,
+        kind: 'newline',
+        view: 'grid',
+        crop: -1,
+        row: r,
+        col: cols,
+        source: -1,
+        box: null,
+      });
+    }
+  }
+  const views: ViewInfo[] = [
+    { name: 'base', rows: grid.rows, cols: grid.cols, start: 0, count: baseCount },
+    { name: 'grid', rows, cols, start: baseCount, count: tokens.length - baseCount },
   ];
   return { imageWidth: image.width, imageHeight: image.height, views, tokens };
 }
