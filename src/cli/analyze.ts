@@ -64,12 +64,9 @@ async function readImageArg(image: string): Promise<{ input: string | Uint8Array
 export async function dumpTensors(dir: string, f: ImageFeatures, modelType: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const anyres = f.layout.views.some((v) => v.name === 'grid');
-  // llava: [1, 3, H, W]; llava_next: [1, crops, 3, H, W] (as the image processors return them).
-  const pixelShape = anyres
-    ? [1, ...f.pixelShape]
-    : f.pixelShape[0] === 1
-      ? f.pixelShape
-      : [1, ...f.pixelShape];
+  // As the image processors return them: anyres models [1, crops, 3, H, W]; single-view [1, 3, H, W];
+  // Qwen2-VL its flattened patch rows [patches, C*T*p*p].
+  const pixelShape = anyres ? [1, ...f.pixelShape] : f.pixelShape;
   await writeFileAtomic(join(dir, 'pixel_values.npy'), encodeNpy(f.pixelValues, pixelShape));
   if (anyres) await writeFileAtomic(join(dir, 'crop_features.npy'), encodeNpy(f.cropFeatures, f.cropShape));
   const n = f.layout.tokens.length;
