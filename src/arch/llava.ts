@@ -4,15 +4,17 @@
  * Mirrors transformers v4.45.1 (e71a01a104dd663c730e494eb0b6467bb51df357) models/llava/modeling_llava.py and
  * CLIPImageProcessor (models/clip/image_processing_clip.py).
  */
-import { CheckpointError, UnsupportedModelError } from '../errors.js';
+import { CheckpointError, MissingTensorError, UnsupportedModelError } from '../errors.js';
+import { LLAVA_NAMING } from '../graph/weights.js';
+import type { TensorInfo } from '../source/types.js';
+import { checkShape } from '../util/shape.js';
 import {
   buildLlavaVisionGraph,
   llavaVisionTensorNames,
   type LlavaVisionSpec,
 } from '../graph/llava-vision.js';
 import { parseProcessorConfig, preprocess, type ClipFamilyProcessorSpec } from '../image/processors.js';
-import { packFeatures } from './layout.js';
-import { tokenLayout } from './layout.js';
+import { packFeatures, tokenLayout } from './layout.js';
 import type { Json } from './config.js';
 import { parseLlavaConfig, type LlavaConfig } from './llava-config.js';
 import { resolveTextTensors } from './text.js';
@@ -135,3 +137,21 @@ export const llava: ArchFamily = {
     };
   },
 };
+
+/** The checkpoint name of the `image_newline` vector (either naming), checked to be [text hidden]. */
+export function imageNewlineTensor(
+  index: ReadonlyMap<string, TensorInfo>,
+  hidden: number,
+  where: string,
+  modelType: string,
+): string {
+  const name = LLAVA_NAMING.resolve('image_newline', (n) => index.has(n));
+  if (!name) {
+    throw new MissingTensorError(
+      `${where}: tensor image_newline is missing (looked for ${LLAVA_NAMING.candidates('image_newline').join(', ')})`,
+      { hint: `a ${modelType} checkpoint has an image_newline vector; check the repo id and config.json` },
+    );
+  }
+  checkShape(name, index.get(name)!.shape, [hidden], (m) => new MissingTensorError(`${where}: ${m}`));
+  return name;
+}

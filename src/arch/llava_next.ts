@@ -5,13 +5,11 @@
  * Mirrors transformers v4.45.1 (e71a01a104dd663c730e494eb0b6467bb51df357) models/llava_next/modeling_llava_next.py
  * (pack_image_features, unpad_image) and image_processing_llava_next.py.
  */
-import { CheckpointError, MissingTensorError } from '../errors.js';
+import { CheckpointError } from '../errors.js';
 import { buildLlavaVisionGraph, llavaVisionTensorNames } from '../graph/llava-vision.js';
-import { LLAVA_NAMING } from '../graph/weights.js';
 import { preprocess } from '../image/processors.js';
-import { checkShape } from '../util/shape.js';
 import { packFeatures, tokenLayout } from './layout.js';
-import { checkCropSize, patchGrid, processorFor, visionSpec } from './llava.js';
+import { checkCropSize, imageNewlineTensor, patchGrid, processorFor, visionSpec } from './llava.js';
 import { parseLlavaNextConfig } from './llava-config.js';
 import { resolveTextTensors } from './text.js';
 import type { ArchFamily, LoadedFamily } from './types.js';
@@ -36,21 +34,7 @@ export const llavaNext: ArchFamily = {
     const text = resolveTextTensors(index, cfg.text, where, {
       declaredTie: cfg.topLevelTie ?? cfg.text.tieWordEmbeddings,
     });
-    const newlineName = LLAVA_NAMING.resolve('image_newline', (n) => index.has(n));
-    if (!newlineName) {
-      throw new MissingTensorError(
-        `${where}: tensor image_newline is missing (looked for ${LLAVA_NAMING.candidates('image_newline').join(', ')})`,
-        {
-          hint: 'a llava_next checkpoint has an image_newline vector; check the repo id and config.json',
-        },
-      );
-    }
-    checkShape(
-      newlineName,
-      index.get(newlineName)!.shape,
-      [cfg.text.hiddenSize],
-      (m) => new MissingTensorError(`${where}: ${m}`),
-    );
+    const newlineName = imageNewlineTensor(index, cfg.text.hiddenSize, where, 'llava_next');
     if (cfg.strategy === 'full') {
       throw new CheckpointError(
         `${where}: vision_feature_select_strategy "full" with anyres packing is not supported`,

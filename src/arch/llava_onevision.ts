@@ -9,14 +9,13 @@
  */
 import { CheckpointError, MissingTensorError, UnsupportedModelError } from '../errors.js';
 import { buildLlavaVisionGraph, llavaVisionTensorNames } from '../graph/llava-vision.js';
-import { LLAVA_NAMING } from '../graph/weights.js';
 import { ONEVISION_DEFAULT_PINPOINTS, parseOnevisionProcessorConfig } from '../image/onevision.js';
 import { preprocess, type PreprocessResult } from '../image/processors.js';
 import type { TokenLayout } from '../types.js';
 import { checkShape } from '../util/shape.js';
 import { ConfigReader, type Json } from './config.js';
 import { anyresGridShape, tokenLayout, type LayoutOptions, type PatchGrid } from './layout.js';
-import { checkCropSize, patchGrid, visionSpec } from './llava.js';
+import { checkCropSize, imageNewlineTensor, patchGrid, visionSpec } from './llava.js';
 import { parseLlavaNextConfig, type LlavaNextConfig } from './llava-config.js';
 import { resolveTextTensors } from './text.js';
 import type { ArchFamily, LoadedFamily } from './types.js';
@@ -206,21 +205,7 @@ export const llavaOnevision: ArchFamily = {
     const text = resolveTextTensors(index, cfg.text, where, {
       declaredTie: cfg.topLevelTie ?? cfg.text.tieWordEmbeddings,
     });
-    const newlineName = LLAVA_NAMING.resolve('image_newline', (n) => index.has(n));
-    if (!newlineName) {
-      throw new MissingTensorError(
-        `${where}: tensor image_newline is missing (looked for ${LLAVA_NAMING.candidates('image_newline').join(', ')})`,
-        {
-          hint: 'a llava_onevision checkpoint has an image_newline vector; check the repo id and config.json',
-        },
-      );
-    }
-    checkShape(
-      newlineName,
-      index.get(newlineName)!.shape,
-      [cfg.text.hiddenSize],
-      (m) => new MissingTensorError(`${where}: ${m}`),
-    );
+    const newlineName = imageNewlineTensor(index, cfg.text.hiddenSize, where, 'llava_onevision');
     const vspec = visionSpec(cfg);
     const grid = patchGrid(cfg);
     const perCrop = grid.rows * grid.cols;
