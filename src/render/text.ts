@@ -6,6 +6,9 @@
 
 import { BadInputError } from '../errors.js';
 import type { Box, ResultJson, RgbImage, ViewInfo, ViewName, WordScore } from '../types.js';
+import { displayWord } from './word.js';
+
+export { displayWord };
 
 /** Which views to draw: one of them, or every view the result has. */
 export type ViewChoice = ViewName | 'all';
@@ -34,30 +37,6 @@ export function selectViews(result: ResultJson, choice: ViewChoice): ViewInfo[] 
 /** The tokens of one view that cover part of the image (patch tokens with a box), in sequence order. */
 export function patchTokens(result: ResultJson, view: ViewName): Array<ResultToken & { box: Box }> {
   return result.tokens.filter((t): t is ResultToken & { box: Box } => t.view === view && t.box !== null);
-}
-
-// C0, DEL and C1 controls; bidi embeddings/overrides/isolates, zero-width and BOM, lone surrogates: invisible or
-// able to reorder the text around them, so they are shown as escapes.
-const INVISIBLE =
-  // eslint-disable-next-line no-control-regex
-  /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]|[\ud800-\udfff]/gu;
-const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
-/**
- * The readable form of a vocabulary word: control and invisible characters become escapes (`\x07`, `\u{200B}`),
- * a word made only of spaces becomes `␣` per space, surrounding spaces of other words are dropped. The empty
- * word stays empty (nothing is drawn for it).
- */
-export function displayWord(text: string): string {
-  if (text === '') return '';
-  if (/^ +$/u.test(text)) return '␣'.repeat(Math.min(text.length, 8));
-  const escaped = text.replace(INVISIBLE, (c) => {
-    if (c in NAMED) return NAMED[c];
-    const cp = c.codePointAt(0) ?? 0;
-    return cp < 0x100 ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16).toUpperCase()}}`;
-  });
-  const trimmed = escaped.trim();
-  return trimmed === '' ? '␣' : trimmed;
 }
 
 /** The label lines drawn in a patch: the first `n` words, each optionally followed by its gloss ("天 (sky)"). */

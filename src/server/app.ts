@@ -146,6 +146,11 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
     if (js === null) return c.notFound();
     return c.body(js, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' });
   });
+  app.get('/render/:file', async (c) => {
+    const js = await files.sharedScript(c.req.param('file'));
+    if (js === null) return c.notFound();
+    return c.body(js, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' });
+  });
   app.get('/examples/:file', async (c) => {
     const img = await files.example(c.req.param('file'));
     if (img === null) return c.notFound();

@@ -13,6 +13,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const clientDir = fileURLToPath(new URL('../web/client/', import.meta.url));
+/** Library modules the page imports too (dependency-free), served under /render/. */
+const renderDir = fileURLToPath(new URL('../render/', import.meta.url));
+const SHARED_RENDER_MODULES = new Set(['word']);
 const examplesDir = fileURLToPath(new URL('../../assets/examples/', import.meta.url));
 
 function list(dir: string, re: RegExp): string[] {
@@ -35,6 +38,8 @@ export interface StaticFiles {
   examples: string[];
   example(name: string): Promise<{ bytes: Uint8Array<ArrayBuffer>; type: string } | null>;
   script(name: string): Promise<string | null>;
+  /** A dependency-free library module the page shares (`word` = src/render/word.ts). */
+  sharedScript(name: string): Promise<string | null>;
   /** `file` is "index.css" or "files/<name>.woff2". */
   font(pkg: string, file: string): Promise<{ bytes: Uint8Array<ArrayBuffer>; type: string } | null>;
 }
@@ -68,6 +73,18 @@ export function loadStaticFiles(): StaticFiles {
       if (!examples.includes(name)) return null;
       const bytes = new Uint8Array(await readFile(examplesDir + name));
       return { bytes, type: name.endsWith('.png') ? 'image/png' : 'image/jpeg' };
+    },
+    sharedScript(file) {
+      const name = file.replace(/\.js$/, '');
+      if (!SHARED_RENDER_MODULES.has(name)) return Promise.resolve(null);
+      let s = scripts.get(`render/${name}`);
+      if (!s) {
+        s = existsSync(`${renderDir}${name}.js`)
+          ? readFile(`${renderDir}${name}.js`, 'utf8')
+          : transpile(`${renderDir}${name}.ts`);
+        scripts.set(`render/${name}`, s);
+      }
+      return s;
     },
     script(file) {
       const name = file.replace(/\.js$/, '');

@@ -19,13 +19,8 @@ export function availableViews(result: ResultJson): ViewName[] {
     .filter((v) => result.tokens.some((t) => t.view === v && t.box !== null));
 }
 
-/** A vocabulary piece as something visible: spaces and control characters are shown, empty strings marked. */
-export function displayWord(text: string): string {
-  if (text === '') return '∅';
-  if (text.trim() === '') return text.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\t/g, '⇥');
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+// The one word-display rule every output shares (served to the page as /render/word.js).
+export { displayWordOrEmpty as displayWord } from '../../render/word.js';
 
 /** min and max of every token's top-1 score: the heat-map's range. */
 export function topScoreRange(tokens: readonly ResultToken[]): { min: number; max: number } {
