@@ -3,6 +3,7 @@
  * Implemented in src/model.ts.
  */
 import type { ProgressCallback } from './progress.js';
+import type { HubSourceOptions } from './source/hub.js';
 import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from './types.js';
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
@@ -12,6 +13,8 @@ export interface LoadOptions {
   revision?: string;
   device?: Device;
   onProgress?: ProgressCallback;
+  /** Hub settings (endpoint, token, cache folders, offline, retries); by default from HF_* environment variables. */
+  hub?: Omit<HubSourceOptions, 'revision' | 'onProgress'>;
 }
 
 export interface EncodeOptions {

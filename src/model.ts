@@ -94,7 +94,7 @@ export class Model implements ImgTokensModel {
   /** Loads a model from a local HF directory or a hub id (`org/name[@revision]`). */
   static async load(model: string, opts: LoadOptions = {}): Promise<Model> {
     const onProgress = opts.onProgress;
-    const source = await openSource(model, { revision: opts.revision, onProgress });
+    const source = await openSource(model, { ...opts.hub, revision: opts.revision, onProgress });
     try {
       const plan = await planModel(source, onProgress);
       const { loaded, where } = plan;

@@ -1,0 +1,70 @@
+/**
+ * A model from the (fake, loopback) hub gives the same analysis as the same model from a local directory,
+ * transfers only the tensors analysis needs plus headers and small files, and then works offline from the cache.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { loadModel, planModel } from '../src/model.js';
+import { LocalSource } from '../src/source/index.js';
+import type { ResultJson } from '../src/types.js';
+import { FakeHub, repoFromDir } from './helpers/hub-server.js';
+
+const FIX = 'test/fixtures/llava';
+const IMAGE = `${FIX}/images/shapes_120x80.png`;
+const hub = new FakeHub();
+const home = mkdtempSync(join(tmpdir(), 'imgtokens-hub-e2e-'));
+before(async () => {
+  await hub.start();
+  hub.repos.set('tiny/llava-next', repoFromDir(`${FIX}/tiny-llava-next`, 'c'.repeat(40)));
+});
+after(async () => {
+  await hub.stop();
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** The result minus where the model came from. */
+function comparable(r: ResultJson): unknown {
+  return { ...r, model: { ...r.model, id: undefined, revision: undefined } };
+}
+
+async function analyze(model: string, env: Record<string, string>): Promise<ResultJson> {
+  const m = await loadModel(model, { hub: { env, backoffMs: 1, gapBytes: 0 } });
+  try {
+    return await m.analyze(IMAGE, { method: 'cosine', k: 5 });
+  } finally {
+    await m.close();
+  }
+}
+
+test('hub model = local model; only the needed bytes cross the wire; offline afterwards', async () => {
+  const local = await analyze(`${FIX}/tiny-llava-next`, {});
+  const env = { HF_HOME: home, HF_ENDPOINT: hub.endpoint };
+  const remote = await analyze('tiny/llava-next', env);
+  assert.deepEqual(comparable(remote), comparable(local));
+  assert.equal(remote.model.revision, 'main');
+
+  // Bytes: the planned tensors (every byte of them) plus the shards' headers plus the small files.
+  const src = new LocalSource(`${FIX}/tiny-llava-next`);
+  const plan = await planModel(src);
+  const index = await src.tensorIndex();
+  const tensorBytes = plan.tensorNames.reduce((a, n) => a + index.get(n)!.end - index.get(n)!.begin, 0);
+  const safetensorsBytes = hub.log.filter((r) => r.path.startsWith('/cdn/')).reduce((a, r) => a + r.bytes, 0);
+  const allTensors = [...index.values()].reduce((a, t) => a + t.end - t.begin, 0);
+  assert.ok(tensorBytes < allTensors, 'the plan leaves the decoder layers out');
+  // Headers: 8-byte length + JSON per shard (the first tensor's offset, as the data is contiguous). With
+  // gapBytes 0 no range is widened over unneeded tensors, so the count is exact.
+  const headerBytes = [...new Set([...index.values()].map((t) => t.file))].reduce(
+    (a, f) => a + Math.min(...[...index.values()].filter((t) => t.file === f).map((t) => t.begin)),
+    0,
+  );
+  assert.equal(safetensorsBytes, tensorBytes + headerBytes);
+
+  // Offline: the hub is gone, the cache answers.
+  hub.resetLog();
+  const offline = await analyze('tiny/llava-next', { ...env, HF_HUB_OFFLINE: '1' });
+  assert.deepEqual(comparable(offline), comparable(local));
+  assert.equal(hub.log.length, 0, 'offline mode sent no request');
+});
