@@ -3,11 +3,14 @@
  * outputs, and one-line actionable errors with a non-zero exit for bad input.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import sharp from 'sharp';
 import { parseNpy } from '../../src/util/npy.js';
 import { validateResult, validateWordsGrid } from '../../src/render/json.js';
 import { assertClose, npyF32 } from '../helpers/golden.js';
@@ -242,4 +245,74 @@ test('--help lists the options with examples; nothing half-written on failure', 
   assert.match(f.stderr, /--view grid: this model has only the base view/);
   assert.equal(existsSync(join(tmp, 'half.json')), false);
   assert.equal(readdirSync(tmp).length, before);
+});
+
+function cliAsync(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolveP) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      env: { ...process.env, HF_HUB_OFFLINE: '1', HF_HOME: join(tmp, 'hf') },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolveP({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+test('an image URL is fetched (size-limited); a 404 URL is a one-line network error', async () => {
+  const png = readFileSync(`${FIX}/images/checker_64x64.png`);
+  const server = createServer((req, res) => {
+    if (req.url === '/checker.png') {
+      res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': png.byteLength });
+      res.end(png);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const json = join(tmp, 'url.json');
+    const ok = await cliAsync([`${base}/checker.png`, '--model', `${FIX}/tiny-llava`, '--json', json, '-q']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const r = JSON.parse(readFileSync(json, 'utf8')) as { image: { name: string; width: number } };
+    assert.equal(r.image.name, 'checker.png');
+    assert.equal(r.image.width, 64);
+    const missing = await cliAsync([`${base}/missing.png`, '--model', `${FIX}/tiny-llava`, '-q']);
+    assert.equal(missing.code, 5);
+    assert.match(
+      lastLine(missing.stderr),
+      /could not fetch http:\/\/127\.0\.0\.1:\d+\/missing\.png: HTTP 404/,
+    );
+  } finally {
+    server.close();
+  }
+});
+
+test('an ignored EXIF orientation gets a one-line notice; --exif-transpose rotates first', async () => {
+  const rotated = join(tmp, 'rotated.jpg');
+  await sharp(`${FIX}/images/portrait_45x90.jpg`).withMetadata({ orientation: 6 }).jpeg().toFile(rotated);
+  const plain = cli([rotated, '--model', `${FIX}/tiny-llava`, '--json', join(tmp, 'exif-a.json'), '-q']);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stderr, /orientation/i);
+  const a = JSON.parse(readFileSync(join(tmp, 'exif-a.json'), 'utf8')) as {
+    image: { width: number; height: number };
+  };
+  assert.deepEqual([a.image.width, a.image.height], [45, 90]); // as transformers sees it
+  const t = cli([
+    rotated,
+    '--model',
+    `${FIX}/tiny-llava`,
+    '--json',
+    join(tmp, 'exif-b.json'),
+    '--exif-transpose',
+    '-q',
+  ]);
+  assert.equal(t.code, 0, t.stderr);
+  const b = JSON.parse(readFileSync(join(tmp, 'exif-b.json'), 'utf8')) as {
+    image: { width: number; height: number };
+  };
+  assert.deepEqual([b.image.width, b.image.height], [90, 45]); // rotated 90° as a photo viewer shows it
 });
