@@ -1,0 +1,67 @@
+/**
+ * The bench's cold-start child: a fresh process that loads a model, analyses one image and prints one JSON line
+ * with its timings (from process start), peak RSS (getrusage maxRSS) and bytes read (/proc/self/io), before and
+ * after loading. Run by bench/bench.ts; by hand: node --import tsx bench/cold.ts <model dir> <image> <method> [device]
+ */
+import { readFileSync } from 'node:fs';
+import { loadModel } from '../src/model.js';
+import type { Device } from '../src/runtime/session.js';
+import type { LensMethod } from '../src/types.js';
+
+/** rchar (bytes through read syscalls, page cache or not) and read_bytes (from the block device). */
+export function procIo(): { rchar: number; readBytes: number } | null {
+  try {
+    const t = readFileSync('/proc/self/io', 'utf8');
+    const get = (k: string): number => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(t)?.[1] ?? NaN);
+    return { rchar: get('rchar'), readBytes: get('read_bytes') };
+  } catch {
+    return null; // not Linux
+  }
+}
+
+export interface ColdReport {
+  /** ms from process start (performance.timeOrigin) to: the imports done, the model loaded, the first result. */
+  importedMs: number;
+  loadedMs: number;
+  firstResultMs: number;
+  /** The first image alone, in this process (encode + lens). */
+  firstImageMs: number;
+  maxRssBytes: number;
+  /** Peak RSS by the end of loading, and RSS then. */
+  maxRssLoadedBytes: number;
+  rssLoadedBytes: number;
+  ioStart: ReturnType<typeof procIo>;
+  ioLoaded: ReturnType<typeof procIo>;
+  ioEnd: ReturnType<typeof procIo>;
+  tokens: number;
+}
+
+async function main(): Promise<void> {
+  const [dir, image, method, device] = process.argv.slice(2);
+  const importedMs = performance.now();
+  const ioStart = procIo();
+  const model = await loadModel(dir, { device: (device ?? 'cpu') as Device });
+  const loadedMs = performance.now();
+  const ioLoaded = procIo();
+  const maxRssLoadedBytes = process.resourceUsage().maxRSS * 1024;
+  const rssLoadedBytes = process.memoryUsage().rss;
+  const r = await model.analyze(image, { method: method as LensMethod, k: 5 });
+  const firstResultMs = performance.now();
+  const report: ColdReport = {
+    importedMs,
+    loadedMs,
+    firstResultMs,
+    firstImageMs: firstResultMs - loadedMs,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    maxRssLoadedBytes,
+    rssLoadedBytes,
+    ioStart,
+    ioLoaded,
+    ioEnd: procIo(),
+    tokens: r.tokens.length,
+  };
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  await model.close();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
