@@ -28,6 +28,7 @@
 
 import { BadInputError } from '../errors.js';
 import { LENS_METHODS, type ResultJson, type ViewName } from '../types.js';
+import { viewGrid } from './text.js';
 
 export const RESULT_SCHEMA = 'imgtokens.result/1';
 
@@ -224,33 +225,14 @@ export interface SaveWordsOptions {
 
 /** The --save-words grid: rows × cols strings for one view ('' where a cell has no token). */
 export function wordsGrid(result: ResultJson, options: SaveWordsOptions = {}): string[][] {
-  const name = options.view ?? 'base';
-  const view = result.views.find((v) => v.name === name);
-  if (!view) {
-    throw new BadInputError(
-      `view '${name}' is not in this result (it has: ${result.views.map((v) => v.name).join(', ')})`,
-    );
-  }
   const n = options.words ?? 1;
   const glosses = options.glosses ?? true;
-  const grid = Array.from({ length: view.rows }, () => Array.from({ length: view.cols }, () => ''));
-  for (const t of result.tokens) {
-    if (
-      t.view !== name ||
-      t.kind !== 'patch' ||
-      t.row < 0 ||
-      t.row >= view.rows ||
-      t.col < 0 ||
-      t.col >= view.cols
-    ) {
-      continue;
-    }
-    grid[t.row][t.col] = t.top
+  return viewGrid(result, options.view ?? 'base', (t) =>
+    t.top
       .slice(0, n)
       .map((w) => (glosses && w.gloss ? `${w.text} (${w.gloss})` : w.text))
-      .join('\n');
-  }
-  return grid;
+      .join('\n'),
+  ).grid;
 }
 
 /** The --save-words file text: the grid as compact JSON, one row per line. */

@@ -12,7 +12,7 @@
 
 import { BadInputError } from '../errors.js';
 import type { ResultJson, ViewName } from '../types.js';
-import { cellWidth, displayWord, truncateCells, viewTitle } from './text.js';
+import { cellWidth, displayWord, truncateCells, viewGrid, viewTitle } from './text.js';
 
 export type InlineProtocol = 'iterm2' | 'kitty' | 'text';
 
@@ -106,29 +106,11 @@ export interface TextGridOptions {
  * (CJK counts two cells). Cells are at least 2 cells wide; a grid wider than the terminal is cut at the right edge.
  */
 export function textGrid(result: ResultJson, options: TextGridOptions = {}): string {
-  const name = options.view ?? 'base';
   const columns = Math.max(10, options.columns ?? 80);
-  const view = result.views.find((v) => v.name === name);
-  if (!view) {
-    throw new BadInputError(
-      `view '${name}' is not in this result (it has: ${result.views.map((v) => v.name).join(', ')})`,
-    );
-  }
+  const { view, grid } = viewGrid(result, options.view ?? 'base', (t) =>
+    t.top.length ? displayWord(t.top[0].text) : '',
+  );
   const cell = Math.max(2, Math.floor((columns + 1) / Math.max(view.cols, 1)) - 1);
-  const grid = Array.from({ length: view.rows }, () => Array.from({ length: view.cols }, () => ''));
-  for (const t of result.tokens) {
-    if (
-      t.view !== name ||
-      t.kind !== 'patch' ||
-      t.row < 0 ||
-      t.row >= view.rows ||
-      t.col < 0 ||
-      t.col >= view.cols
-    ) {
-      continue;
-    }
-    grid[t.row][t.col] = t.top.length ? displayWord(t.top[0].text) : '';
-  }
   const lines = [truncateCells(`${viewTitle(view)} · top-1 by ${result.method}`, columns)];
   for (const row of grid) {
     const cells = row.map((w) => {

@@ -34,6 +34,29 @@ export function selectViews(result: ResultJson, choice: ViewChoice): ViewInfo[] 
   return [v];
 }
 
+/**
+ * One view's patch tokens as a rows × cols grid of strings (`cell(token)`; '' where no token sits), for the
+ * --save-words file and the terminal's text grid. A view the result lacks is a BadInputError.
+ */
+export function viewGrid(
+  result: ResultJson,
+  name: ViewName,
+  cell: (t: ResultToken) => string,
+): { view: ViewInfo; grid: string[][] } {
+  const view = result.views.find((v) => v.name === name);
+  if (!view) {
+    throw new BadInputError(
+      `view '${name}' is not in this result (it has: ${result.views.map((v) => v.name).join(', ')})`,
+    );
+  }
+  const grid = Array.from({ length: view.rows }, () => Array.from({ length: view.cols }, () => ''));
+  for (const t of result.tokens) {
+    const inside = t.row >= 0 && t.row < view.rows && t.col >= 0 && t.col < view.cols;
+    if (t.view === name && t.kind === 'patch' && inside) grid[t.row][t.col] = cell(t);
+  }
+  return { view, grid };
+}
+
 /** The tokens of one view that cover part of the image (patch tokens with a box), in sequence order. */
 export function patchTokens(result: ResultJson, view: ViewName): Array<ResultToken & { box: Box }> {
   return result.tokens.filter((t): t is ResultToken & { box: Box } => t.view === view && t.box !== null);
