@@ -12,12 +12,8 @@ export const MAX_WORDS = 100;
 
 export type ViewChoice = 'base' | 'grid' | 'all';
 
-export interface AnalyzeArgs {
+export interface AnalyzeArgs extends ModelFlags {
   image: string;
-  model: string;
-  revision?: string;
-  method: LensMethod;
-  k: number;
   size: number;
   view: ViewChoice;
   saveImg?: string;
@@ -104,6 +100,66 @@ export function parseMethod(v: string | undefined): LensMethod {
   return v as LensMethod;
 }
 
+/** Flags every model-running command takes (analyze, batch): which model, which lens, which device. */
+export const MODEL_FLAGS = {
+  model: { type: 'string', short: 'm' },
+  revision: { type: 'string' },
+  method: { type: 'string' },
+  'num-words': { type: 'string', short: 'k' },
+  exclude: { type: 'string' },
+  'exif-transpose': { type: 'boolean' },
+  device: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface ModelFlags {
+  model: string;
+  revision?: string;
+  method: LensMethod;
+  k: number;
+  exclude: ExcludeKind[];
+  exifTranspose: boolean;
+  device: Device;
+  quiet: boolean;
+}
+
+/** Validates the MODEL_FLAGS values (parseArgs output) into typed options. */
+export function parseModelFlags(v: {
+  model?: string;
+  revision?: string;
+  method?: string;
+  'num-words'?: string;
+  exclude?: string;
+  'exif-transpose'?: boolean;
+  device?: string;
+  quiet?: boolean;
+}): ModelFlags {
+  const device = v.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'webgpu' && device !== 'cuda') {
+    throw new BadInputError(`--device must be cpu, webgpu or cuda, got "${device}"`);
+  }
+  let model = v.model ?? DEFAULT_MODEL;
+  let revision = v.revision;
+  const at = model.lastIndexOf('@');
+  if (at > 0 && !model.startsWith('.') && !model.startsWith('/')) {
+    if (revision !== undefined)
+      throw new BadInputError('give the revision either as --model org/name@rev or --revision, not both');
+    revision = model.slice(at + 1);
+    model = model.slice(0, at);
+  }
+  return {
+    model,
+    revision,
+    method: parseMethod(v.method),
+    k: intFlag('num-words', v['num-words'], 1, 1, MAX_WORDS),
+    exclude: parseExclude(v.exclude),
+    exifTranspose: v['exif-transpose'] ?? false,
+    device,
+    quiet: v.quiet ?? false,
+  };
+}
+
 export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'version' {
   let parsed;
   try {
@@ -111,10 +167,7 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
       args: argv,
       allowPositionals: true,
       options: {
-        model: { type: 'string', short: 'm' },
-        revision: { type: 'string' },
-        method: { type: 'string' },
-        'num-words': { type: 'string', short: 'k' },
+        ...MODEL_FLAGS,
         size: { type: 'string' },
         view: { type: 'string' },
         'save-img': { type: 'string' },
@@ -122,13 +175,8 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
         json: { type: 'string' },
         'save-words': { type: 'string' },
         'dump-tensors': { type: 'string' },
-        exclude: { type: 'string' },
-        'exif-transpose': { type: 'boolean' },
-        device: { type: 'string' },
         inline: { type: 'boolean' },
         'no-inline': { type: 'boolean' },
-        quiet: { type: 'boolean', short: 'q' },
-        help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
     });
@@ -157,25 +205,9 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
   if (view !== 'base' && view !== 'grid' && view !== 'all') {
     throw new BadInputError(`--view must be base, grid or all, got "${view}"`);
   }
-  const device = v.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'webgpu' && device !== 'cuda') {
-    throw new BadInputError(`--device must be cpu, webgpu or cuda, got "${device}"`);
-  }
-  let model = v.model ?? DEFAULT_MODEL;
-  let revision = v.revision;
-  const at = model.lastIndexOf('@');
-  if (at > 0 && !model.startsWith('.') && !model.startsWith('/')) {
-    if (revision !== undefined)
-      throw new BadInputError('give the revision either as --model org/name@rev or --revision, not both');
-    revision = model.slice(at + 1);
-    model = model.slice(0, at);
-  }
   return {
+    ...parseModelFlags(v),
     image: parsed.positionals[0],
-    model,
-    revision,
-    method: parseMethod(v.method),
-    k: intFlag('num-words', v['num-words'], 1, 1, MAX_WORDS),
     size: intFlag('size', v.size, 1000, 16, 16384),
     view,
     saveImg: v['save-img'],
@@ -183,10 +215,6 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
     json: v.json,
     saveWords: v['save-words'],
     dumpTensors: v['dump-tensors'],
-    exclude: parseExclude(v.exclude),
-    exifTranspose: v['exif-transpose'] ?? false,
-    device,
-    quiet: v.quiet ?? false,
     inline: v['no-inline'] ? 'never' : v.inline ? 'always' : 'auto',
   };
 }

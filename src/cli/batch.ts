@@ -3,13 +3,12 @@
  * loads the model once and hands over to the library's batch runner (src/batch/). Prints a summary line.
  */
 import { parseArgs } from 'node:util';
-import type { Device } from '../api.js';
 import { expandInputs, parseShard, runBatch as runBatchImages } from '../batch/index.js';
 import { BadInputError } from '../errors.js';
 import { loadModel } from '../model.js';
 import type { ProgressCallback } from '../progress.js';
 import { checkOutputPath } from './analyze.js';
-import { DEFAULT_MODEL, MAX_WORDS, parseExclude, parseMethod } from './args.js';
+import { DEFAULT_MODEL, MAX_WORDS, MODEL_FLAGS, parseModelFlags } from './args.js';
 import { progressBar } from './progress-bar.js';
 
 export const BATCH_HELP = `imgtokens batch: analyse many images with one loaded model, one JSON line per image
@@ -45,18 +44,10 @@ export async function runBatch(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       options: {
+        ...MODEL_FLAGS,
         out: { type: 'string', short: 'o' },
         shard: { type: 'string' },
-        model: { type: 'string', short: 'm' },
-        revision: { type: 'string' },
-        method: { type: 'string' },
-        'num-words': { type: 'string', short: 'k' },
-        exclude: { type: 'string' },
-        'exif-transpose': { type: 'boolean' },
-        device: { type: 'string' },
         'no-worker': { type: 'boolean' },
-        quiet: { type: 'boolean', short: 'q' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {
@@ -68,29 +59,18 @@ export async function runBatch(argv: string[]): Promise<number> {
     return 0;
   }
   if (!v.out) throw new BadInputError('--out is required', { hint: 'e.g. --out results.jsonl' });
-  const k = Number(v['num-words'] ?? '1');
-  if (!Number.isInteger(k) || k < 1 || k > MAX_WORDS)
-    throw new BadInputError(`--num-words must be an integer from 1 to ${MAX_WORDS}, got "${v['num-words']}"`);
-  const device = v.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'webgpu' && device !== 'cuda')
-    throw new BadInputError(`--device must be cpu, webgpu or cuda, got "${device}"`);
-  const method = parseMethod(v.method);
-  const exclude = parseExclude(v.exclude);
+  const { model: modelId, revision, method, k, exclude, exifTranspose, device, quiet } = parseModelFlags(v);
   const shard = v.shard === undefined ? undefined : parseShard(v.shard);
   await checkOutputPath('--out', v.out);
   const images = await expandInputs(parsed.positionals);
 
-  const bar = progressBar({ quiet: v.quiet ?? false });
+  const bar = progressBar({ quiet });
   // While loading: every event. Afterwards: the batch's own events and notices, not each image's stages.
   let loading = true;
   const onProgress: ProgressCallback = (e) => {
     if (loading || e.status === 'notice' || ('task' in e && e.task === 'batch')) bar(e);
   };
-  const model = await loadModel(v.model ?? DEFAULT_MODEL, {
-    revision: v.revision,
-    device: device as Device,
-    onProgress,
-  });
+  const model = await loadModel(modelId, { revision, device, onProgress });
   loading = false;
   try {
     const s = await runBatchImages(model, {
@@ -100,12 +80,12 @@ export async function runBatch(argv: string[]): Promise<number> {
       k,
       exclude,
       shard,
-      exifTranspose: v['exif-transpose'] ?? false,
+      exifTranspose,
       prepare: v['no-worker'] ? 'inline' : 'worker',
       onProgress,
     });
     bar.finish();
-    if (!v.quiet) {
+    if (!quiet) {
       const shardTxt = shard ? ` in shard ${shard.index}/${shard.count}` : '';
       process.stderr.write(
         `${s.inShard} images${shardTxt}: ${s.written} written (${s.failed} errors), ${s.skipped} already done -> ${v.out}\n`,
