@@ -118,16 +118,7 @@ export function parseProcessorConfig(
   // SiglipImageProcessor (src/image/siglip.ts): CLIP's pipeline without the center crop, its own defaults.
   if (cls === 'SiglipImageProcessor') return parseSiglipProcessorConfig(raw, where);
   const d = CLIP_PROCESSOR_DEFAULTS;
-  const resampleCode = r.int('resample', d.resample);
-  const resample = PIL_RESAMPLE_CODES[resampleCode];
-  if (resample === undefined || resample === 'nearest') {
-    throw new UnsupportedModelError(
-      `${where}: resample ${resampleCode} (${resample ?? 'unknown'}) is not supported`,
-      {
-        hint: 'supported: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming',
-      },
-    );
-  }
+  const resample = readResample(r, d.resample);
   let size = parseSize(r, 'size', d.size, false);
   // CLIPImageProcessor.__init__: the legacy use_square_size flag turns shortest_edge into a square.
   if (r.bool('use_square_size', false) && 'shortestEdge' in size) {
@@ -142,12 +133,7 @@ export function parseProcessorConfig(
     resample,
     doCenterCrop: r.bool('do_center_crop', d.doCenterCrop),
     cropSize: { height: cropSpec.height, width: cropSpec.width },
-    doRescale: r.bool('do_rescale', d.doRescale),
-    rescaleFactor: r.num('rescale_factor', d.rescaleFactor),
-    doNormalize: r.bool('do_normalize', d.doNormalize),
-    imageMean: triple(r, 'image_mean', d.imageMean),
-    imageStd: triple(r, 'image_std', d.imageStd),
-    doConvertRgb: r.bool('do_convert_rgb', d.doConvertRgb),
+    ...readPixelNorm(r, d),
   };
   if (cls === 'CLIPImageProcessor' || cls === 'CLIPFeatureExtractor') return { kind: 'clip', ...common };
   if (cls === 'LlavaNextImageProcessor') {
@@ -184,6 +170,46 @@ function parseSize(r: ConfigReader, key: string, dflt: SizeSpec, defaultToSquare
   throw new CheckpointError(
     `${r.where}: "${key}" must have "shortest_edge" or "height" and "width", got ${JSON.stringify(v)}`,
   );
+}
+
+/** `resample` (a PIL code) as a filter; nearest and unknown codes are refused. */
+export function readResample(r: ConfigReader, dflt: number): ResampleFilter {
+  const code = r.int('resample', dflt);
+  const resample = PIL_RESAMPLE_CODES[code];
+  if (resample === undefined || resample === 'nearest') {
+    throw new UnsupportedModelError(
+      `${r.where}: resample ${code} (${resample ?? 'unknown'}) is not supported`,
+      {
+        hint: 'supported: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming',
+      },
+    );
+  }
+  return resample;
+}
+
+/** The rescale / normalize / RGB fields every image processor shares, with the class's defaults. */
+export function readPixelNorm(
+  r: ConfigReader,
+  d: {
+    doRescale?: boolean;
+    rescaleFactor: number;
+    doNormalize?: boolean;
+    imageMean: [number, number, number];
+    imageStd: [number, number, number];
+    doConvertRgb?: boolean;
+  },
+): Pick<
+  ClipProcessorSpec,
+  'doRescale' | 'rescaleFactor' | 'doNormalize' | 'imageMean' | 'imageStd' | 'doConvertRgb'
+> {
+  return {
+    doRescale: r.bool('do_rescale', d.doRescale ?? true),
+    rescaleFactor: r.num('rescale_factor', d.rescaleFactor),
+    doNormalize: r.bool('do_normalize', d.doNormalize ?? true),
+    imageMean: triple(r, 'image_mean', d.imageMean),
+    imageStd: triple(r, 'image_std', d.imageStd),
+    doConvertRgb: r.bool('do_convert_rgb', d.doConvertRgb ?? true),
+  };
 }
 
 function triple(r: ConfigReader, key: string, dflt: [number, number, number]): [number, number, number] {

@@ -8,11 +8,11 @@
  * The geometry is one crop (the resized image) mapped back onto the original, so a merged token's box is its 2x2 patch
  * block on the original image.
  */
-import { BadInputError, CheckpointError, UnsupportedModelError } from '../errors.js';
+import { BadInputError, CheckpointError } from '../errors.js';
 import { ConfigReader, type Json } from '../arch/config.js';
 import type { RgbImage } from '../types.js';
-import type { CropGeometry, PreprocessResult } from './processors.js';
-import { PIL_RESAMPLE_CODES, resizePillow, type ResampleFilter } from './resize.js';
+import { readPixelNorm, readResample, type CropGeometry, type PreprocessResult } from './processors.js';
+import { resizePillow, type ResampleFilter } from './resize.js';
 import { toChw, toPixelValues, type Size } from './transforms.js';
 
 export interface Qwen2VLProcessorSpec {
@@ -63,14 +63,7 @@ export function parseQwen2VLProcessorConfig(
 ): Qwen2VLProcessorSpec {
   const r = new ConfigReader(raw, where);
   const d = QWEN2VL_PROCESSOR_DEFAULTS;
-  const resampleCode = r.int('resample', d.resample);
-  const resample = PIL_RESAMPLE_CODES[resampleCode];
-  if (resample === undefined || resample === 'nearest') {
-    throw new UnsupportedModelError(
-      `${where}: resample ${resampleCode} (${resample ?? 'unknown'}) is not supported`,
-      { hint: 'supported: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming' },
-    );
-  }
+  const resample = readResample(r, d.resample);
   const size = r.sub('size');
   const minPixels = r.has('min_pixels')
     ? r.posInt('min_pixels')
@@ -91,21 +84,8 @@ export function parseQwen2VLProcessorConfig(
     patchSize: r.posInt('patch_size', d.patchSize),
     temporalPatchSize: r.posInt('temporal_patch_size', d.temporalPatchSize),
     mergeSize: r.posInt('merge_size', d.mergeSize),
-    doRescale: r.bool('do_rescale', true),
-    rescaleFactor: r.num('rescale_factor', d.rescaleFactor),
-    doNormalize: r.bool('do_normalize', true),
-    imageMean: triple(r, 'image_mean', d.imageMean),
-    imageStd: triple(r, 'image_std', d.imageStd),
-    doConvertRgb: r.bool('do_convert_rgb', true),
+    ...readPixelNorm(r, d),
   };
-}
-
-function triple(r: ConfigReader, key: string, dflt: [number, number, number]): [number, number, number] {
-  const v = r.raw[key];
-  if (typeof v === 'number') return [v, v, v]; // a scalar mean/std applies to every channel
-  const a = r.numArray(key, dflt);
-  if (a.length !== 3) throw new CheckpointError(`${r.where}: "${key}" must have 3 values, got ${a.length}`);
-  return [a[0], a[1], a[2]];
 }
 
 /** Python 3's round(x) for x >= 0: ties go to the even integer (round(22.5) == 22, round(23.5) == 24). */

@@ -8,10 +8,9 @@
  * The pipeline is CLIP's with the center crop switched off, so the spec is a ClipProcessorSpec (kind 'clip') with
  * cropSize = size, and clipPreprocess runs it bit-exactly (same Pillow resampler, same float32 rescale/normalize).
  */
-import { CheckpointError, UnsupportedModelError } from '../errors.js';
+import { CheckpointError } from '../errors.js';
 import { ConfigReader, type Json } from '../arch/config.js';
-import type { ClipProcessorSpec } from './processors.js';
-import { PIL_RESAMPLE_CODES } from './resize.js';
+import { readPixelNorm, readResample, type ClipProcessorSpec } from './processors.js';
 
 /** constants.py IMAGENET_STANDARD_MEAN / IMAGENET_STANDARD_STD. */
 export const IMAGENET_STANDARD_MEAN: [number, number, number] = [0.5, 0.5, 0.5];
@@ -33,14 +32,7 @@ export const SIGLIP_PROCESSOR_DEFAULTS = {
 export function parseSiglipProcessorConfig(raw: Json, where = 'preprocessor_config.json'): ClipProcessorSpec {
   const r = new ConfigReader(raw, where);
   const d = SIGLIP_PROCESSOR_DEFAULTS;
-  const resampleCode = r.int('resample', d.resample);
-  const resample = PIL_RESAMPLE_CODES[resampleCode];
-  if (resample === undefined || resample === 'nearest') {
-    throw new UnsupportedModelError(
-      `${where}: resample ${resampleCode} (${resample ?? 'unknown'}) is not supported`,
-      { hint: 'supported: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming' },
-    );
-  }
+  const resample = readResample(r, d.resample);
   // preprocess: get_size_dict(size, default_to_square=False) then size["height"], size["width"]: an int or a
   // shortest_edge dict raises KeyError in transformers, so only {height, width} is accepted here.
   let size = d.size;
@@ -62,19 +54,6 @@ export function parseSiglipProcessorConfig(raw: Json, where = 'preprocessor_conf
     resample,
     doCenterCrop: false,
     cropSize: { ...size },
-    doRescale: r.bool('do_rescale', d.doRescale),
-    rescaleFactor: r.num('rescale_factor', d.rescaleFactor),
-    doNormalize: r.bool('do_normalize', d.doNormalize),
-    imageMean: triple(r, 'image_mean', d.imageMean),
-    imageStd: triple(r, 'image_std', d.imageStd),
-    doConvertRgb: r.bool('do_convert_rgb', d.doConvertRgb),
+    ...readPixelNorm(r, d),
   };
-}
-
-function triple(r: ConfigReader, key: string, dflt: [number, number, number]): [number, number, number] {
-  const v = r.raw[key];
-  if (typeof v === 'number') return [v, v, v]; // a scalar mean/std applies to every channel
-  const a = r.numArray(key, dflt);
-  if (a.length !== 3) throw new CheckpointError(`${r.where}: "${key}" must have 3 values, got ${a.length}`);
-  return [a[0], a[1], a[2]];
 }
