@@ -22,7 +22,7 @@ import { siglipVisionTower } from '../graph/siglip.js';
 import { LLAVA_NAMING, loadWeights, planWeights, type Weights } from '../graph/weights.js';
 import { parseProcessorConfig, preprocess, type ClipFamilyProcessorSpec } from '../image/processors.js';
 import { parseSiglipProcessorConfig } from '../image/siglip.js';
-import type { RawTensor, TensorInfo } from '../source/types.js';
+import type { WeightTensor, TensorInfo } from '../source/types.js';
 import {
   ConfigReader,
   parseTextConfig,
@@ -188,7 +188,7 @@ export function paliGemmaVisionTensorNames(
 /** Builds the image-path graph; `expose` adds intermediates (ONNX names, e.g. PALIGEMMA_STAGES) as outputs. */
 export function buildPaliGemmaVisionGraph(
   cfg: PaliGemmaConfig,
-  tensors: ReadonlyMap<string, RawTensor>,
+  tensors: ReadonlyMap<string, WeightTensor>,
   opts: { expose?: readonly string[]; where?: string } = {},
 ): { model: Uint8Array; tokensPerCrop: number; debugOutputs: string[] } {
   const g = new GraphBuilder({ name: 'paligemma_vision' });

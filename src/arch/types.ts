@@ -4,7 +4,7 @@
  * parse config -> list tensors -> read them -> build the vision graph -> per image: preprocess, run, lay out, pack.
  */
 import type { PreprocessResult, ProcessorSpec } from '../image/processors.js';
-import type { RawTensor, TensorInfo } from '../source/types.js';
+import type { WeightTensor, TensorInfo } from '../source/types.js';
 import type { NamedTensor } from '../runtime/session.js';
 import type { RgbImage, TokenLayout, ViewName } from '../types.js';
 import type { ConfigReader, Json } from './config.js';
@@ -36,7 +36,7 @@ export interface LoadedFamily {
   /** Extra tensors packed into the sequence (LLaVA-NeXT image_newline), or none. */
   extraTensorNames(): string[];
   /** ONNX model: pixel_values [crops, C, H, W] -> crop_features [crops, tokensPerCrop, hidden]. */
-  buildVisionGraph(tensors: ReadonlyMap<string, RawTensor>): Uint8Array;
+  buildVisionGraph(tensors: ReadonlyMap<string, WeightTensor>): Uint8Array;
   tokensPerCrop: number;
   /**
    * crop_features' [crops, tokens] for this image, when it depends on the image (Qwen2-VL: [1, patches / 4]);

@@ -1,5 +1,8 @@
 // Tiny graphs built with GraphBuilder, loaded and run by onnxruntime-node, checked against values worked by hand.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { BadInputError } from '../errors.js';
 import { Session } from '../runtime/session.js';
@@ -105,4 +108,24 @@ test('BF16 and F32 raw initializers load with the right values', async () => {
   const out = await s.run({ x: { data: new Float32Array([2, 4]), shape: [2] } });
   assert.deepEqual([...out.f32('y', [2]).data], [13, 10]);
   await s.release();
+});
+
+test('an external-data initializer is read by onnxruntime from its file at its offset', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'imgtokens-ext-'));
+  try {
+    // A file with 5 bytes of something else, then F16 [2, 2] weights: as a tensor sits inside a safetensors file.
+    const bits = new Uint16Array([1, 2, 3, -4].map(f16Bits));
+    await writeFile(join(dir, 'w.bin'), Buffer.concat([Buffer.from('head!'), Buffer.from(bits.buffer)]));
+    const g = new GraphBuilder({ name: 'ext' });
+    const x = g.input('x', 'float32', [1, 2]);
+    const w = g.initializer('w', { location: 'w.bin', offset: 5, length: 8 }, 'F16', [2, 2]);
+    g.output(g.matmul(x, w, 'y'));
+    assert.equal(g.stats().initializerBytes, 0); // the model bytes do not hold the weights
+    const s = await Session.create(g.build(), { externalDataDir: dir });
+    const out = await s.run({ x: { data: new Float32Array([1, 10]), shape: [1, 2] } });
+    assert.deepEqual([...out.f32('y', [1, 2]).data], [31, -38]); // [1, 10] x [[1, 2], [3, -4]]
+    await s.release();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

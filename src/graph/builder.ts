@@ -22,6 +22,7 @@ import {
   DataType,
   encodeModel,
   type Attribute,
+  type ExternalData,
   type DataTypeCode,
   type Dim,
   type NodeProto,
@@ -173,13 +174,14 @@ export class GraphBuilder {
   }
 
   /**
-   * A weight from raw little-endian bytes stored as `dtype`. With `castTo` (default 'float32') F16/BF16 weights
+   * A weight from raw little-endian bytes stored as `dtype`, in memory or (ExternalData) in a file that
+   * onnxruntime reads itself. With `castTo` (default 'float32') F16/BF16 weights
    * are stored as-is and cast in-graph (onnxruntime folds the Cast once at session creation), so JS never
    * holds an fp32 copy. The initializer keeps `name`; the returned value is `${name}` or `${name}.f32`.
    */
   initializer(
     name: string,
-    bytes: Uint8Array,
+    bytes: Uint8Array | ExternalData,
     dtype: DType,
     shape: Shape,
     opts: { castTo?: 'float32' | null } = {},
@@ -207,16 +209,23 @@ export class GraphBuilder {
     return this.rawInit(name, new Uint8Array(data.buffer), 'int64', shape);
   }
 
-  private rawInit(name: string, bytes: Uint8Array, type: ElemType, shape: Shape): Value {
+  private rawInit(name: string, bytes: Uint8Array | ExternalData, type: ElemType, shape: Shape): Value {
     const want = numel(shape) * ELEM_BYTES[type];
-    if (bytes.byteLength !== want) {
+    const inMemory = bytes instanceof Uint8Array;
+    const got = inMemory ? bytes.byteLength : bytes.length;
+    if (got !== want) {
       throw new Error(
-        `GraphBuilder: initializer ${name}: ${type} ${shapeStr(shape)} needs ${want} bytes, got ${bytes.byteLength}`,
+        `GraphBuilder: initializer ${name}: ${type} ${shapeStr(shape)} needs ${want} bytes, got ${got}`,
       );
     }
     const v = this.define(name, type);
-    this.inits.push({ name, dataType: ELEM_CODE[type], dims: [...shape], rawData: bytes });
-    this.initBytes += bytes.byteLength;
+    const dims = [...shape];
+    this.inits.push(
+      inMemory
+        ? { name, dataType: ELEM_CODE[type], dims, rawData: bytes }
+        : { name, dataType: ELEM_CODE[type], dims, external: bytes },
+    );
+    if (inMemory) this.initBytes += got;
     return v;
   }
 
@@ -477,7 +486,7 @@ export class GraphBuilder {
 
   // ------------------------------------------------------------ output
 
-  /** Counts for logs and tests. */
+  /** Counts for logs and tests (initializerBytes: in-memory bytes only, not external data). */
   stats(): { nodes: number; initializers: number; initializerBytes: number } {
     return { nodes: this.nodes.length, initializers: this.inits.length, initializerBytes: this.initBytes };
   }

@@ -13,7 +13,7 @@
  */
 import type { VisionTowerConfig } from '../arch/config.js';
 import { UnsupportedModelError } from '../errors.js';
-import type { RawTensor, TensorInfo } from '../source/types.js';
+import type { WeightTensor, TensorInfo } from '../source/types.js';
 import { GraphBuilder, type Value } from './builder.js';
 import { llavaProjector, selectFeatures, type FeatureStrategy } from './blocks.js';
 import { clipVisionTower, hiddenStateIndex, type VisionTowerOutput } from './clip.js';
@@ -133,7 +133,7 @@ export function llavaVisionTensorNames(
 /** Builds the image-path graph from the tensors read for `llavaVisionTensorNames`. */
 export function buildLlavaVisionGraph(
   spec: LlavaVisionSpec,
-  tensors: ReadonlyMap<string, RawTensor>,
+  tensors: ReadonlyMap<string, WeightTensor>,
   opts: VisionGraphOptions = {},
 ): VisionGraph {
   const g = new GraphBuilder({ name: 'llava_vision' });

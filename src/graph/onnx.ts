@@ -33,7 +33,19 @@ export interface TensorProto {
   dataType: DataTypeCode;
   dims: readonly number[];
   /** Little-endian element bytes; encoded by reference (no copy until the final buffer). */
-  rawData: Uint8Array;
+  rawData?: Uint8Array;
+  /**
+   * Or: the bytes live in a file that onnxruntime reads itself (TensorProto.external_data, data_location =
+   * EXTERNAL); `location` is relative to the session's external-data folder.
+   */
+  external?: ExternalData;
+}
+
+/** Where an initializer's bytes are in a file: onnx.proto's external_data keys location/offset/length. */
+export interface ExternalData {
+  location: string;
+  offset: number;
+  length: number;
 }
 
 export type Attribute =
@@ -212,7 +224,22 @@ function encodeTensor(t: TensorProto): ProtoWriter {
   for (const d of t.dims) w.int(1, d); // repeated int64 dims = 1 (unpacked is always accepted)
   w.int(2, t.dataType); // int32 data_type = 2
   w.string(8, t.name); // string name = 8
-  w.bytes(9, t.rawData); // bytes raw_data = 9
+  if (t.external) {
+    const entries: Array<[string, string]> = [
+      ['location', t.external.location],
+      ['offset', String(t.external.offset)],
+      ['length', String(t.external.length)],
+    ];
+    for (const [key, value] of entries) {
+      const e = new ProtoWriter();
+      e.string(1, key); // StringStringEntryProto key = 1
+      e.string(2, value); // value = 2
+      w.message(13, e); // repeated StringStringEntryProto external_data = 13
+    }
+    w.int(14, 1); // DataLocation data_location = 14 (EXTERNAL)
+  } else {
+    w.bytes(9, t.rawData ?? new Uint8Array(0)); // bytes raw_data = 9
+  }
   return w;
 }
 

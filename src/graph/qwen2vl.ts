@@ -12,7 +12,7 @@
  * index arithmetic and are computed in TS (`visionRotaryAngles`); cos/sin and everything after happen here.
  */
 import { UnsupportedModelError } from '../errors.js';
-import type { RawTensor, TensorInfo } from '../source/types.js';
+import type { WeightTensor, TensorInfo } from '../source/types.js';
 import type { NamedTensor } from '../runtime/session.js';
 import { GraphBuilder, type Value } from './builder.js';
 import { activation, layerNorm, linear } from './blocks.js';
@@ -191,7 +191,7 @@ export function qwen2vlVisionTensorNames(
 /** Builds the Qwen2-VL image-path graph from the tensors read for `qwen2vlVisionTensorNames`. */
 export function buildQwen2VLVisionGraph(
   spec: Qwen2VLVisionSpec,
-  tensors: ReadonlyMap<string, RawTensor>,
+  tensors: ReadonlyMap<string, WeightTensor>,
   opts: Qwen2VLGraphOptions = {},
 ): Uint8Array {
   const where = opts.where ?? 'checkpoint';

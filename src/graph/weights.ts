@@ -9,9 +9,10 @@
  * `loadWeights` adds the tensors' bytes to the graph as initializers.
  */
 import { MissingTensorError } from '../errors.js';
-import type { DType, RawTensor, TensorInfo } from '../source/types.js';
+import type { DType, WeightTensor, TensorInfo } from '../source/types.js';
 import { shapeStr, type Shape } from '../util/shape.js';
 import type { GraphBuilder, Value } from './builder.js';
+import type { ExternalData } from './onnx.js';
 
 /** Float32 graph values for checkpoint weights, addressed relative to a prefix. */
 export interface Weights {
@@ -60,6 +61,7 @@ interface TensorEntry {
   shape: readonly number[];
   dtype: DType;
   bytes?: Uint8Array;
+  external?: ExternalData;
 }
 
 class WeightsImpl implements Weights {
@@ -110,8 +112,9 @@ class WeightsImpl implements Weights {
     if (plan) {
       v = g.input(ckpt, 'float32', shape); // a placeholder: the planning graph is never built
     } else {
-      if (!t.bytes) throw new MissingTensorError(`${where}: tensor ${ckpt} was not read`);
-      v = g.initializer(ckpt, t.bytes, t.dtype, shape);
+      if (t.external) v = g.initializer(ckpt, t.external, t.dtype, shape);
+      else if (!t.bytes) throw new MissingTensorError(`${where}: tensor ${ckpt} was not read`);
+      else v = g.initializer(ckpt, t.bytes, t.dtype, shape);
     }
     used.set(ckpt, v);
     return v;
@@ -130,17 +133,24 @@ export function planWeights(
   return { weights, names: () => [...used.keys()] };
 }
 
-/** A getter that adds the read tensors to `g` as initializers (F16/BF16 cast to float32 in-graph). */
+/**
+ * A getter that adds the tensors to `g` as initializers (F16/BF16 cast to float32 in-graph): read ones with
+ * their bytes, in-place ones as external data (location = TensorInfo.file, relative to the session's
+ * external-data folder).
+ */
 export function loadWeights(
   g: GraphBuilder,
-  tensors: ReadonlyMap<string, RawTensor>,
+  tensors: ReadonlyMap<string, WeightTensor>,
   naming: TensorNaming,
   where: string,
 ): { weights: Weights; names: () => string[] } {
   const used = new Map<string, Value>();
   const lookup = (n: string): TensorEntry | undefined => {
     const t = tensors.get(n);
-    return t && { shape: t.info.shape, dtype: t.info.dtype, bytes: t.bytes };
+    if (!t) return undefined;
+    if (t.bytes) return { shape: t.info.shape, dtype: t.info.dtype, bytes: t.bytes };
+    const external = { location: t.info.file, offset: t.info.begin, length: t.info.end - t.info.begin };
+    return { shape: t.info.shape, dtype: t.info.dtype, external };
   };
   const weights = new WeightsImpl({ g, naming, lookup, where, used, plan: false }, '');
   return { weights, names: () => [...used.keys()] };

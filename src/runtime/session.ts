@@ -19,6 +19,8 @@ export interface SessionOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** ORT log severity: 0 verbose ... 4 fatal (default 3, errors only). */
   logLevel?: 0 | 1 | 2 | 3 | 4;
+  /** The folder that external-data initializers' locations are relative to (see GraphBuilder.initializer). */
+  externalDataDir?: string;
 }
 
 /** Typed arrays that can be fed to or read from a session. */
@@ -130,6 +132,10 @@ export class Session {
       logSeverityLevel: opts.logLevel ?? 3,
     };
     if (opts.intraOpThreads) options.intraOpNumThreads = opts.intraOpThreads;
+    if (opts.externalDataDir) {
+      // onnxruntime's key for models loaded from bytes (onnxruntime_session_options_config_keys.h).
+      options.extra = { session: { model_external_initializers_file_folder_path: opts.externalDataDir } };
+    }
     try {
       const inner = await ort.InferenceSession.create(model, options);
       return new Session(inner, device);

@@ -29,6 +29,11 @@ export class LocalSource implements ModelSource {
     this.description = dir;
   }
 
+  /** Tensors can be read in place: the files are whole and local. */
+  get tensorDir(): string {
+    return this.dir;
+  }
+
   async readFile(path: string): Promise<Uint8Array | null> {
     if (!isSafeRelativePath(path))
       throw new BadInputError(`${this.dir}: invalid file name ${JSON.stringify(path)}`);

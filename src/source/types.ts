@@ -25,9 +25,21 @@ export interface RawTensor {
   bytes: Uint8Array;
 }
 
+/**
+ * A tensor as graph builders take it: its bytes, or only its info for a tensor left in place in its file
+ * (see ModelSource.tensorDir), which onnxruntime reads itself as ONNX external data.
+ */
+export type WeightTensor = RawTensor | { info: TensorInfo; bytes?: undefined };
+
 export interface ModelSource {
   /** For messages: a directory path or "org/name@revision". */
   readonly description: string;
+  /**
+   * Set when the safetensors files are whole local files: the directory that TensorInfo.file is relative to.
+   * onnxruntime can then read weights in place (external data) instead of JS reading them and copying them
+   * into the model bytes.
+   */
+  readonly tensorDir?: string;
   /** Reads a small file (config.json, tokenizer.json, ...); null when the model has no such file. */
   readFile(path: string): Promise<Uint8Array | null>;
   /** Every tensor of the checkpoint (headers only; no tensor data is read). */
