@@ -16,6 +16,7 @@ import {
   openSource,
   tensorToFloat32,
   type ModelSource,
+  type RawTensor,
   type TensorInfo,
   type WeightTensor,
 } from './source/index.js';
@@ -126,16 +127,22 @@ export class Model implements ImgTokensModel {
         visionTensors.clear(); // let the raw bytes go once they are in the graph
         return Session.create(graph, { device: opts.device, externalDataDir: inPlace });
       });
-      const tensors = await source.readTensors(
-        plan.tensorNames.filter((n) => !visionNames.includes(n)),
-        onProgress,
+      // The lens matrices are not read here: onnxruntime reads them in place when the lens first needs them,
+      // or, from the hub, their stored F16/BF16 bytes go to the lens as they are (no fp32 copy in JS).
+      const matrixNames = [t.embed, ...(t.lmHead ? [t.lmHead] : [])];
+      const readNames = plan.tensorNames.filter(
+        (n) => !visionNames.includes(n) && !(inPlace && matrixNames.includes(n)),
       );
-      const extra = new Map(extraNames.map((n) => [n, tensorToFloat32(tensors.get(n)!)]));
+      const tensors: Map<string, WeightTensor> = await source.readTensors(readNames, onProgress);
+      if (inPlace) for (const n of matrixNames) tensors.set(n, { info: plan.index.get(n)! });
+      const f32 = (n: string): Float32Array => tensorToFloat32(tensors.get(n) as RawTensor);
+      const extra = new Map(extraNames.map((n) => [n, f32(n)]));
       const lens = await stage(onProgress, 'build.lens', 'preparing the vocabulary matrices', () =>
         Lens.create({
-          embed: tensorToFloat32(tensors.get(t.embed)!),
-          lmHead: t.lmHead ? tensorToFloat32(tensors.get(t.lmHead)!) : null,
-          normWeight: tensorToFloat32(tensors.get(t.norm)!),
+          embed: tensors.get(t.embed)!,
+          lmHead: t.lmHead ? tensors.get(t.lmHead)! : null,
+          externalDataDir: inPlace,
+          normWeight: f32(t.norm),
           rmsEps: t.rmsEps,
           vocab: t.vocabSize,
           hidden: t.hidden,

@@ -2,8 +2,9 @@
  * The ONNX graphs of the lens. The large math (T×D by D×V products and top-k over V) runs in onnxruntime,
  * split into three kinds of small graphs so that each vocabulary matrix is held by exactly one session:
  * - project (one per matrix): features [T, D] → X·Eᵀ [T, V]. The matrix is an initializer, so ORT prepacks it
- *   once (about 2x faster than feeding it each run); above MAX_INITIALIZER_BYTES (protobuf's 2 GiB limit, e.g.
- *   Gemma's 256k vocabulary) it is a graph input instead, fed from the caller's Float32Array without a copy.
+ *   once (about 2x faster than feeding it each run); in-memory bytes above MAX_INITIALIZER_BYTES (protobuf's
+ *   2 GiB limit) make it a graph input instead, fed as float32 each run. The embedding's projection also gives
+ *   the row norms and OMP's atom rows.
  * - score (one per measure, no weights): X·Eᵀ plus per-row constants → scores → + bias → TopK.
  *   `bias` [V] is 0 for kept rows and -inf for excluded ones, so excluded rows never rank.
  * - rmsnorm (no weights but the [D] norm weight): the final norm of the logit lens.
@@ -16,7 +17,9 @@
  * - logit:  (w ⊙ x / sqrt(mean(x²) + eps))·Wᵀ, with w = norm weight (already 1 + w for Gemma-style norms)
  * - corr:   |R·Eᵀ| for OMP's atom selection on residuals R
  */
-import { GraphBuilder, type Value } from '../graph/builder.js';
+import { attr, GraphBuilder, type Value } from '../graph/builder.js';
+import type { ExternalData } from '../graph/onnx.js';
+import type { DType } from '../source/types.js';
 
 /** The score graphs: `corr` is OMP's correlation step; `dot` also serves logit and logit-raw. */
 export type ScoreKind = 'dot' | 'cosine' | 'l2' | 'corr';
@@ -26,11 +29,13 @@ export const IO = {
   features: 'features', // [tokens, hidden] (residuals for corr)
   matrix: 'matrix', // [vocab, hidden]
   product: 'product', // [tokens, vocab] X·Eᵀ
-  sqNorm: 'matrix_sq_norm', // [vocab] |e|² (l2)
+  sqNorm: 'matrix_sq_norm', // [vocab] |e|² (l2; an output of the projection, an input of the score graph)
   invNorm: 'matrix_inv_norm', // [vocab] 1 / max(|e|, 1e-12) (cosine)
   normWeight: 'norm_weight', // [hidden] (rmsnorm)
   normed: 'normed', // [tokens, hidden] (rmsnorm output)
   bias: 'bias', // [vocab] 0 or -inf
+  atoms: 'atoms', // int64 [n] row ids (OMP)
+  rows: 'atom_rows', // [n, hidden] those rows of the matrix
   k: 'k', // int64 [1]
   values: 'top_scores', // [tokens, k]
   ids: 'top_ids', // [tokens, k] int64
@@ -43,21 +48,53 @@ export const NORMALIZE_EPS = 1e-12;
 export const MAX_INITIALIZER_BYTES = 1.5 * 2 ** 30;
 
 /**
- * features [T, D] → X·Eᵀ [T, V] for one [V, D] matrix. With `matrix` given it becomes an initializer
- * (referenced, copied once into the model bytes); with null the graph takes it as input `matrix`.
+ * How a projection graph gets its [V, D] matrix: an initializer as stored in the checkpoint (F32/F16/BF16 bytes
+ * in memory, or external data that onnxruntime reads from the safetensors file itself), or a float32 graph
+ * input `matrix` fed each run.
+ */
+export type ProjectMatrix =
+  { kind: 'initializer'; data: Uint8Array | ExternalData; dtype: DType } | { kind: 'input' };
+
+/**
+ * features [T, D] → X·Eᵀ [T, V] for one [V, D] matrix E = scale · stored matrix. An initializer is stored as
+ * the checkpoint stores it and cast (and scaled) in-graph: onnxruntime folds that once at session creation and
+ * pre-packs the result for Gemm, so neither JS nor onnxruntime keeps a separate fp32 copy (llava-1.5-7b: the
+ * JS fp32 copies of embed_tokens and lm_head, 2 x 525 MB, are gone).
+ *
+ * With `atoms`, the graph also serves the embedding measures and OMP from the same session (the matrix is
+ * held once):
+ * - `matrix_sq_norm` [V] = |e|², folded to a constant at session creation (in input mode: computed each run);
+ * - input `atoms` (int64 [n]) → `atom_rows` [n, D], the rows OMP needs, gathered from the stored matrix.
  */
 export function buildProjectGraph(
   name: string,
   vocab: number,
   hidden: number,
-  matrix: Float32Array | null,
+  matrix: ProjectMatrix,
+  opts: { scale?: number; atoms?: boolean } = {},
 ): Uint8Array {
+  const scale = opts.scale ?? 1;
   const g = new GraphBuilder({ name: `lens.project.${name}` });
   const x = g.input(IO.features, 'float32', ['tokens', hidden]); // [T, D]
-  const e = matrix
-    ? g.initFloat32(`lens.${name}`, matrix, [vocab, hidden])
-    : g.input(IO.matrix, 'float32', [vocab, hidden]); // [V, D]
+  const stored =
+    matrix.kind === 'initializer'
+      ? g.initializer(`lens.${name}`, matrix.data, matrix.dtype, [vocab, hidden], { castTo: null })
+      : g.input(IO.matrix, 'float32', [vocab, hidden]); // [V, D] as stored
+  const toF32 = (v: Value, n: string): Value => {
+    const f = v.type === 'float32' ? v : g.cast(v, 'float32', `${n}.f32`);
+    return scale === 1 ? f : g.mul(f, scale, `${n}.scaled`);
+  };
+  const e = toF32(stored, `lens.${name}`); // [V, D] float32
   g.output(g.gemm(x, e, null, { transB: true, name: IO.product })); // [T, V]
+  if (opts.atoms) {
+    const sq = g.reduce('ReduceSumSquare', e, [1], { keepdims: false, name: 'lens.sq_norm' }); // [V]
+    // Exposed through an Identity (output() adds one for the new name): onnxruntime does not constant-fold a
+    // node that produces a graph output, so this way the reduction is folded and a run only copies [V] floats.
+    g.output(sq, IO.sqNorm); // [V]
+    const atoms = g.input(IO.atoms, 'int64', ['atoms']); // [n]
+    const rows = g.op('Gather', [stored, atoms], { axis: attr.int(0) }, { name: 'lens.atoms' })[0]; // [n, D]
+    g.output(toF32(rows, 'lens.atoms'), IO.rows); // [n, D]
+  }
   return g.build();
 }
 

@@ -253,7 +253,6 @@ test('omp recovers an exact sparse combination and pads short rows with -1', asy
   let seed = 7;
   const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
   const E = Float32Array.from({ length: V * D }, rand);
-  const sq = new Float32Array(V).map((_, v) => E.subarray(v * D, v * D + D).reduce((s, e) => s + e * e, 0));
   const combos: Array<Array<[number, number]>> = [
     [
       [5, 2],
@@ -287,8 +286,11 @@ test('omp recovers an exact sparse combination and pads short rows with -1', asy
     features: X,
     tokens: 3,
     hidden: D,
-    matrix: E,
-    sqNorm: sq,
+    rows: async (ids) => {
+      const out = new Float32Array(ids.length * D);
+      ids.forEach((a, i) => out.set(E.subarray(a * D, (a + 1) * D), i * D));
+      return out;
+    },
     k,
     newestOnly: false,
     correlate,

@@ -5,15 +5,19 @@
  * removes rows before top-k (and from OMP's atom choice).
  *
  * The products and top-k run in onnxruntime (src/lens/graphs.ts); OMP's small k×k solves run in JS
- * (src/lens/omp.ts). A Lens is built once per model: it keeps the matrices and their row norms, one
- * onnxruntime projection session per matrix (holding it as a prepacked initializer), and one small scoring
- * session per measure, all created on first use; it can then be run on any number of images.
+ * (src/lens/omp.ts). A Lens is built once per model: one onnxruntime projection session per matrix holds it
+ * (as stored in the checkpoint, cast in-graph and prepacked; JS keeps no fp32 copy) and also gives its row
+ * norms and OMP's rows; one small scoring session per measure. Sessions are created on first use, so a
+ * method never used costs neither time nor memory (the logit lens's lm_head session: about 1 s and 525 MB for
+ * llava-1.5-7b); a Lens can then be run on any number of images.
  *
  * Hooks for other families: `normKind: 'rms1p'` is Gemma's RMSNorm, `x / rms(x) * (1 + w)`
  * (HF GemmaRMSNorm); `embedScale` multiplies the input-embedding matrix, as Gemma's embeddings are scaled by
  * sqrt(hidden) before the decoder (PaliGemma). Neither applies to lm_head.
  */
 import { BadInputError, MissingTensorError } from '../errors.js';
+import { toFloat32 } from '../source/safetensors.js';
+import type { WeightTensor } from '../source/types.js';
 import type { ProgressCallback } from '../progress.js';
 import { Session, type Device, type Feeds } from '../runtime/session.js';
 import type { LensMethod, TopK } from '../types.js';
@@ -24,17 +28,26 @@ import {
   IO,
   MAX_INITIALIZER_BYTES,
   NORMALIZE_EPS,
+  type ProjectMatrix,
   type ScoreKind,
 } from './graphs.js';
 import { runOmp } from './omp.js';
 
 export type NormKind = 'rms' | 'rms1p';
 
+/**
+ * A vocabulary matrix [vocab, hidden] row-major: float32 values, or a checkpoint tensor as stored (its F32/F16/
+ * BF16 bytes, or only its info when onnxruntime reads it in place; see LensCreateOptions.externalDataDir).
+ */
+export type LensMatrix = Float32Array | WeightTensor;
+
 export interface LensCreateOptions {
-  /** Input embedding matrix (embed_tokens.weight), [vocab, hidden] row-major. Used by cosine/dot/l2/omp/ompp. */
-  embed: Float32Array;
+  /** Input embedding matrix (embed_tokens.weight), [vocab, hidden]. Used by cosine/dot/l2/omp/ompp. */
+  embed: LensMatrix;
   /** lm_head.weight [vocab, hidden]; null or omitted = tied to `embed` (unscaled). */
-  lmHead?: Float32Array | null;
+  lmHead?: LensMatrix | null;
+  /** The folder that in-place matrices' TensorInfo.file is relative to (ModelSource.tensorDir). */
+  externalDataDir?: string;
   /** Final norm weight (model.norm.weight) [hidden]; required for `logit`. */
   normWeight?: Float32Array | null;
   /** RMSNorm epsilon (text_config.rms_norm_eps). */
@@ -47,7 +60,7 @@ export interface LensCreateOptions {
   embedScale?: number;
   /**
    * Bake each matrix into its projection graph as an initializer (faster: ORT prepacks it) or feed it as an
-   * input each run (no second copy in ORT). Default: initializer up to 1.5 GiB per matrix, input above.
+   * input each run. Default: initializer (in-memory bytes up to 1.5 GiB per matrix, input above).
    */
   matrixAsInitializer?: boolean;
   /** onnxruntime device and intra-op threads (0/undefined = ORT's choice). */
@@ -55,37 +68,37 @@ export interface LensCreateOptions {
   threads?: number;
 }
 
-/** One matrix with the per-row constants the graphs take. */
+/** One matrix as the graphs take it; its row norms come from its projection session's first run. */
 interface Matrix {
   key: 'embed' | 'head';
   name: string;
-  data: Float32Array; // [vocab, hidden]
-  sqNorm: Float32Array; // [vocab] |e|²
-  invNorm: Float32Array; // [vocab] 1 / max(|e|, 1e-12)
-}
-
-function rowNorms(
-  key: Matrix['key'],
-  name: string,
-  data: Float32Array,
-  vocab: number,
-  hidden: number,
-): Matrix {
-  const sqNorm = new Float32Array(vocab);
-  const invNorm = new Float32Array(vocab);
-  for (let v = 0; v < vocab; v++) {
-    let s = 0;
-    const o = v * hidden;
-    for (let j = 0; j < hidden; j++) s += data[o + j] * data[o + j];
-    sqNorm[v] = s;
-    invNorm[v] = 1 / Math.max(Math.sqrt(s), NORMALIZE_EPS);
-  }
-  return { key, name, data, sqNorm, invNorm };
+  /** As given; dropped once baked into its session (the session holds it then). */
+  stored: LensMatrix | null;
+  scale: number;
+  /** Whether the projection also gives row norms and OMP rows (the embedding measures). */
+  atoms: boolean;
+  sqNorm?: Float32Array; // [vocab] |e|²
+  invNorm?: Float32Array; // [vocab] 1 / max(|e|, 1e-12)
+  /** Input mode: the float32 values fed each run. */
+  fp32?: Float32Array;
 }
 
 function checkLength(name: string, a: Float32Array, want: number, shape: string): void {
   if (a.length !== want) {
     throw new MissingTensorError(`${name}: expected ${shape} = ${want} values, got ${a.length}`, {
+      hint: 'the checkpoint does not match its config.json (vocab_size / hidden_size)',
+    });
+  }
+}
+
+function checkShape(name: string, m: LensMatrix, vocab: number, hidden: number): void {
+  const got = m instanceof Float32Array ? `${m.length} values` : JSON.stringify(m.info.shape);
+  const ok =
+    m instanceof Float32Array
+      ? m.length === vocab * hidden
+      : m.info.shape.length === 2 && m.info.shape[0] === vocab && m.info.shape[1] === hidden;
+  if (!ok) {
+    throw new MissingTensorError(`${name}: expected [${vocab}, ${hidden}], got ${got}`, {
       hint: 'the checkpoint does not match its config.json (vocab_size / hidden_size)',
     });
   }
@@ -101,6 +114,7 @@ export class Lens {
   private readonly device: Device;
   private readonly threads?: number;
   private readonly asInitializer?: boolean;
+  private readonly externalDataDir?: string;
   private readonly sessions = new Map<string, Promise<Session>>();
 
   private constructor(o: LensCreateOptions) {
@@ -114,18 +128,18 @@ export class Lens {
     this.device = o.device ?? 'cpu';
     this.threads = o.threads;
     this.asInitializer = o.matrixAsInitializer;
-    checkLength('embed_tokens.weight', o.embed, V * D, `[${V}, ${D}]`);
+    this.externalDataDir = o.externalDataDir;
+    checkShape('embed_tokens.weight', o.embed, V, D);
     const scale = o.embedScale ?? 1;
-    const embedData = scale === 1 ? o.embed : o.embed.map((v) => v * scale);
-    this.embed = rowNorms('embed', 'embed_tokens.weight', embedData, V, D);
+    this.embed = { key: 'embed', name: 'embed_tokens.weight', stored: o.embed, scale, atoms: true };
     if (o.lmHead) {
-      checkLength('lm_head.weight', o.lmHead, V * D, `[${V}, ${D}]`);
-      this.lmHead = rowNorms('head', 'lm_head.weight', o.lmHead, V, D);
+      checkShape('lm_head.weight', o.lmHead, V, D);
+      this.lmHead = { key: 'head', name: 'lm_head.weight', stored: o.lmHead, scale: 1, atoms: false };
     } else {
       this.lmHead =
         scale === 1
           ? this.embed // tied: the same matrix and the same onnxruntime session
-          : rowNorms('head', 'lm_head.weight (tied)', o.embed, V, D);
+          : { key: 'head', name: 'lm_head.weight (tied)', stored: o.embed, scale: 1, atoms: false };
     }
     if (o.normWeight) {
       checkLength('norm.weight', o.normWeight, D, `[${D}]`);
@@ -135,7 +149,7 @@ export class Lens {
     }
   }
 
-  /** Checks the matrices and precomputes their row norms; sessions are created on first use of a measure. */
+  /** Checks the matrices' shapes; sessions are created on first use of a measure. */
   static create(opts: LensCreateOptions): Lens {
     return new Lens(opts);
   }
@@ -144,15 +158,56 @@ export class Lens {
   private session(key: string, build: () => Uint8Array): Promise<Session> {
     let s = this.sessions.get(key);
     if (!s) {
-      s = Session.create(build(), { device: this.device, intraOpThreads: this.threads });
+      s = Session.create(build(), {
+        device: this.device,
+        intraOpThreads: this.threads,
+        externalDataDir: this.externalDataDir,
+      });
       this.sessions.set(key, s);
     }
     return s;
   }
 
-  /** Whether a matrix is baked into its projection graph (see MAX_INITIALIZER_BYTES). */
-  private inlined(m: Matrix): boolean {
-    return this.asInitializer ?? m.data.byteLength <= MAX_INITIALIZER_BYTES;
+  /** How matrix `m` enters its projection graph (see MAX_INITIALIZER_BYTES). */
+  private projectMatrix(m: Matrix): ProjectMatrix {
+    const st = m.stored;
+    if (!st) throw new Error(`lens: ${m.name} was released`);
+    if (st instanceof Float32Array) {
+      const bytes = new Uint8Array(st.buffer, st.byteOffset, st.byteLength);
+      const inline = this.asInitializer ?? bytes.byteLength <= MAX_INITIALIZER_BYTES;
+      return inline ? { kind: 'initializer', data: bytes, dtype: 'F32' } : { kind: 'input' };
+    }
+    const { info } = st;
+    if (!st.bytes) {
+      if (!this.externalDataDir)
+        throw new Error(`lens: ${m.name} is in place but no externalDataDir was given`);
+      const ext = { location: info.file, offset: info.begin, length: info.end - info.begin };
+      return { kind: 'initializer', data: ext, dtype: info.dtype }; // no protobuf size limit: always baked
+    }
+    const inline = this.asInitializer ?? st.bytes.byteLength <= MAX_INITIALIZER_BYTES;
+    return inline ? { kind: 'initializer', data: st.bytes, dtype: info.dtype } : { kind: 'input' };
+  }
+
+  /** The projection session of `m`; an initializer matrix is dropped from JS once the session holds it. */
+  private projectSession(m: Matrix): Promise<Session> {
+    return this.session(`project.${m.key}`, () => {
+      const pm = this.projectMatrix(m);
+      const bytes = buildProjectGraph(m.key, this.vocab, this.hidden, pm, { scale: m.scale, atoms: m.atoms });
+      if (pm.kind === 'input') {
+        const st = m.stored!; // input mode keeps float32 values in JS (as stored, then scaled in-graph)
+        m.fp32 = st instanceof Float32Array ? st : toFloat32(st.bytes!, st.info.dtype);
+      }
+      m.stored = null;
+      return bytes;
+    });
+  }
+
+  /** Feeds every projection run takes besides the features. */
+  private matrixFeeds(m: Matrix, atoms: BigInt64Array): Feeds {
+    const feeds: Feeds = {};
+    if (m.fp32) feeds[IO.matrix] = { data: m.fp32, shape: [this.vocab, this.hidden] };
+    if (m.atoms) feeds[IO.atoms] = { data: atoms, shape: [atoms.length] };
+    return feeds;
   }
 
   /** 0 for kept rows, -inf for excluded ones. */
@@ -166,15 +221,36 @@ export class Lens {
     return b;
   }
 
-  /** X·Eᵀ [tokens, vocab] for matrix `m`, in onnxruntime. */
+  /** X·Eᵀ [tokens, vocab] for matrix `m`, in onnxruntime; the first run also keeps the row norms. */
   private async project(m: Matrix, features: Float32Array, tokens: number): Promise<Float32Array> {
-    const inline = this.inlined(m);
-    const s = await this.session(`project.${m.key}`, () =>
-      buildProjectGraph(m.key, this.vocab, this.hidden, inline ? m.data : null),
-    );
-    const feeds: Feeds = { [IO.features]: { data: features, shape: [tokens, this.hidden] } };
-    if (!inline) feeds[IO.matrix] = { data: m.data, shape: [this.vocab, this.hidden] };
-    return (await s.run(feeds)).f32(IO.product, [tokens, this.vocab]).data;
+    const s = await this.projectSession(m);
+    const feeds: Feeds = {
+      [IO.features]: { data: features, shape: [tokens, this.hidden] },
+      ...this.matrixFeeds(m, new BigInt64Array(0)),
+    };
+    const fetch: string[] = [IO.product];
+    if (m.atoms && !m.sqNorm) fetch.push(IO.sqNorm);
+    const out = await s.run(feeds, fetch);
+    if (m.atoms && !m.sqNorm) {
+      const sq = out.f32(IO.sqNorm, [this.vocab]).data;
+      m.sqNorm = sq;
+      m.invNorm = sq.map((v) => 1 / Math.max(Math.sqrt(v), NORMALIZE_EPS));
+    }
+    return out.f32(IO.product, [tokens, this.vocab]).data;
+  }
+
+  /** Rows `ids` of the embedding matrix (scaled), [ids.length, hidden]: OMP's atoms. */
+  private async rows(ids: readonly number[]): Promise<Float32Array> {
+    const m = this.embed;
+    const s = await this.projectSession(m);
+    const feeds: Feeds = {
+      [IO.features]: { data: new Float32Array(0), shape: [0, this.hidden] }, // no product wanted
+      ...this.matrixFeeds(
+        m,
+        BigInt64Array.from(ids, (v) => BigInt(v)),
+      ),
+    };
+    return (await s.run(feeds, [IO.rows])).f32(IO.rows, [ids.length, this.hidden]).data;
   }
 
   /** The final norm of the logit lens, in onnxruntime. */
@@ -210,8 +286,8 @@ export class Lens {
     };
     if (kind === 'cosine' || kind === 'l2')
       feeds[IO.features] = { data: features, shape: [tokens, this.hidden] };
-    if (kind === 'cosine') feeds[IO.invNorm] = { data: m.invNorm, shape: [this.vocab] };
-    if (kind === 'l2') feeds[IO.sqNorm] = { data: m.sqNorm, shape: [this.vocab] };
+    if (kind === 'cosine') feeds[IO.invNorm] = { data: m.invNorm!, shape: [this.vocab] };
+    if (kind === 'l2') feeds[IO.sqNorm] = { data: m.sqNorm!, shape: [this.vocab] };
     const out = await s.run(feeds);
     const ids = Int32Array.from(out.i64(IO.ids, [tokens, k]).data, (v) => Number(v));
     return { ids, scores: out.f32(IO.values, [tokens, k]).data };
@@ -265,8 +341,7 @@ export class Lens {
           features,
           tokens,
           hidden: D,
-          matrix: this.embed.data,
-          sqNorm: this.embed.sqNorm,
+          rows: (ids) => this.rows(ids),
           k,
           newestOnly: method === 'ompp',
           correlate: async (res, n, width) =>

@@ -29,12 +29,18 @@
 /** The correlation step: for residuals R [tokens, hidden], the top `k` ids of |R·Eᵀ| + bias per row. */
 export type Correlate = (residuals: Float32Array, tokens: number, k: number) => Promise<Int32Array>;
 
+/**
+ * Rows `ids` of the matrix, [ids.length, hidden] row-major. OMP reads only its selected atoms (at most
+ * tokens x k rows), so the Lens fetches them from onnxruntime instead of keeping an fp32 matrix in JS.
+ */
+export type FetchRows = (ids: readonly number[]) => Promise<Float32Array>;
+
 export interface OmpInput {
   features: Float32Array; // [tokens, hidden]
   tokens: number;
   hidden: number;
-  matrix: Float32Array; // [vocab, hidden], the atoms
-  sqNorm: Float32Array; // [vocab], |e|²
+  /** The atoms: rows of the [vocab, hidden] matrix, fetched as they are selected. */
+  rows: FetchRows;
   k: number;
   /** true: the original's pos_only variant (ompp). */
   newestOnly: boolean;
@@ -48,19 +54,27 @@ export interface OmpResult {
   coefs: Float32Array; // [tokens, k], 0 padded
 }
 
-function dotRows(m: Float32Array, a: number, b: number, d: number): number {
+/** A selected atom: its row and |e|² (summed in float64, stored as float32 like the row norms). */
+interface Atom {
+  row: Float32Array; // [hidden]
+  sqNorm: number;
+}
+
+function dot(a: Float32Array, v: Float32Array, vOff: number, d: number): number {
   let s = 0;
-  const oa = a * d;
-  const ob = b * d;
-  for (let j = 0; j < d; j++) s += m[oa + j] * m[ob + j];
+  for (let j = 0; j < d; j++) s += a[j] * v[vOff + j];
   return s;
 }
 
-function dotRowVec(m: Float32Array, a: number, v: Float32Array, vOff: number, d: number): number {
-  let s = 0;
-  const oa = a * d;
-  for (let j = 0; j < d; j++) s += m[oa + j] * v[vOff + j];
-  return s;
+/** Fetches the rows of `ids` not yet in `atoms` (one onnxruntime run per step). */
+async function fetchAtoms(atoms: Map<number, Atom>, ids: Iterable<number>, fetch: FetchRows, d: number) {
+  const missing = [...new Set(ids)].filter((a) => a >= 0 && !atoms.has(a));
+  if (missing.length === 0) return;
+  const rows = await fetch(missing); // [missing, D]
+  missing.forEach((a, i) => {
+    const row = rows.subarray(i * d, (i + 1) * d);
+    atoms.set(a, { row, sqNorm: Math.fround(dot(row, row, 0, d)) });
+  });
 }
 
 /** One token's OMP state: support, Cholesky factor of its Gram matrix (row-major, k×k), E_S·x. */
@@ -76,7 +90,7 @@ class OmpToken {
   }
 
   /** Adds atom `a` (Cholesky update); false when it is linearly dependent on the support. */
-  add(a: number, m: Float32Array, x: Float32Array, xOff: number, d: number, sqNormA: number): boolean {
+  add(a: number, atoms: ReadonlyMap<number, Atom>, x: Float32Array, xOff: number, d: number): boolean {
     this.tried.add(a);
     const n = this.support.length;
     const L = this.chol;
@@ -85,17 +99,18 @@ class OmpToken {
     const w = new Float64Array(n);
     let ww = 0;
     for (let i = 0; i < n; i++) {
-      let s = dotRows(m, this.support[i], a, d);
+      let s = dot(atoms.get(this.support[i])!.row, atoms.get(a)!.row, 0, d);
       for (let j = 0; j < i; j++) s -= L[i * k + j] * w[j];
       w[i] = s / L[i * k + i];
       ww += w[i] * w[i];
     }
+    const sqNormA = atoms.get(a)!.sqNorm;
     const diag2 = sqNormA - ww;
     if (!(diag2 > 1e-10 * sqNormA)) return false;
     for (let j = 0; j < n; j++) L[n * k + j] = w[j];
     L[n * k + n] = Math.sqrt(diag2);
     this.support.push(a);
-    this.rhs.push(dotRowVec(m, a, x, xOff, d));
+    this.rhs.push(dot(atoms.get(a)!.row, x, xOff, d));
     // Solve L Lᵀ γ = rhs.
     const m1 = n + 1;
     const y = new Float64Array(m1);
@@ -117,7 +132,8 @@ class OmpToken {
 
 /** Runs OMP (or ompp) for every token; k correlation products in all. */
 export async function runOmp(inp: OmpInput): Promise<OmpResult> {
-  const { features: x, tokens: T, hidden: D, matrix: E, sqNorm, k } = inp;
+  const { features: x, tokens: T, hidden: D, k } = inp;
+  const atoms = new Map<number, Atom>();
   const residual = Float32Array.from(x); // [T, D]
   const states = Array.from({ length: T }, () => new OmpToken(k));
   // ompp: atom -> coefficient, in first-selection order (Map keeps insertion order).
@@ -128,35 +144,42 @@ export async function runOmp(inp: OmpInput): Promise<OmpResult> {
     // omp needs one unselected atom among the top (step + 1); ompp takes the best atom, selected or not.
     const width = inp.newestOnly ? 1 : step + 1;
     const top = await inp.correlate(residual, T, width); // [T, width]
+    // Each token's candidate atom: ompp takes the best one, omp the best not yet tried.
+    const pick = new Int32Array(T).fill(-1);
+    for (let t = 0; t < T; t++) {
+      if (inp.newestOnly) pick[t] = top[t * width];
+      else {
+        for (let i = 0; i < width; i++) {
+          const cand = top[t * width + i];
+          if (cand >= 0 && !states[t].tried.has(cand)) {
+            pick[t] = cand;
+            break;
+          }
+        }
+      }
+    }
+    await fetchAtoms(atoms, pick, inp.rows, D);
     for (let t = 0; t < T; t++) {
       const xOff = t * D;
+      const a = pick[t];
+      if (a < 0) continue;
       if (inp.newestOnly) {
-        const a = top[t * width];
-        if (a < 0) continue;
-        const c = dotRowVec(E, a, residual, xOff, D) / sqNorm[a];
+        const c = dot(atoms.get(a)!.row, residual, xOff, D) / atoms.get(a)!.sqNorm;
         if (!Number.isFinite(c)) continue;
         mp[t].set(a, c);
         acc.fill(0);
         for (const [s, cs] of mp[t]) {
-          const o = s * D;
-          for (let j = 0; j < D; j++) acc[j] += cs * E[o + j];
+          const e = atoms.get(s)!.row;
+          for (let j = 0; j < D; j++) acc[j] += cs * e[j];
         }
       } else {
         const st = states[t];
-        let a = -1;
-        for (let i = 0; i < width; i++) {
-          const cand = top[t * width + i];
-          if (cand >= 0 && !st.tried.has(cand)) {
-            a = cand;
-            break;
-          }
-        }
-        if (a < 0 || !st.add(a, E, x, xOff, D, sqNorm[a])) continue;
+        if (!st.add(a, atoms, x, xOff, D)) continue;
         acc.fill(0);
         st.support.forEach((s, i) => {
           const cs = st.coefs[i];
-          const o = s * D;
-          for (let j = 0; j < D; j++) acc[j] += cs * E[o + j];
+          const e = atoms.get(s)!.row;
+          for (let j = 0; j < D; j++) acc[j] += cs * e[j];
         });
       }
       for (let j = 0; j < D; j++) residual[xOff + j] = x[xOff + j] - acc[j];
