@@ -323,6 +323,20 @@ test('matrix fed as a graph input gives the same results as the initializer', as
   }
 });
 
+test('lens runs split into token chunks give the same results as one run', async () => {
+  const a = makeLens('tiny-llava').lens;
+  const b = makeLens('tiny-llava', { chunkTokens: 7 }).lens;
+  const feats = f32(`${FIXTURES}/tiny-llava/expected/shapes_120x80/image_features.npy`);
+  const [tokens] = feats.shape;
+  assert.ok(tokens > 7 && tokens % 7 !== 0, `${tokens} tokens: several chunks and a partial one`);
+  for (const method of ['cosine', 'l2', 'logit', 'omp'] as const) {
+    const ra = await a.run(feats.data, tokens, method, K);
+    const rb = await b.run(feats.data, tokens, method, K);
+    assert.deepEqual(rb.ids, ra.ids, method);
+    assert.deepEqual(rb.scores, ra.scores, method);
+  }
+});
+
 test('Gemma hooks: (1 + w) RMSNorm and an embedding scale', async () => {
   const dir = `${FIXTURES}/tiny-llava/expected`;
   const embed = f32(`${dir}/embed_tokens.npy`).data;

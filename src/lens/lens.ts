@@ -35,6 +35,9 @@ import { runOmp } from './omp.js';
 
 export type NormKind = 'rms' | 'rms1p';
 
+/** Feature rows per lens run (see Lens.scoreTopK): one llava crop, so a 576-token image is one run. */
+export const LENS_CHUNK_TOKENS = 576;
+
 /**
  * A vocabulary matrix [vocab, hidden] row-major: float32 values, or a checkpoint tensor as stored (its F32/F16/
  * BF16 bytes, or only its info when onnxruntime reads it in place; see LensCreateOptions.externalDataDir).
@@ -66,6 +69,8 @@ export interface LensCreateOptions {
   /** onnxruntime device and intra-op threads (0/undefined = ORT's choice). */
   device?: Device;
   threads?: number;
+  /** Feature rows per onnxruntime run (default LENS_CHUNK_TOKENS). */
+  chunkTokens?: number;
 }
 
 /** One matrix as the graphs take it; its row norms come from its projection session's first run. */
@@ -115,6 +120,7 @@ export class Lens {
   private readonly threads?: number;
   private readonly asInitializer?: boolean;
   private readonly externalDataDir?: string;
+  private readonly chunkTokens: number;
   private readonly sessions = new Map<string, Promise<Session>>();
 
   private constructor(o: LensCreateOptions) {
@@ -129,6 +135,7 @@ export class Lens {
     this.threads = o.threads;
     this.asInitializer = o.matrixAsInitializer;
     this.externalDataDir = o.externalDataDir;
+    this.chunkTokens = o.chunkTokens ?? LENS_CHUNK_TOKENS;
     checkShape('embed_tokens.weight', o.embed, V, D);
     const scale = o.embedScale ?? 1;
     this.embed = { key: 'embed', name: 'embed_tokens.weight', stored: o.embed, scale, atoms: true };
@@ -268,8 +275,34 @@ export class Lens {
     return out.f32(IO.normed, [tokens, this.hidden]).data;
   }
 
-  /** Scores of one measure over matrix `m`, plus bias, then top-k, all in onnxruntime. */
+  /**
+   * Scores of one measure over matrix `m`, plus bias, then top-k, all in onnxruntime; at most
+   * `chunkTokens` rows per run. Every row is scored independently, so chunks change no result; they bound
+   * the [tokens, vocab] products and score temporaries (llava-v1.6's 2340 tokens: 300 MB each, several alive at
+   * once, held in onnxruntime's arenas afterwards) to one llava crop's worth (576 tokens, 74 MB).
+   */
   private async scoreTopK(
+    kind: ScoreKind,
+    m: Matrix,
+    features: Float32Array,
+    tokens: number,
+    k: number,
+    bias: Float32Array,
+  ): Promise<{ ids: Int32Array; scores: Float32Array }> {
+    const D = this.hidden;
+    const ids = new Int32Array(tokens * k);
+    const scores = new Float32Array(tokens * k);
+    for (let t0 = 0; t0 < tokens; t0 += this.chunkTokens) {
+      const n = Math.min(this.chunkTokens, tokens - t0);
+      const x = features.subarray(t0 * D, (t0 + n) * D); // [n, D]
+      const top = await this.scoreTopKChunk(kind, m, x, n, k, bias);
+      ids.set(top.ids, t0 * k);
+      scores.set(top.scores, t0 * k);
+    }
+    return { ids, scores };
+  }
+
+  private async scoreTopKChunk(
     kind: ScoreKind,
     m: Matrix,
     features: Float32Array,
