@@ -3,6 +3,7 @@
  * family from the registry by model_type, reads only the tensors that family's vision graph and the lens need,
  * builds the ONNX vision graph and the lens, then encodes and analyses images with them.
  */
+import { dirname, relative, resolve, sep } from 'node:path';
 import type { EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
 import { ConfigReader, type Json } from './arch/config.js';
 import { getFamily, type LoadedFamily } from './arch/index.js';
@@ -90,6 +91,35 @@ export async function planModel(source: ModelSource, onProgress?: ProgressCallba
   return { where, loaded, tokenizer, tokenizerConfig, tensorNames, index };
 }
 
+/**
+ * The named tensors left in place for onnxruntime to read (ONNX external data), all relative to one folder (an
+ * onnxruntime session has one external-data folder): the common ancestor of the folders the source gives.
+ * Undefined when the source cannot give locations; its tensors are then read into JS.
+ */
+async function inPlaceTensors(
+  source: ModelSource,
+  names: readonly string[],
+  index: ReadonlyMap<string, TensorInfo>,
+  onProgress?: ProgressCallback,
+): Promise<{ dir: string; tensors: Map<string, WeightTensor> } | undefined> {
+  if (!source.tensorLocations || names.length === 0) return undefined;
+  const locations = await source.tensorLocations(names, onProgress);
+  const files = new Map(names.map((n) => [n, resolve(locations.get(n)!.dir, locations.get(n)!.location)]));
+  let dir = dirname(files.get(names[0]!)!);
+  const under = (f: string): boolean => f.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+  while (![...files.values()].every(under)) dir = dirname(dir); // ends at the root at worst
+  const tensors = new Map<string, WeightTensor>();
+  for (const n of names) {
+    const at = {
+      dir,
+      location: relative(dir, files.get(n)!).split(sep).join('/'),
+      offset: locations.get(n)!.offset,
+    };
+    tensors.set(n, { info: index.get(n)!, at });
+  }
+  return { dir, tensors };
+}
+
 export class Model implements ImgTokensModel {
   private constructor(
     readonly info: ModelInfo,
@@ -114,34 +144,35 @@ export class Model implements ImgTokensModel {
       const t = loaded.text;
 
       // The vision session is built first, before the text matrices are read, so that its build (the model
-      // bytes, onnxruntime's copy, its fp32 casts and pre-packed weights) never sits beside them. From a local
-      // directory onnxruntime reads the weights in place (external data): JS holds neither the tensors nor a
-      // second copy of them in the model bytes. llava-1.5-7b on the 2-core dev machine: the vision build alone
-      // peaks at 1.53 GB instead of 3.58 GB; peak RSS by the end of loading 4.11 -> 3.30 GB, load 7.7 -> 4.6 s.
-      const inPlace = source.tensorDir;
-      const visionTensors: Map<string, WeightTensor> = inPlace
-        ? new Map(visionNames.map((n) => [n, { info: plan.index.get(n)! }]))
-        : await source.readTensors(visionNames, onProgress);
+      // bytes, onnxruntime's copy, its fp32 casts and pre-packed weights) never sits beside them. onnxruntime reads
+      // the weights in place (external data) from a local directory's safetensors or, for a hub model, from the
+      // verified ranges in the tensor cache: JS holds neither the tensors nor a second copy of them in the model
+      // bytes. llava-1.5-7b on the 2-core dev machine: the vision build alone peaks at 1.53 GB instead of
+      // 3.58 GB; peak RSS by the end of loading 4.11 -> 3.30 GB, load 7.7 -> 4.6 s.
+      const visionInPlace = await inPlaceTensors(source, visionNames, plan.index, onProgress);
+      const visionTensors: Map<string, WeightTensor> =
+        visionInPlace?.tensors ?? (await source.readTensors(visionNames, onProgress));
       const vision = await stage(onProgress, 'build.vision', 'building the vision graph', () => {
         const graph = loaded.buildVisionGraph(visionTensors);
         visionTensors.clear(); // let the raw bytes go once they are in the graph
-        return Session.create(graph, { device: opts.device, externalDataDir: inPlace });
+        return Session.create(graph, { device: opts.device, externalDataDir: visionInPlace?.dir });
       });
       // The lens matrices are not read here: onnxruntime reads them in place when the lens first needs them,
-      // or, from the hub, their stored F16/BF16 bytes go to the lens as they are (no fp32 copy in JS).
+      // or, from a source without tensorLocations, their stored F16/BF16 bytes go to the lens as they are (no
+      // fp32 copy in JS).
       const matrixNames = [t.embed, ...(t.lmHead ? [t.lmHead] : [])];
+      const matricesInPlace = await inPlaceTensors(source, matrixNames, plan.index, onProgress);
       const readNames = plan.tensorNames.filter(
-        (n) => !visionNames.includes(n) && !(inPlace && matrixNames.includes(n)),
+        (n) => !visionNames.includes(n) && !(matricesInPlace && matrixNames.includes(n)),
       );
       const tensors: Map<string, WeightTensor> = await source.readTensors(readNames, onProgress);
-      if (inPlace) for (const n of matrixNames) tensors.set(n, { info: plan.index.get(n)! });
+      for (const [n, w] of matricesInPlace?.tensors ?? []) tensors.set(n, w);
       const f32 = (n: string): Float32Array => tensorToFloat32(tensors.get(n) as RawTensor);
       const extra = new Map(extraNames.map((n) => [n, f32(n)]));
       const lens = await stage(onProgress, 'build.lens', 'preparing the vocabulary matrices', () =>
         Lens.create({
           embed: tensors.get(t.embed)!,
           lmHead: t.lmHead ? tensors.get(t.lmHead)! : null,
-          externalDataDir: inPlace,
           normWeight: f32(t.norm),
           rmsEps: t.rmsEps,
           vocab: t.vocabSize,

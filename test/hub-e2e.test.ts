@@ -1,6 +1,7 @@
 /**
  * A model from the (fake, loopback) hub gives the same analysis as the same model from a local directory,
  * transfers only the tensors analysis needs plus headers and small files, and then works offline from the cache.
+ * Its vision and lens sessions read their weights in place from the tensor cache, as a local model's do.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadModel, planModel } from '../src/model.js';
-import { LocalSource } from '../src/source/index.js';
+import { HubSource, LocalSource } from '../src/source/index.js';
 import type { ResultJson } from '../src/types.js';
 import { FakeHub, repoFromDir } from './helpers/hub-server.js';
 
@@ -30,10 +31,14 @@ function comparable(r: ResultJson): unknown {
   return { ...r, model: { ...r.model, id: undefined, revision: undefined } };
 }
 
-async function analyze(model: string, env: Record<string, string>): Promise<ResultJson> {
+async function analyze(
+  model: string,
+  env: Record<string, string>,
+  method: 'cosine' | 'logit' = 'cosine',
+): Promise<ResultJson> {
   const m = await loadModel(model, { hub: { env, backoffMs: 1, gapBytes: 0 } });
   try {
-    return await m.analyze(IMAGE, { method: 'cosine', k: 5 });
+    return await m.analyze(IMAGE, { method, k: 5 });
   } finally {
     await m.close();
   }
@@ -67,4 +72,41 @@ test('hub model = local model; only the needed bytes cross the wire; offline aft
   const offline = await analyze('tiny/llava-next', { ...env, HF_HUB_OFFLINE: '1' });
   assert.deepEqual(comparable(offline), comparable(local));
   assert.equal(hub.log.length, 0, 'offline mode sent no request');
+});
+
+test("a hub model's vision and lens sessions read their weights in place; results equal the local model's", async () => {
+  // Spies on the two ways a HubSource hands out tensors: bytes into JS, or locations for onnxruntime.
+  const read: string[] = [];
+  const located: string[] = [];
+  const { readTensors, tensorLocations } = HubSource.prototype;
+  HubSource.prototype.readTensors = function (this: HubSource, names, onProgress) {
+    read.push(...names);
+    return readTensors.call(this, names, onProgress);
+  };
+  HubSource.prototype.tensorLocations = function (this: HubSource, names, onProgress) {
+    located.push(...names);
+    return tensorLocations.call(this, names, onProgress);
+  };
+  const fresh = mkdtempSync(join(tmpdir(), 'imgtokens-hub-e2e-inplace-'));
+  try {
+    const env = { HF_HOME: fresh, HF_ENDPOINT: hub.endpoint };
+    for (const method of ['cosine', 'logit'] as const) {
+      const local = await analyze(`${FIX}/tiny-llava-next`, {}, method);
+      assert.deepEqual(comparable(await analyze('tiny/llava-next', env, method)), comparable(local), method);
+    }
+  } finally {
+    HubSource.prototype.readTensors = readTensors;
+    HubSource.prototype.tensorLocations = tensorLocations;
+    rmSync(fresh, { recursive: true, force: true });
+  }
+  const plan = await planModel(new LocalSource(`${FIX}/tiny-llava-next`));
+  const t = plan.loaded.text;
+  const inPlace = [...plan.loaded.visionTensorNames(), t.embed, ...(t.lmHead ? [t.lmHead] : [])];
+  assert.ok(t.lmHead, 'the fixture has an untied lm_head (the logit lens session)');
+  for (const n of inPlace) {
+    assert.ok(located.includes(n), `${n} was located`);
+    assert.ok(!read.includes(n), `${n} was not read into JS`);
+  }
+  // JS reads only the small tensors the packing and the lens's norm use.
+  assert.deepEqual(new Set(read), new Set([...plan.loaded.extraTensorNames(), t.norm]));
 });

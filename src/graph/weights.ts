@@ -135,8 +135,7 @@ export function planWeights(
 
 /**
  * A getter that adds the tensors to `g` as initializers (F16/BF16 cast to float32 in-graph): read ones with
- * their bytes, in-place ones as external data (location = TensorInfo.file, relative to the session's
- * external-data folder).
+ * their bytes, in-place ones as external data (WeightTensor.at; the session's external-data folder is `at.dir`).
  */
 export function loadWeights(
   g: GraphBuilder,
@@ -149,7 +148,7 @@ export function loadWeights(
     const t = tensors.get(n);
     if (!t) return undefined;
     if (t.bytes) return { shape: t.info.shape, dtype: t.info.dtype, bytes: t.bytes };
-    const external = { location: t.info.file, offset: t.info.begin, length: t.info.end - t.info.begin };
+    const external = { location: t.at.location, offset: t.at.offset, length: t.info.end - t.info.begin };
     return { shape: t.info.shape, dtype: t.info.dtype, external };
   };
   const weights = new WeightsImpl({ g, naming, lookup, where, used, plan: false }, '');

@@ -40,7 +40,7 @@ export const LENS_CHUNK_TOKENS = 576;
 
 /**
  * A vocabulary matrix [vocab, hidden] row-major: float32 values, or a checkpoint tensor as stored (its F32/F16/
- * BF16 bytes, or only its info when onnxruntime reads it in place; see LensCreateOptions.externalDataDir).
+ * BF16 bytes, or where onnxruntime reads it in place: WeightTensor.at).
  */
 export type LensMatrix = Float32Array | WeightTensor;
 
@@ -49,8 +49,6 @@ export interface LensCreateOptions {
   embed: LensMatrix;
   /** lm_head.weight [vocab, hidden]; null or omitted = tied to `embed` (unscaled). */
   lmHead?: LensMatrix | null;
-  /** The folder that in-place matrices' TensorInfo.file is relative to (ModelSource.tensorDir). */
-  externalDataDir?: string;
   /** Final norm weight (model.norm.weight) [hidden]; required for `logit`. */
   normWeight?: Float32Array | null;
   /** RMSNorm epsilon (text_config.rms_norm_eps). */
@@ -119,7 +117,6 @@ export class Lens {
   private readonly device: Device;
   private readonly threads?: number;
   private readonly asInitializer?: boolean;
-  private readonly externalDataDir?: string;
   private readonly chunkTokens: number;
   private readonly sessions = new Map<string, Promise<Session>>();
 
@@ -134,7 +131,6 @@ export class Lens {
     this.device = o.device ?? 'cpu';
     this.threads = o.threads;
     this.asInitializer = o.matrixAsInitializer;
-    this.externalDataDir = o.externalDataDir;
     this.chunkTokens = o.chunkTokens ?? LENS_CHUNK_TOKENS;
     checkShape('embed_tokens.weight', o.embed, V, D);
     const scale = o.embedScale ?? 1;
@@ -161,15 +157,11 @@ export class Lens {
     return new Lens(opts);
   }
 
-  /** The session for `key`, built by `build` on first use. */
-  private session(key: string, build: () => Uint8Array): Promise<Session> {
+  /** The session for `key`, built by `build` on first use (reading external data from `externalDataDir`). */
+  private session(key: string, build: () => Uint8Array, externalDataDir?: string): Promise<Session> {
     let s = this.sessions.get(key);
     if (!s) {
-      s = Session.create(build(), {
-        device: this.device,
-        intraOpThreads: this.threads,
-        externalDataDir: this.externalDataDir,
-      });
+      s = Session.create(build(), { device: this.device, intraOpThreads: this.threads, externalDataDir });
       this.sessions.set(key, s);
     }
     return s;
@@ -186,9 +178,7 @@ export class Lens {
     }
     const { info } = st;
     if (!st.bytes) {
-      if (!this.externalDataDir)
-        throw new Error(`lens: ${m.name} is in place but no externalDataDir was given`);
-      const ext = { location: info.file, offset: info.begin, length: info.end - info.begin };
+      const ext = { location: st.at.location, offset: st.at.offset, length: info.end - info.begin };
       return { kind: 'initializer', data: ext, dtype: info.dtype }; // no protobuf size limit: always baked
     }
     const inline = this.asInitializer ?? st.bytes.byteLength <= MAX_INITIALIZER_BYTES;
@@ -197,16 +187,25 @@ export class Lens {
 
   /** The projection session of `m`; an initializer matrix is dropped from JS once the session holds it. */
   private projectSession(m: Matrix): Promise<Session> {
-    return this.session(`project.${m.key}`, () => {
-      const pm = this.projectMatrix(m);
-      const bytes = buildProjectGraph(m.key, this.vocab, this.hidden, pm, { scale: m.scale, atoms: m.atoms });
-      if (pm.kind === 'input') {
-        const st = m.stored!; // input mode keeps float32 values in JS (as stored, then scaled in-graph)
-        m.fp32 = st instanceof Float32Array ? st : toFloat32(st.bytes!, st.info.dtype);
-      }
-      m.stored = null;
-      return bytes;
-    });
+    const st = m.stored; // null once the session is built
+    const inPlaceDir = st && !(st instanceof Float32Array) && !st.bytes ? st.at.dir : undefined;
+    return this.session(
+      `project.${m.key}`,
+      () => {
+        const pm = this.projectMatrix(m);
+        const bytes = buildProjectGraph(m.key, this.vocab, this.hidden, pm, {
+          scale: m.scale,
+          atoms: m.atoms,
+        });
+        if (pm.kind === 'input') {
+          const st = m.stored!; // input mode keeps float32 values in JS (as stored, then scaled in-graph)
+          m.fp32 = st instanceof Float32Array ? st : toFloat32(st.bytes!, st.info.dtype);
+        }
+        m.stored = null;
+        return bytes;
+      },
+      inPlaceDir,
+    );
   }
 
   /** Feeds every projection run takes besides the features. */

@@ -155,27 +155,36 @@ export interface CachedRange {
 }
 
 export class RangeCache {
+  /** The commit's folder, `<tensor cache>/models--<org>--<name>/<commit>`. */
+  readonly root: string;
+  /** This file's folder in it. */
   readonly dir: string;
   /** Range files verified (or written) by this process: no need to hash them again. */
   private readonly verified = new Set<string>();
 
   constructor(tensorCache: string, repo: string, commit: string, file: string) {
-    this.dir = join(tensorCache, repoFolderName(repo), commit, file);
+    this.root = join(tensorCache, repoFolderName(repo), commit);
+    this.dir = join(this.root, file);
   }
 
   rangeBase(begin: number, end: number): string {
     return join(this.dir, `${begin}-${end}`);
   }
 
-  /** Reads a complete, verified blob (header or range) or returns undefined (deleting it when corrupt). */
-  async readVerified(base: string): Promise<{ data: Uint8Array; sidecar: Sidecar } | undefined> {
-    let sidecar: Sidecar;
+  /** A blob's sidecar, or undefined (deleting a `.bin` that has none: never trusted). */
+  private async sidecar(base: string): Promise<Sidecar | undefined> {
     try {
-      sidecar = JSON.parse(await readFile(`${base}.json`, 'utf8')) as Sidecar;
+      return JSON.parse(await readFile(`${base}.json`, 'utf8')) as Sidecar;
     } catch {
-      if (await exists(`${base}.bin`)) await rm(`${base}.bin`, { force: true }); // no sidecar: never trusted
+      if (await exists(`${base}.bin`)) await rm(`${base}.bin`, { force: true });
       return undefined;
     }
+  }
+
+  /** Reads a complete, verified blob (header or range) or returns undefined (deleting it when corrupt). */
+  async readVerified(base: string): Promise<{ data: Uint8Array; sidecar: Sidecar } | undefined> {
+    const sidecar = await this.sidecar(base);
+    if (!sidecar) return undefined;
     let data: Uint8Array;
     try {
       data = await readFile(`${base}.bin`);
@@ -191,6 +200,29 @@ export class RangeCache {
     }
     this.verified.add(base);
     return { data, sidecar };
+  }
+
+  /**
+   * The checks of readVerified without reading the blob into memory (hashed as a stream): true when `${base}.bin`
+   * is complete and verified, false when it was not (and is deleted when corrupt).
+   */
+  async verify(base: string): Promise<boolean> {
+    const sidecar = await this.sidecar(base);
+    if (!sidecar) return false;
+    let ok: boolean;
+    try {
+      ok =
+        (await stat(`${base}.bin`)).size === sidecar.size &&
+        (this.verified.has(base) || (await sha256File(`${base}.bin`)) === sidecar.sha256);
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      await this.discard(base);
+      return false;
+    }
+    this.verified.add(base);
+    return true;
   }
 
   async discard(base: string): Promise<void> {

@@ -348,6 +348,35 @@ describe('HubSource', () => {
     assert.ok(hub.log.some((r) => r.range === 'bytes=0-7'));
   });
 
+  test('tensorLocations: verified cached ranges, read in place (the same bytes as local), corrupt ones re-fetched', async () => {
+    const { names, tensors } = await allLocal(`${FIX}/tiny-llava-next`);
+    const inPlace = async (): Promise<Map<string, RawTensor>> => {
+      const locs = await source('tiny/llava-next').tensorLocations(names);
+      const tdir = join(home, 'imgtokens', 'models--tiny--llava-next', COMMIT_B);
+      const out = new Map<string, RawTensor>();
+      for (const [name, at] of locs) {
+        assert.equal(at.dir, tdir);
+        assert.match(at.location, /^model-0000[12]-of-00002\.safetensors\/\d+-\d+\.bin$/); // relative, no ..
+        const t = tensors.get(name)!;
+        const file = readFileSync(join(at.dir, at.location));
+        out.set(name, { info: t.info, bytes: file.subarray(at.offset, at.offset + t.bytes.byteLength) });
+      }
+      return out;
+    };
+    sameTensors(await inPlace(), tensors);
+    assert.ok(cdnBytes() > 0);
+    // a second source sends no range; a flipped byte (size still right) is caught by the hash and re-fetched
+    hub.resetLog();
+    sameTensors(await inPlace(), tensors);
+    assert.equal(cdnBytes(), 0);
+    const range = rangeFiles(join(home, 'imgtokens', 'models--tiny--llava-next', COMMIT_B)).sort()[0]!;
+    const buf = readFileSync(range);
+    buf[1234] ^= 0xff;
+    writeFileSync(range, buf);
+    sameTensors(await inPlace(), tensors);
+    assert.ok(cdnBytes() > 0, 're-fetched');
+  });
+
   test('gated repo: 401 without a token, 403 with a wrong one, works with HF_TOKEN or the token file', async () => {
     const check = (status: string) => (e: unknown) =>
       e instanceof AuthError &&

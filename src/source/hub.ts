@@ -10,7 +10,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import {
   BadInputError,
   CheckpointError,
@@ -19,7 +19,7 @@ import {
   NetworkError,
 } from '../errors.js';
 import type { ProgressCallback } from '../progress.js';
-import { HfCache, RangeCache, sha256 } from './hub-cache.js';
+import { HfCache, RangeCache, sha256, type CachedRange } from './hub-cache.js';
 import { hubSettingsFromEnv } from './hub-env.js';
 import { HubHttp, HubNotFoundError, TransientError, type RequestContext } from './hub-http.js';
 import { parseHeader, parseHeaderLength } from './safetensors.js';
@@ -31,7 +31,7 @@ import {
   parseShardIndex,
   type ShardIndex,
 } from './shards.js';
-import type { ModelSource, RawTensor, TensorInfo } from './types.js';
+import type { ModelSource, RawTensor, TensorInfo, TensorLocation } from './types.js';
 
 // ---- repo ids ----
 
@@ -593,12 +593,51 @@ export class HubSource implements ModelSource {
     names: readonly string[],
     onProgress?: ProgressCallback,
   ): Promise<Map<string, RawTensor>> {
+    const out = new Map<string, RawTensor>();
+    await this.useCached(names, onProgress, async (rc, range, tensors) => {
+      const got = await rc.readVerified(range.path);
+      if (!got) return false;
+      for (const t of tensors) {
+        const bytes = new Uint8Array(got.data.subarray(t.begin - range.begin, t.end - range.begin));
+        out.set(t.name, { info: t, bytes });
+      }
+      return true;
+    });
+    return out;
+  }
+
+  /**
+   * Downloads and verifies the named tensors' ranges as readTensors does, but reads none of them: gives where each
+   * tensor lies in the commit's folder of the tensor cache (`<file>/<begin>-<end>.bin`, at tensor.begin - begin),
+   * for onnxruntime to read in place.
+   */
+  async tensorLocations(
+    names: readonly string[],
+    onProgress?: ProgressCallback,
+  ): Promise<Map<string, TensorLocation>> {
+    const out = new Map<string, TensorLocation>();
+    await this.useCached(names, onProgress, async (rc, range, tensors) => {
+      if (!(await rc.verify(range.path))) return false;
+      const location = relative(rc.root, `${range.path}.bin`).split(sep).join('/');
+      for (const t of tensors) out.set(t.name, { dir: rc.root, location, offset: t.begin - range.begin });
+      return true;
+    });
+    return out;
+  }
+
+  /**
+   * Fetches what `names` need, then hands each cached range with the tensors it holds to `use`, which checks the
+   * range and returns false when it was corrupt (and deleted); such ranges are fetched again (twice at most).
+   */
+  private async useCached(
+    names: readonly string[],
+    onProgress: ProgressCallback | undefined,
+    use: (rc: RangeCache, range: CachedRange, tensors: TensorInfo[]) => Promise<boolean>,
+  ): Promise<void> {
     const infos = await this.lookup(names);
     for (let attempt = 0; ; attempt++) {
       await this.fetchPlan(await this.plan(names), onProgress);
-      const out = await this.readCached(infos);
-      if (out) return out;
-      // a cached range failed verification and was deleted: fetch it again (twice at most)
+      if (await this.useRanges(infos, use)) return;
       if (attempt >= 2)
         throw new CheckpointError(`${this.description}: cached tensor data keeps failing verification`, {
           hint: `delete ${this.cachePaths.tensors} and try again`,
@@ -610,40 +649,31 @@ export class HubSource implements ModelSource {
     }
   }
 
-  /** Reads every tensor from verified cached ranges; undefined when some range turned out corrupt. */
-  private async readCached(infos: readonly TensorInfo[]): Promise<Map<string, RawTensor> | undefined> {
-    const out = new Map<string, RawTensor>();
+  /** One pass of useCached over the cached ranges; false when some range was missing or corrupt. */
+  private async useRanges(
+    infos: readonly TensorInfo[],
+    use: (rc: RangeCache, range: CachedRange, tensors: TensorInfo[]) => Promise<boolean>,
+  ): Promise<boolean> {
     const byFile = new Map<string, TensorInfo[]>();
     for (const t of infos) byFile.set(t.file, [...(byFile.get(t.file) ?? []), t]);
-    let corrupt = false;
+    let ok = true;
     for (const [file, ts] of byFile) {
       const rc = await this.rangeCache(file);
       const ranges = await rc.listRanges();
-      const byRange = new Map<string, { begin: number; tensors: TensorInfo[] }>();
+      const byRange = new Map<string, { range: CachedRange; tensors: TensorInfo[] }>();
       for (const t of ts) {
         const r = ranges.find((x) => x.begin <= t.begin && t.end <= x.end);
         if (!r) {
-          corrupt = true;
+          ok = false;
           continue;
         }
-        const e = byRange.get(r.path) ?? { begin: r.begin, tensors: [] };
+        const e = byRange.get(r.path) ?? { range: r, tensors: [] };
         e.tensors.push(t);
         byRange.set(r.path, e);
       }
-      for (const [path, { begin, tensors }] of byRange) {
-        const got = await rc.readVerified(path);
-        if (!got) {
-          corrupt = true;
-          continue;
-        }
-        for (const t of tensors)
-          out.set(t.name, {
-            info: t,
-            bytes: new Uint8Array(got.data.subarray(t.begin - begin, t.end - begin)),
-          });
-      }
+      for (const { range, tensors } of byRange.values()) if (!(await use(rc, range, tensors))) ok = false;
     }
-    return corrupt ? undefined : out;
+    return ok;
   }
 }
 

@@ -8,7 +8,7 @@ import { HubSource, parseRepoRef, type HubSourceOptions } from './hub.js';
 import { LocalSource } from './local.js';
 import type { ModelSource } from './types.js';
 
-export type { DType, ModelSource, RawTensor, TensorInfo, WeightTensor } from './types.js';
+export type { DType, ModelSource, RawTensor, TensorInfo, TensorLocation, WeightTensor } from './types.js';
 export { DTYPE_BYTES } from './types.js';
 export { LocalSource } from './local.js';
 export { HubSource, parseRepoRef, isRepoId, coalesceRanges } from './hub.js';

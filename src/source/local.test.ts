@@ -3,12 +3,21 @@
  * must fail with a CheckpointError naming the file and the tensor; F16/BF16/F32 decode exactly.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CheckpointError, MissingTensorError, type ImgTokensError } from '../errors.js';
+import { loadModel } from '../model.js';
 import { parseNpy } from '../util/npy.js';
 import { LocalSource } from './local.js';
 import { tensorToFloat32, toFloat32 } from './safetensors.js';
@@ -293,4 +302,35 @@ describe('dtype conversion', () => {
   test('a byte length that is not a whole number of values is rejected', () => {
     assert.throws(() => toFloat32(new Uint8Array(3), 'F16'), RangeError);
   });
+});
+
+test('an HF snapshot folder (files are symlinks into ../../blobs) is read in place at the real files', async () => {
+  // onnxruntime refuses external data whose resolved path leaves the session's folder, as a symlink does.
+  const repo = mkdtempSync(join(tmpdir(), 'imgtokens-snapshot-'));
+  try {
+    const src = realpathSync(`${FIX}/tiny-llava`);
+    const snap = join(repo, 'snapshots', 'c'.repeat(40));
+    mkdirSync(join(repo, 'blobs'), { recursive: true });
+    mkdirSync(snap, { recursive: true });
+    for (const f of readdirSync(src).filter((f) => f.includes('.'))) {
+      writeFileSync(join(repo, 'blobs', f), await readFile(join(src, f)));
+      symlinkSync(join('..', '..', 'blobs', f), join(snap, f));
+    }
+    const locs = await new LocalSource(snap).tensorLocations(['multi_modal_projector.linear_1.weight']);
+    const at = locs.get('multi_modal_projector.linear_1.weight')!;
+    assert.equal(at.dir, realpathSync(join(repo, 'blobs')));
+    assert.equal(at.location, 'model.safetensors');
+    const analyze = async (dir: string): Promise<unknown> => {
+      const m = await loadModel(dir);
+      try {
+        const r = await m.analyze(`${FIX}/images/shapes_120x80.png`, { method: 'logit', k: 3 });
+        return { ...r, model: { ...r.model, id: undefined } };
+      } finally {
+        await m.close();
+      }
+    };
+    assert.deepEqual(await analyze(snap), await analyze(src));
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+  }
 });

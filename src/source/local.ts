@@ -3,8 +3,8 @@
  * safetensors weights, either one `model.safetensors` or shards listed in `model.safetensors.index.json`.
  * Only headers are read up front; tensor bytes are read on demand with positioned reads.
  */
-import { open, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readFile, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { BadInputError, CheckpointError, MissingTensorError, NotFoundError } from '../errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { parseHeader, parseHeaderLength } from './safetensors.js';
@@ -17,7 +17,7 @@ import {
   parseShardIndex,
   type ShardIndex,
 } from './shards.js';
-import type { ModelSource, RawTensor, TensorInfo } from './types.js';
+import type { ModelSource, RawTensor, TensorInfo, TensorLocation } from './types.js';
 
 export { INDEX_FILE, SINGLE_FILE, shardFilesFromIndex } from './shards.js';
 
@@ -29,9 +29,29 @@ export class LocalSource implements ModelSource {
     this.description = dir;
   }
 
-  /** Tensors can be read in place: the files are whole and local. */
-  get tensorDir(): string {
-    return this.dir;
+  /**
+   * Tensors can be read in place: the files are whole and local. Each file's real path is given (an HF snapshot
+   * folder holds symlinks to ../../blobs/<etag>, which onnxruntime refuses as escaping the folder).
+   */
+  async tensorLocations(names: readonly string[]): Promise<Map<string, TensorLocation>> {
+    const infos = await this.lookup(names);
+    const real = new Map<string, string>();
+    for (const t of infos) if (!real.has(t.file)) real.set(t.file, await realpath(join(this.dir, t.file)));
+    return new Map(
+      infos.map((t) => {
+        const path = real.get(t.file)!;
+        return [t.name, { dir: dirname(path), location: basename(path), offset: t.begin }];
+      }),
+    );
+  }
+
+  private async lookup(names: readonly string[]): Promise<TensorInfo[]> {
+    const index = await this.tensorIndex();
+    return names.map((n) => {
+      const info = index.get(n);
+      if (!info) throw new MissingTensorError(`${this.dir}: the checkpoint has no tensor named ${n}`);
+      return info;
+    });
   }
 
   async readFile(path: string): Promise<Uint8Array | null> {
@@ -104,12 +124,7 @@ export class LocalSource implements ModelSource {
     names: readonly string[],
     onProgress?: ProgressCallback,
   ): Promise<Map<string, RawTensor>> {
-    const index = await this.tensorIndex();
-    const infos = names.map((n) => {
-      const info = index.get(n);
-      if (!info) throw new MissingTensorError(`${this.dir}: the checkpoint has no tensor named ${n}`);
-      return info;
-    });
+    const infos = await this.lookup(names);
     const total = infos.reduce((a, t) => a + (t.end - t.begin), 0);
     let done = 0;
     const out = new Map<string, RawTensor>();

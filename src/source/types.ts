@@ -26,20 +26,36 @@ export interface RawTensor {
 }
 
 /**
- * A tensor as graph builders take it: its bytes, or only its info for a tensor left in place in its file
- * (see ModelSource.tensorDir), which onnxruntime reads itself as ONNX external data.
+ * Where onnxruntime can read a tensor's stored bytes in place (ONNX external data): byte `offset` of the file
+ * `location`, relative to the folder `dir`. onnxruntime (1.30, tensorprotoutils.cc ValidateExternalDataPath)
+ * refuses absolute locations and any whose resolved path (symlinks followed) leaves the folder, so `location` is
+ * relative, has no `..`, and names a real file, not a symlink out of `dir`.
  */
-export type WeightTensor = RawTensor | { info: TensorInfo; bytes?: undefined };
+export interface TensorLocation {
+  dir: string;
+  location: string;
+  offset: number;
+}
+
+/**
+ * A tensor as graph builders take it: its bytes, or, for a tensor left in place in its file (see
+ * ModelSource.tensorLocations), where onnxruntime reads it itself as ONNX external data. All in-place tensors of
+ * one onnxruntime session share one `at.dir`: a session has one external-data folder.
+ */
+export type WeightTensor = RawTensor | { info: TensorInfo; bytes?: undefined; at: TensorLocation };
 
 export interface ModelSource {
   /** For messages: a directory path or "org/name@revision". */
   readonly description: string;
   /**
-   * Set when the safetensors files are whole local files: the directory that TensorInfo.file is relative to.
-   * onnxruntime can then read weights in place (external data) instead of JS reading them and copying them
-   * into the model bytes.
+   * Where the named tensors' bytes lie on disk (fetching and verifying them first where the source caches them),
+   * so that onnxruntime reads weights in place (external data) instead of JS reading them and copying them into
+   * the model bytes. Sources without it are read with readTensors.
    */
-  readonly tensorDir?: string;
+  tensorLocations?(
+    names: readonly string[],
+    onProgress?: ProgressCallback,
+  ): Promise<Map<string, TensorLocation>>;
   /** Reads a small file (config.json, tokenizer.json, ...); null when the model has no such file. */
   readFile(path: string): Promise<Uint8Array | null>;
   /** Every tensor of the checkpoint (headers only; no tensor data is read). */
