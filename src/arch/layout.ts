@@ -87,6 +87,30 @@ function checkGrid(crop: CropGeometry, grid: PatchGrid): void {
 
 // ---------------------------------------------------------------- single view
 
+/** Appends crop 0's rows x cols patch tokens in raster order; feature row = `firstRow` + r * cols + c. */
+function pushBaseView(
+  tokens: LayoutToken[],
+  crop: CropGeometry,
+  grid: PatchGrid,
+  image: Size,
+  firstRow: number,
+): void {
+  for (let r = 0; r < grid.rows; r++) {
+    for (let c = 0; c < grid.cols; c++) {
+      tokens.push({
+        index: tokens.length,
+        kind: 'patch',
+        view: 'base',
+        crop: 0,
+        row: r,
+        col: c,
+        source: firstRow + r * grid.cols + c,
+        box: patchBox(crop, grid, r, c, image),
+      });
+    }
+  }
+}
+
 /** LLaVA-1.5 style: one crop, [CLS first when `cls`], then rows x cols patches in raster order. */
 export function singleViewLayout(
   geometry: PreprocessGeometry,
@@ -100,20 +124,7 @@ export function singleViewLayout(
   if (cls) {
     tokens.push({ index: 0, kind: 'cls', view: 'base', crop: 0, row: -1, col: -1, source: 0, box: null });
   }
-  for (let r = 0; r < grid.rows; r++) {
-    for (let c = 0; c < grid.cols; c++) {
-      tokens.push({
-        index: tokens.length,
-        kind: 'patch',
-        view: 'base',
-        crop: 0,
-        row: r,
-        col: c,
-        source: (cls ? 1 : 0) + r * grid.cols + c,
-        box: patchBox(crop, grid, r, c, geometry.image),
-      });
-    }
-  }
+  pushBaseView(tokens, crop, grid, geometry.image, cls ? 1 : 0);
   const views: ViewInfo[] = [
     { name: 'base', rows: grid.rows, cols: grid.cols, start: 0, count: tokens.length },
   ];
@@ -170,20 +181,7 @@ export function anyresLayout(
   const image = geometry.image;
   const tokens: LayoutToken[] = [];
   const base = geometry.crops[0];
-  for (let r = 0; r < grid.rows; r++) {
-    for (let c = 0; c < grid.cols; c++) {
-      tokens.push({
-        index: tokens.length,
-        kind: 'patch',
-        view: 'base',
-        crop: 0,
-        row: r,
-        col: c,
-        source: r * grid.cols + c,
-        box: patchBox(base, grid, r, c, image),
-      });
-    }
-  }
+  pushBaseView(tokens, base, grid, image, 0);
   const baseCount = tokens.length;
   const shape = anyresGridShape(geometry, grid, opts);
   if (shape.interpolated) {
