@@ -23,6 +23,8 @@ export interface EncodeOptions {
   /** A name for the image, recorded in results. */
   name?: string;
   onProgress?: ProgressCallback;
+  /** Stops the work at the next stage boundary (decode, preprocess, vision tower) once aborted. */
+  signal?: AbortSignal;
 }
 
 export interface ModelInfo {

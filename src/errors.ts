@@ -13,6 +13,11 @@ export type ErrorKind =
   | 'not-found' // 404 from the hub, or a missing local path
   | 'too-large' // an upload or image over the configured limits
   | 'busy' // the server's queue is full
+  | 'forbidden' // a cross-origin request or a Host header the server does not answer to
+  | 'unavailable' // the server's model failed to load
+  | 'non-finite' // the model produced NaN/Inf (bad weights or config values)
+  | 'address-in-use' // the server's port is taken
+  | 'closed' // a model used after close()
   | 'internal';
 
 export class ImgTokensError extends Error {
@@ -75,6 +80,37 @@ export class BusyError extends ImgTokensError {
   }
 }
 
+export class ForbiddenError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('forbidden', message, options);
+  }
+}
+/** The server's model could not be loaded; the details (paths) stay in the server log. */
+export class ModelUnavailableError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('unavailable', message, options);
+  }
+}
+/** NaN or infinity in a stage's output; names the stage. */
+export class NonFiniteError extends ImgTokensError {
+  readonly stage: string;
+  constructor(stage: string, message: string, options?: { hint?: string; cause?: unknown }) {
+    super('non-finite', message, options);
+    this.stage = stage;
+  }
+}
+export class AddressInUseError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('address-in-use', message, options);
+  }
+}
+/** A model (or its sessions) used after close(). */
+export class ClosedError extends ImgTokensError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super('closed', message, options);
+  }
+}
+
 /** CLI exit code per error kind (0 is success, 1 an unexpected crash). */
 export const EXIT_CODES: Record<ErrorKind, number> = {
   'bad-input': 2,
@@ -86,6 +122,11 @@ export const EXIT_CODES: Record<ErrorKind, number> = {
   'not-found': 7,
   'too-large': 2,
   busy: 8,
+  forbidden: 9,
+  unavailable: 10,
+  'non-finite': 11,
+  'address-in-use': 12,
+  closed: 13,
   internal: 1,
 };
 
@@ -100,6 +141,11 @@ export const HTTP_STATUS: Record<ErrorKind, number> = {
   'not-found': 404,
   'too-large': 413,
   busy: 503,
+  forbidden: 403,
+  unavailable: 503,
+  'non-finite': 422,
+  'address-in-use': 500,
+  closed: 500,
   internal: 500,
 };
 

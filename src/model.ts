@@ -7,7 +7,7 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import type { EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
 import { ConfigReader, type Json } from './arch/config.js';
 import { getFamily, type LoadedFamily } from './arch/index.js';
-import { CheckpointError } from './errors.js';
+import { BadInputError, CheckpointError, ClosedError, NonFiniteError } from './errors.js';
 import { loadImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
@@ -120,7 +120,32 @@ async function inPlaceTensors(
   return { dir, tensors };
 }
 
+/** Index of the first NaN or infinity in `a`, or -1. */
+function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
+  return -1;
+}
+
+/** Throws NonFiniteError naming the stage and its likely cause when `a` holds a NaN or infinity. */
+function checkFinite(a: Float32Array, stageName: string, what: string, cause: string, where: string): void {
+  const i = firstNonFinite(a);
+  if (i < 0) return;
+  throw new NonFiniteError(
+    stageName,
+    `${where}: ${what} holds ${a[i]} (at element ${i}) after the ${stageName} stage`,
+    {
+      hint: `likely cause: ${cause}`,
+    },
+  );
+}
+
+const EXCLUDE_KINDS = ['special', 'bytes'] as const;
+
+/** Which model made a features object, so that features are never read against another model's vocabulary. */
+const featuresOwner = new WeakMap<ImageFeatures, ModelInfo>();
+
 export class Model implements ImgTokensModel {
+  private closed = false;
   private constructor(
     readonly info: ModelInfo,
     readonly family: LoadedFamily,
@@ -200,16 +225,27 @@ export class Model implements ImgTokensModel {
 
   /** Decodes and preprocesses an image (no model compute): the first half of encode. */
   async prepare(image: ImageInput, opts: EncodeOptions = {}): Promise<PreparedImage> {
+    this.assertOpen('prepare');
     const onProgress = opts.onProgress ?? this.onProgress;
     const decoded = await loadImage(image, { exifTranspose: opts.exifTranspose, name: opts.name });
+    opts.signal?.throwIfAborted();
     for (const n of decoded.notices) onProgress?.({ status: 'notice', message: n });
     const rgb = decoded.image;
     const pre = await stage(onProgress, 'preprocess', 'preprocessing', () => this.family.preprocess(rgb));
+    checkFinite(
+      pre.pixelValues,
+      'preprocess',
+      'pixel_values',
+      'image_mean / image_std in preprocessor_config.json (a zero or non-finite std divides by zero)',
+      this.info.id,
+    );
     return { rgb, pre };
   }
 
   /** Runs the vision tower and projector on a prepared image and packs the result: the second half of encode. */
   async encodePrepared(prepared: PreparedImage, opts: EncodeOptions = {}): Promise<ImageFeatures> {
+    this.assertOpen('encode');
+    opts.signal?.throwIfAborted();
     const onProgress = opts.onProgress ?? this.onProgress;
     const { rgb, pre } = prepared;
     const [crops, tokens] = this.family.cropShape?.(pre) ?? [pre.shape[0], this.family.tokensPerCrop];
@@ -221,9 +257,18 @@ export class Model implements ImgTokensModel {
       this.vision.run(feeds),
     );
     const crop = out.f32('crop_features', [crops, tokens, this.info.hidden]);
+    checkFinite(
+      crop.data,
+      'vision',
+      'the vision tower + projector output (crop_features)',
+      'NaN/Inf in the vision or projector weights, or an invalid config value such as a layer_norm_eps <= 0',
+      this.info.id,
+    );
+    opts.signal?.throwIfAborted();
     const layout = this.family.layout(pre);
     const features = this.family.pack(crop.data, pre, layout, this.extra);
-    return {
+    checkFinite(features, 'pack', 'the packed image features', 'NaN/Inf in image_newline', this.info.id);
+    const result: ImageFeatures = {
       image: { width: rgb.width, height: rgb.height },
       pixelValues: pre.pixelValues,
       pixelShape: [...pre.shape],
@@ -234,6 +279,8 @@ export class Model implements ImgTokensModel {
       layout,
       rgb,
     };
+    featuresOwner.set(result, this.info);
+    return result;
   }
 
   async encode(image: ImageInput, opts: EncodeOptions = {}): Promise<ImageFeatures> {
@@ -241,10 +288,26 @@ export class Model implements ImgTokensModel {
   }
 
   async lens(features: ImageFeatures, opts: LensOptions): Promise<ResultJson> {
+    this.assertOpen('lens');
     const exclude = opts.exclude ?? [];
+    for (const x of exclude) {
+      if (!(EXCLUDE_KINDS as readonly string[]).includes(x)) {
+        throw new BadInputError(
+          `exclude: unknown kind ${JSON.stringify(x)}; use ${EXCLUDE_KINDS.join(', ')}`,
+        );
+      }
+    }
+    this.checkFeatures(features);
     const mask = exclude.length > 0 ? this.vocab.excludeMask(exclude) : null;
     const n = features.layout.tokens.length;
     const top = await this.lensEngine.run(features.features, n, opts.method, opts.k, mask, this.onProgress);
+    checkFinite(
+      top.scores,
+      'lens',
+      `the ${opts.method} scores`,
+      'NaN/Inf in the embedding, norm or lm_head weights, or a non-positive rms_norm_eps',
+      this.info.id,
+    );
     const tokens = features.layout.tokens.map((tok, i) => {
       const words = [];
       for (let j = 0; j < top.k; j++) {
@@ -301,9 +364,37 @@ export class Model implements ImgTokensModel {
     return r;
   }
 
+  /** Releases the sessions; a second call does nothing. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.vision.release();
     await this.lensEngine.release?.();
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closed) {
+      throw new ClosedError(`${this.info.id}: ${what}() called after close()`, {
+        hint: 'load the model again with loadModel() to keep using it',
+      });
+    }
+  }
+
+  /** Features must come from this model (or match its shapes when built by hand). */
+  private checkFeatures(f: ImageFeatures): void {
+    const owner = featuresOwner.get(f);
+    if (owner && (owner.id !== this.info.id || owner.revision !== this.info.revision)) {
+      throw new BadInputError(`these features come from ${owner.id}, not ${this.info.id}`, {
+        hint: 'encode the image with the model you run the lens with',
+      });
+    }
+    const n = f.layout.tokens.length;
+    if (f.hidden !== this.info.hidden || f.features.length !== n * this.info.hidden) {
+      throw new BadInputError(
+        `the features are [${n}, ${f.hidden}] (${f.features.length} values) but ${this.info.id} needs [tokens, ${this.info.hidden}]`,
+        { hint: 'encode the image with the model you run the lens with' },
+      );
+    }
   }
 }
 

@@ -28,12 +28,24 @@ const SUPPORTED_TEXT = 'JPEG, PNG, WebP or GIF';
 
 /** Pillow's Image.MAX_IMAGE_PIXELS (PIL/Image.py): the decompression-bomb warning threshold. */
 export const DEFAULT_MAX_PIXELS = 89_478_485;
+/** Longest side accepted (read from the header before decoding): a 1-pixel-wide strip passes any pixel count. */
+export const DEFAULT_MAX_SIDE = 32_768;
+/**
+ * Largest long side / short side. The processors resize the short side up (CLIP's shortest_edge 336 turns a
+ * 1x15M strip into 336x5e9), so the aspect ratio, not the pixel count, bounds their cost. 200 is
+ * transformers' own limit for Qwen2-VL (qwen2_vl/image_processing_qwen2_vl.py smart_resize, MAX_RATIO, 4.45.1).
+ */
+export const DEFAULT_MAX_ASPECT = 200;
 
 export interface DecodeOptions {
   /** Apply the EXIF orientation before anything else (default false: ignore it, as transformers does). */
   exifTranspose?: boolean;
   /** Refuse images with more pixels than this (decompression bombs); default DEFAULT_MAX_PIXELS. */
   maxPixels?: number;
+  /** Refuse images with a side longer than this; default DEFAULT_MAX_SIDE. */
+  maxSide?: number;
+  /** Refuse images whose long side is more than this many times the short one; default DEFAULT_MAX_ASPECT. */
+  maxAspect?: number;
   /** How to name the input in messages (default: the path, or "image"). */
   name?: string;
 }
@@ -71,7 +83,7 @@ export async function loadImage(input: ImageInput, opts: DecodeOptions = {}): Pr
         `${name}: RGB data has ${data.length} bytes, expected ${width}x${height}x3 = ${width * height * 3}`,
       );
     }
-    checkPixels(name, width, height, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
+    checkPixels(name, width, height, opts);
     return {
       image: input,
       format: null,
@@ -98,7 +110,9 @@ export async function decodeImage(
 
   let meta: Metadata;
   try {
-    meta = await sharp(bytes).metadata();
+    // limitInputPixels: false so that an image over sharp's own limit is reported by checkPixels as too
+    // large (with its size), not as unreadable; only the header is read here.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (cause) {
     throw new BadInputError(`${name}: not a readable image; supported formats are ${SUPPORTED_TEXT}`, {
       hint: hintFormats,
@@ -116,7 +130,7 @@ export async function decodeImage(
   }
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
-  checkPixels(name, width, height, maxPixels);
+  checkPixels(name, width, height, opts);
 
   const orientation = meta.orientation ?? 1;
   const transpose = opts.exifTranspose === true && orientation !== 1;
@@ -262,13 +276,35 @@ async function readImageFile(path: string, name: string): Promise<Uint8Array> {
   }
 }
 
-function checkPixels(name: string, width: number, height: number, maxPixels: number): void {
+/** Refuses an image by its header size: pixel count, longest side and aspect ratio (all before decoding). */
+export function checkPixels(
+  name: string,
+  width: number,
+  height: number,
+  limits: Pick<DecodeOptions, 'maxPixels' | 'maxSide' | 'maxAspect'> = {},
+): void {
+  const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxSide = limits.maxSide ?? DEFAULT_MAX_SIDE;
+  const maxAspect = limits.maxAspect ?? DEFAULT_MAX_ASPECT;
   if (width <= 0 || height <= 0)
     throw new BadInputError(`${name}: the image has no pixels (${width}x${height})`);
   if (width * height > maxPixels) {
     throw new TooLargeError(
       `${name}: ${width}x${height} = ${width * height} pixels exceeds the limit of ${maxPixels} pixels`,
       { hint: 'downscale the image first, or raise the maxPixels limit if you trust the file' },
+    );
+  }
+  if (Math.max(width, height) > maxSide) {
+    throw new TooLargeError(
+      `${name}: ${width}x${height} has a side longer than the limit of ${maxSide} pixels`,
+      { hint: 'downscale or crop the image first' },
+    );
+  }
+  const aspect = Math.max(width, height) / Math.min(width, height);
+  if (aspect > maxAspect) {
+    throw new TooLargeError(
+      `${name}: ${width}x${height} has an aspect ratio of ${Math.round(aspect)}:1, over the limit of ${maxAspect}:1`,
+      { hint: 'crop the image to a less extreme shape first' },
     );
   }
 }

@@ -20,7 +20,16 @@ import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ImgTokensModel } from '../api.js';
-import { BadInputError, BusyError, HTTP_STATUS, ImgTokensError, TooLargeError } from '../errors.js';
+import {
+  AddressInUseError,
+  BadInputError,
+  BusyError,
+  ForbiddenError,
+  HTTP_STATUS,
+  ImgTokensError,
+  ModelUnavailableError,
+  TooLargeError,
+} from '../errors.js';
 import { stage, type ProgressEvent } from '../progress.js';
 import { LENS_METHODS, type ResultJson } from '../types.js';
 import { decodeImage } from '../image/decode.js';
@@ -28,7 +37,8 @@ import { parseResult, renderHtml, renderPng } from '../render/index.js';
 import { INDEX_HTML, STYLE_CSS } from '../web/page.js';
 import { FeatureCache, imageKey } from './cache.js';
 import { ProgressHub } from './events.js';
-import { fetchImageUrl } from './fetch-url.js';
+import { clip, fetchImageUrl, UrlFetchError } from './fetch-url.js';
+import { checkJsonText, MAX_FORM_PARTS, parseForm } from './form.js';
 import { checkImage, formatBytes } from './limits.js';
 import { DEFAULT_K, DEFAULT_METHOD, parseAnalyzeParams, type AnalyzeParams } from './params.js';
 import { AnalysisQueue } from './queue.js';
@@ -77,10 +87,39 @@ export interface ImgTokensServer {
 type ModelState =
   { state: 'loading' } | { state: 'ready'; model: ImgTokensModel } | { state: 'failed'; error: unknown };
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 const MAX_SSE_CLIENTS = 64;
 /** Room for a result JSON beside the image in /api/render (2k tokens x 10 words is about 1 MB). */
-const MAX_RESULT_BYTES = 16 << 20;
+export const MAX_RESULT_BYTES = 8 << 20;
+/** Limits on the result JSON /api/render accepts: a real result nests 5 deep and its words are short. */
+export const RESULT_LIMITS = { maxChars: MAX_RESULT_BYTES, maxDepth: 16, maxStringChars: 1024 };
+/** Most tokens a result to render may hold (LLaVA-NeXT at its largest grid has about 2.9k). */
+export const MAX_RENDER_TOKENS = 50_000;
+
+/** True for a loopback bind address: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackBind(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** The host name of a Host header, lower-cased, without port or brackets ('' when malformed). */
+export function hostName(header: string): string {
+  const h = header.trim().toLowerCase();
+  const m = /^\[([0-9a-f:.]+)\](?::\d{1,5})?$/.exec(h) ?? /^([^:[\]]+)(?::\d{1,5})?$/.exec(h);
+  return m ? m[1].replace(/\.$/, '') : '';
+}
+
+/**
+ * The Host names a server bound to `bound` answers to. For a loopback bind: the bound address itself and
+ * `localhost` (plus the two standard loopbacks when bound as `localhost`), so a DNS-rebinding page
+ * (Host: evil.example resolving to 127.0.0.1) is refused. null (any Host) for other binds.
+ */
+export function allowedHosts(bound: string): Set<string> | null {
+  if (!isLoopbackBind(bound)) return null;
+  const b = bound.toLowerCase().replace(/^\[|\]$/g, '');
+  const out = new Set([b, 'localhost']);
+  if (b === 'localhost') for (const x of ['127.0.0.1', '::1']) out.add(x);
+  return out;
+}
 
 export function createServer(opts: ServerOptions): ImgTokensServer {
   const limits = {
@@ -104,23 +143,51 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
     (error: unknown) => {
       model = { state: 'failed', error };
       log(`model failed to load: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-      const message = error instanceof ImgTokensError ? error.message : 'the model failed to load';
-      hub.publishModel({ status: 'notice', message });
+      // Clients see only that it failed: the message may name server paths; the log has it.
+      hub.publishModel({ status: 'notice', message: 'the model failed to load; see the server log' });
     },
   );
   const readyModel = (): ImgTokensModel => {
     if (model.state === 'ready') return model.model;
-    if (model.state === 'failed') throw model.error;
+    if (model.state === 'failed') {
+      throw new ModelUnavailableError('the model failed to load', {
+        hint: "the server's log says why; fix the model and restart the server",
+      });
+    }
     throw new BusyError('the model is still loading', 5);
   };
 
   const app = new Hono();
 
   app.use('*', async (c, next) => {
-    // A server bound to loopback answers only to loopback names (no DNS rebinding from a web page).
-    const host = (c.req.header('host') ?? '').replace(/:\d+$/, '');
-    if (LOOPBACK_HOSTS.has(boundHost) && !LOOPBACK_HOSTS.has(host)) {
-      return c.json({ error: `unexpected Host header "${host.slice(0, 100)}"` }, 421);
+    // A server bound to loopback answers only to its own names (no DNS rebinding from a web page).
+    const rawHost = c.req.header('host') ?? '';
+    const host = hostName(rawHost);
+    const allowed = allowedHosts(boundHost);
+    if (allowed && !allowed.has(host)) {
+      return c.json(
+        {
+          error: `unexpected Host header "${clip(rawHost, 100)}"`,
+          hint: `this server answers to ${[...allowed].join(', ')}`,
+        },
+        421,
+      );
+    }
+    // Cross-origin writes are refused (a page elsewhere cannot POST a form or fetch here): browsers send
+    // Origin on every POST and Sec-Fetch-Site on modern ones; clients such as curl send neither.
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      const origin = c.req.header('origin');
+      const site = c.req.header('sec-fetch-site');
+      const sameOrigin =
+        origin === undefined || origin === new URL(c.req.url).origin || sameHost(origin, rawHost);
+      if (!sameOrigin || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
+        throw new ForbiddenError(
+          `cross-origin ${c.req.method} refused (Origin ${clip(origin ?? site ?? '', 100)})`,
+          {
+            hint: 'use the page this server serves, or call the API without a browser',
+          },
+        );
+      }
     }
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
@@ -129,7 +196,7 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
   });
 
   app.onError((err, c) => errorResponse(c, err, log));
-  app.notFound((c) => c.json({ error: `no such path: ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) => c.json({ error: `no such path: ${c.req.method} ${clip(c.req.path, 200)}` }, 404));
 
   // --- page -----------------------------------------------------------------------------------------------
   app.get('/', (c) => {
@@ -253,29 +320,38 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
     }),
     async (c) => {
       const m = readyModel();
-      const { bytes, name, fields } = await readImage(c, opts, limits.maxUploadBytes);
-      const params = parseAnalyzeParams((k) => [...(fields.get(k) ?? []), ...(c.req.queries(k) ?? [])], maxK);
+      const { bytes, name, fields, fromUrl } = await readImage(c, opts, limits.maxUploadBytes, log);
+      // Form fields win over the query string; either may give a single-valued parameter once.
+      const params = parseAnalyzeParams((k) => fields.get(k) ?? c.req.queries(k) ?? [], maxK);
       if (params.view === 'grid' && !m.info.views.includes('grid')) {
         throw new BadInputError(
           `"view" is grid but ${m.info.id} produces only ${m.info.views.join(', ')} tokens`,
         );
       }
-      await checkImage(bytes, limits);
+      if (fromUrl) {
+        // What came back is judged like any other failed fetch (one message: no probing what answers where).
+        await checkImage(bytes, limits).catch((e: unknown) => {
+          const err = new UrlFetchError(`the body is not an accepted image: ${(e as Error).message}`, e);
+          log(`url fetch failed: ${err.reason}`);
+          throw err;
+        });
+      } else await checkImage(bytes, limits);
       const rid = params.requestId;
       const onProgress = rid === undefined ? undefined : (e: ProgressEvent) => hub.publishRequest(rid, e);
       let cached = false;
       const result = await queue.run(
-        async () => {
+        async (signal) => {
           const key = imageKey(bytes);
           let features = cache.get(key);
           cached = features !== undefined;
           if (!features) {
-            features = await m.encode(bytes, { name, onProgress });
+            features = await m.encode(bytes, { name, onProgress, signal });
             cache.set(key, features);
           } else {
             onProgress?.({ status: 'notice', message: 'image features cached: skipping the vision tower' });
           }
           const f = features;
+          signal.throwIfAborted(); // timed out during the vision tower: skip the lens
           return stage(onProgress, 'lens', `${params.method} top-${params.k}`, () =>
             m.lens(f, { method: params.method, k: params.k, exclude: params.exclude }),
           );
@@ -307,6 +383,7 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
         c,
         { ...opts, allowUrls: false },
         limits.maxUploadBytes,
+        log,
       );
       const field = (k: string): string | undefined => fields.get(k)?.[0] ?? c.req.query(k);
       const text = field('result');
@@ -322,6 +399,13 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
       if (!Number.isInteger(words) || words < 1 || words > 10)
         throw new BadInputError('"words" must be 1 to 10');
       await checkImage(bytes, limits);
+      checkJsonText(text, 'the "result" field', RESULT_LIMITS);
+      const tokenCount = (text.match(/"index"/g) ?? []).length;
+      if (tokenCount > MAX_RENDER_TOKENS) {
+        throw new TooLargeError(
+          `the "result" field holds ${tokenCount} tokens, over the limit of ${MAX_RENDER_TOKENS}`,
+        );
+      }
       const result = parseResult(text, 'the "result" field');
       const { image } = await decodeImage(bytes, { maxPixels: limits.maxPixels, name: name ?? 'image' });
       const out = await queue.run(
@@ -356,7 +440,24 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
         },
       }) as Server;
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (e: NodeJS.ErrnoException) =>
+          reject(
+            e.code === 'EADDRINUSE'
+              ? new AddressInUseError(`port ${port} on ${host} is already in use`, {
+                  hint: 'stop the program using it, or pick another with --port (0 picks a free one)',
+                  cause: e,
+                })
+              : e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES'
+                ? new BadInputError(`cannot listen on ${host}:${port} (${e.code})`, {
+                    hint:
+                      e.code === 'EACCES'
+                        ? 'ports below 1024 need privileges; pick another'
+                        : 'give an address of this machine with --host',
+                    cause: e,
+                  })
+                : e,
+          ),
+        );
         server.listen(port, host, () => resolve());
       });
       servers.push(server);
@@ -383,38 +484,31 @@ async function readImage(
   c: Context,
   opts: ServerOptions,
   maxBytes: number,
-): Promise<{ bytes: Uint8Array; name?: string; fields: Map<string, string[]> }> {
-  const type = (c.req.header('content-type') ?? '').toLowerCase();
-  const fields = new Map<string, string[]>();
-  if (type.startsWith('multipart/form-data') || type.startsWith('application/x-www-form-urlencoded')) {
-    let form: FormData;
-    try {
-      form = await c.req.formData();
-    } catch (cause) {
-      throw new BadInputError('the multipart form could not be parsed', {
-        hint: 'send multipart/form-data',
-        cause,
-      });
-    }
-    let file: File | undefined;
-    form.forEach((v, k) => {
-      if (typeof v === 'string') fields.set(k, [...(fields.get(k) ?? []), v]);
-      else if ((k === 'image' || k === 'file') && !file) file = v;
-    });
+  log: (line: string) => void,
+): Promise<{ bytes: Uint8Array; name?: string; fields: Map<string, string[]>; fromUrl: boolean }> {
+  const type = c.req.header('content-type') ?? '';
+  const lower = type.toLowerCase();
+  if (lower.startsWith('multipart/form-data') || lower.startsWith('application/x-www-form-urlencoded')) {
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    const { fields, file } = await parseForm(body, type, new Map([['result', MAX_RESULT_BYTES]]));
     if (!file) {
       const url = fields.get('url')?.[0];
-      if (url) return { bytes: await fetchUrl(url, opts, maxBytes), name: urlName(url), fields };
+      if (url) {
+        return { bytes: await fetchUrl(url, opts, maxBytes, log), name: urlName(url), fields, fromUrl: true };
+      }
       throw new BadInputError('no image in the request', {
         hint: 'send the image as multipart field "image" (or "file"), or JSON {"url": "..."}',
       });
     }
     const bytes = new Uint8Array(await file.arrayBuffer());
-    return { bytes, name: cleanName(file.name), fields };
+    return { bytes, name: cleanName(file.name), fields, fromUrl: false };
   }
-  if (type.startsWith('application/json')) {
+  if (lower.startsWith('application/json')) {
+    const text = await c.req.text();
+    checkJsonText(text, 'the JSON body', { maxChars: 1 << 20, maxDepth: 4, maxStringChars: 16384 });
     let body: unknown;
     try {
-      body = await c.req.json();
+      body = JSON.parse(text);
     } catch (cause) {
       throw new BadInputError('the JSON body could not be parsed', { cause });
     }
@@ -423,28 +517,51 @@ async function readImage(
         hint: 'or upload the image as multipart field "image"',
       });
     }
-    for (const [k, v] of Object.entries(body)) {
+    const entries = Object.entries(body);
+    if (entries.length > MAX_FORM_PARTS)
+      throw new BadInputError(`the JSON body has more than ${MAX_FORM_PARTS} keys`);
+    const fields = new Map<string, string[]>();
+    for (const [k, v] of entries) {
       if (k !== 'url' && (typeof v === 'string' || typeof v === 'number')) fields.set(k, [String(v)]);
-      if (k === 'exclude' && Array.isArray(v)) fields.set(k, v.map(String));
+      if (k === 'exclude' && Array.isArray(v)) fields.set(k, v.slice(0, MAX_FORM_PARTS).map(String));
     }
     const url = (body as { url: string }).url;
-    return { bytes: await fetchUrl(url, opts, maxBytes), name: urlName(url), fields };
+    return { bytes: await fetchUrl(url, opts, maxBytes, log), name: urlName(url), fields, fromUrl: true };
   }
   // Anything else is taken as the raw image (curl --data-binary @photo.jpg); its content is sniffed later.
-  return { bytes: new Uint8Array(await c.req.arrayBuffer()), fields };
+  return { bytes: new Uint8Array(await c.req.arrayBuffer()), fields: new Map(), fromUrl: false };
 }
 
-function fetchUrl(url: string, opts: ServerOptions, maxBytes: number): Promise<Uint8Array> {
+async function fetchUrl(
+  url: string,
+  opts: ServerOptions,
+  maxBytes: number,
+  log: (line: string) => void,
+): Promise<Uint8Array> {
   if (opts.allowUrls === false) {
     throw new BadInputError('this server does not fetch image URLs', {
       hint: 'upload the image file instead',
     });
   }
-  return fetchImageUrl(url, {
-    maxBytes,
-    timeoutMs: opts.urlTimeoutMs ?? 15_000,
-    allowPrivate: opts.allowPrivateUrls ?? false,
-  });
+  try {
+    return await fetchImageUrl(url, {
+      maxBytes,
+      timeoutMs: opts.urlTimeoutMs ?? 15_000,
+      allowPrivate: opts.allowPrivateUrls ?? false,
+    });
+  } catch (e) {
+    if (e instanceof UrlFetchError) log(`url fetch failed: ${e.reason}`);
+    throw e;
+  }
+}
+
+/** True when an Origin header names the same host (and port) as the Host header. */
+function sameHost(origin: string, host: string): boolean {
+  try {
+    return new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
+  }
 }
 
 function cleanName(name: string | undefined): string | undefined {
@@ -479,10 +596,15 @@ function errorResponse(c: Context, err: unknown, log: (line: string) => void): R
   if (err instanceof ImgTokensError) {
     const status = HTTP_STATUS[err.kind];
     if (err instanceof BusyError) c.header('Retry-After', String(err.retryAfterSeconds));
-    if (status >= 500 && !(err instanceof BusyError))
-      log(`${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
-    return c.json({ error: err.message, hint: err.hint }, status as ContentfulStatusCode);
+    if (status >= 500 && !(err instanceof BusyError) && !(err instanceof UrlFetchError))
+      log(clip(`${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`, 4000));
+    return c.json({ error: clip(err.message, 1000), hint: err.hint }, status as ContentfulStatusCode);
   }
-  log(`${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  log(
+    clip(
+      `${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      4000,
+    ),
+  );
   return c.json({ error: 'internal error', hint: 'the server log has the details' }, 500);
 }

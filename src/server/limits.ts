@@ -5,6 +5,7 @@
  */
 import sharp from 'sharp';
 import { BadInputError, TooLargeError } from '../errors.js';
+import { DEFAULT_MAX_ASPECT, DEFAULT_MAX_SIDE } from '../image/decode.js';
 
 export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'webp';
 
@@ -86,6 +87,13 @@ export async function checkImage(bytes: Uint8Array, limits: ImageLimits): Promis
     throw new TooLargeError(
       `the image is ${width}x${height} = ${(width * height).toLocaleString('en')} pixels, over this server's limit of ${limits.maxPixels.toLocaleString('en')} pixels`,
       { hint: 'resize the image, or start the server with a larger --max-pixels' },
+    );
+  }
+  const side = Math.max(width, height);
+  if (side > DEFAULT_MAX_SIDE || side / Math.min(width, height) > DEFAULT_MAX_ASPECT) {
+    throw new TooLargeError(
+      `the image is ${width}x${height}: its sides must be at most ${DEFAULT_MAX_SIDE} pixels and at most ${DEFAULT_MAX_ASPECT} times each other`,
+      { hint: 'crop or resize the image to a less extreme shape' },
     );
   }
   return { format, width, height };

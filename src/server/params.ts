@@ -20,10 +20,11 @@ export const DEFAULT_K = 5;
 const EXCLUDE_KINDS: readonly ExcludeKind[] = ['special', 'bytes'];
 const VIEWS = ['base', 'grid', 'all'] as const;
 
-/** `get(name)` returns every value given for `name` (form fields first, then query parameters). */
+/** `get(name)` returns every value given for `name` (the form's, or else the query's); single-valued ones must be given once. */
 export function parseAnalyzeParams(get: (name: string) => string[], maxK: number): AnalyzeParams {
   const one = (name: string): string | undefined => {
     const v = get(name);
+    if (v.length > 1) throw new BadInputError(`"${name}" is given ${v.length} times; give it once`);
     return v.length > 0 ? v[0].trim() : undefined;
   };
   const method = one('method') ?? DEFAULT_METHOD;

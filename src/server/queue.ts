@@ -44,11 +44,12 @@ export class AnalysisQueue {
 
   /**
    * Runs `job` when it is this caller's turn. `onQueued(position)` reports the place in line (1 = next).
-   * `timeoutMs` bounds waiting plus running; a job that is already running cannot be interrupted, so its
-   * result is discarded and the queue moves on only when it finishes.
+   * `timeoutMs` bounds waiting plus running. At the deadline the caller gets a BusyError and the job's
+   * `signal` is aborted: a job checks it between its stages (decode, preprocess, vision tower, lens) and stops
+   * at the next one, and the queue moves on when it has.
    */
   run<T>(
-    job: () => Promise<T>,
+    job: (signal: AbortSignal) => Promise<T>,
     opts: { timeoutMs: number; onQueued?: (position: number) => void },
   ): Promise<T> {
     if (this.busy && this.waiters.length >= this.maxWaiting) {
@@ -62,9 +63,11 @@ export class AnalysisQueue {
     }
     return new Promise<T>((resolve, reject) => {
       let settled = false;
+      const controller = new AbortController();
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
+        controller.abort(new Error('the analysis timed out'));
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
         reject(
@@ -79,7 +82,7 @@ export class AnalysisQueue {
           this.busy = true;
           const t0 = performance.now();
           Promise.resolve()
-            .then(job)
+            .then(() => job(controller.signal))
             .then(
               (v) => finish(() => resolve(v), t0),
               (e: unknown) => finish(() => reject(e), t0),

@@ -270,17 +270,28 @@ describe('model loading', () => {
     }
   });
 
-  test('a model that fails to load gives its error status, not a stack', async () => {
+  test('a model that fails to load answers 503 without its server paths; the log has them', async () => {
     const { NotFoundError } = await import('../../src/errors.js');
-    const failing = Promise.reject(new NotFoundError('no model at ./nowhere', { hint: 'check --model' }));
-    const { url, stop } = await startServer({ model: failing });
+    const failing = Promise.reject(
+      new NotFoundError('no model at /srv/secret/models/nowhere', { hint: 'check --model' }),
+    );
+    const logged: string[] = [];
+    const { url, stop } = await startServer({ model: failing, log: (l) => logged.push(l) });
     try {
       await new Promise((r) => setTimeout(r, 10));
       assert.equal((await fetch(`${url}readyz`)).status, 503);
       const png = await pngOf(8, 8, [0, 0, 0]);
       const res = await fetch(`${url}api/analyze`, { method: 'POST', body: form({ image: blob(png) }) });
-      assert.equal(res.status, 404);
-      assert.deepEqual(await res.json(), { error: 'no model at ./nowhere', hint: 'check --model' });
+      assert.equal(res.status, 503);
+      const text = await res.text();
+      assert.deepEqual(JSON.parse(text), {
+        error: 'the model failed to load',
+        hint: "the server's log says why; fix the model and restart the server",
+      });
+      assert.doesNotMatch(text, /secret|nowhere/);
+      const models = await (await fetch(`${url}api/models`)).text();
+      assert.doesNotMatch(models, /secret/);
+      assert.ok(logged.some((l) => l.includes('/srv/secret/models/nowhere')));
     } finally {
       await stop();
     }

@@ -86,7 +86,7 @@ describe('server units', () => {
     assert.equal(await q.run(job(4), { timeoutMs: 5000 }), 4);
   });
 
-  test('parseAnalyzeParams: defaults, form before query, and errors that name the field', () => {
+  test('parseAnalyzeParams: defaults, repeats refused, and errors that name the field', () => {
     const from = (m: Record<string, string[]>) => (k: string) => m[k] ?? [];
     assert.deepEqual(parseAnalyzeParams(from({}), 50), {
       method: 'cosine',
@@ -96,7 +96,7 @@ describe('server units', () => {
       requestId: undefined,
     });
     const p = parseAnalyzeParams(
-      from({ method: ['omp', 'dot'], k: ['10'], exclude: ['bytes,special', 'bytes'] }),
+      from({ method: ['omp'], k: ['10'], exclude: ['bytes,special', 'bytes'] }),
       50,
     );
     assert.deepEqual([p.method, p.k, p.exclude], ['omp', 10, ['bytes', 'special']]);
@@ -108,6 +108,7 @@ describe('server units', () => {
       [{ view: ['x'] }, /"view"/],
       [{ exclude: ['emoji'] }, /"exclude"/],
       [{ request: ['../../x'] }, /"request"/],
+      [{ method: ['omp', 'dot'] }, /"method" is given 2 times; give it once/],
     ];
     for (const [m, re] of cases) {
       assert.throws(
