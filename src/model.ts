@@ -6,12 +6,13 @@
 import { dirname, relative, resolve, sep } from 'node:path';
 import type { EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
 import { ConfigReader, type Json } from './arch/config.js';
-import { getFamily, type LoadedFamily } from './arch/index.js';
-import { BadInputError, CheckpointError, ClosedError, NonFiniteError } from './errors.js';
+import { FAMILIES, getFamily, type LoadedFamily } from './arch/index.js';
+import { BadInputError, CheckpointError, ClosedError, NonFiniteError, TooLargeError } from './errors.js';
 import { loadImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
 import { Session } from './runtime/session.js';
+import { checkProcessorSizes } from './source/config-limits.js';
 import {
   HubSource,
   openSource,
@@ -67,9 +68,16 @@ export interface ModelPlan {
 export async function planModel(source: ModelSource, onProgress?: ProgressCallback): Promise<ModelPlan> {
   const where = source.description;
   const config = await readJson(source, 'config.json', true);
+  if (typeof config!.model_type !== 'string' || config!.model_type === '') {
+    throw new CheckpointError(`${where}/config.json has no "model_type"`, {
+      hint: `imgtokens picks the architecture by it; supported: ${[...FAMILIES.keys()].join(', ')} (a transformers save_pretrained() writes it)`,
+    });
+  }
   const reader = new ConfigReader(config!, `${where}/config.json`);
   const family = getFamily(reader.str('model_type', '(missing)'), `${where}/config.json`);
   const preprocessor = await readJson(source, 'preprocessor_config.json', false);
+  checkProcessorSizes(config!, `${where}/config.json`);
+  if (preprocessor) checkProcessorSizes(preprocessor, `${where}/preprocessor_config.json`);
   const tokenizer = await source.readFile('tokenizer.json');
   if (!tokenizer) {
     throw new CheckpointError(`${where}: no tokenizer.json`, {
@@ -231,7 +239,24 @@ export class Model implements ImgTokensModel {
     opts.signal?.throwIfAborted();
     for (const n of decoded.notices) onProgress?.({ status: 'notice', message: n });
     const rgb = decoded.image;
-    const pre = await stage(onProgress, 'preprocess', 'preprocessing', () => this.family.preprocess(rgb));
+    const pre = await stage(onProgress, 'preprocess', 'preprocessing', () => {
+      try {
+        return this.family.preprocess(rgb);
+      } catch (e) {
+        // A typed array too long to allocate: the processor's sizes are out of range (a safety net behind
+        // checkProcessorSizes at load).
+        if (e instanceof RangeError) {
+          throw new TooLargeError(
+            `${this.info.id}: preprocessing this image needs more memory than allowed`,
+            {
+              hint: 'check size / crop_size / image_grid_pinpoints in preprocessor_config.json and config.json',
+              cause: e,
+            },
+          );
+        }
+        throw e;
+      }
+    });
     checkFinite(
       pre.pixelValues,
       'preprocess',

@@ -3,7 +3,7 @@
  * the picture in the terminal. Output paths are checked before the model loads, and every file is written
  * atomically, so a bad path fails fast and nothing is left half-written.
  */
-import { access, mkdir, stat } from 'node:fs/promises';
+import { access, mkdir, realpath, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BadInputError } from '../errors.js';
@@ -38,6 +38,45 @@ export async function checkOutputPath(flag: string, path: string): Promise<void>
     await access(dir, constants.W_OK);
   } catch {
     throw new BadInputError(`${flag} ${path}: folder ${dir} is not writable`);
+  }
+}
+
+/** The path as it will be written: symlinks in the folder and the file itself resolved where they exist. */
+async function resolvedTarget(p: string): Promise<string> {
+  const full = resolve(p);
+  const real = await realpath(full).catch(() => undefined);
+  if (real) return real;
+  const dir = await realpath(dirname(full)).catch(() => dirname(full));
+  return join(dir, full.slice(dirname(full).length + 1));
+}
+
+/**
+ * Refuses outputs that would clobber each other or the input: an empty path, one path for two flags (one
+ * file would be lost), or an output that is the input image (it would be overwritten before it is read).
+ */
+export async function checkDistinctOutputs(
+  outputs: ReadonlyArray<readonly [string, string | undefined]>,
+  image: string,
+): Promise<void> {
+  const seen = new Map<string, string>();
+  const input = image === '-' || isUrl(image) ? undefined : await resolvedTarget(image);
+  for (const [flag, p] of outputs) {
+    if (p === undefined) continue;
+    if (p.trim() === '')
+      throw new BadInputError(`${flag} was given an empty path`, { hint: `give ${flag} a file name` });
+    const target = await resolvedTarget(p);
+    const other = seen.get(target);
+    if (other) {
+      throw new BadInputError(`${other} and ${flag} both write ${p}; one file would be lost`, {
+        hint: 'give each output its own file name',
+      });
+    }
+    if (input !== undefined && target === input) {
+      throw new BadInputError(`${flag} ${p} is the input image; it would be overwritten`, {
+        hint: 'write the output to another file',
+      });
+    }
+    seen.set(target, flag);
   }
 }
 
@@ -81,7 +120,11 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
     ['--json', a.json],
     ['--save-words', a.saveWords],
   ];
+  await checkDistinctOutputs(outputs, a.image);
   for (const [flag, p] of outputs) if (p) await checkOutputPath(flag, p);
+  if (a.dumpTensors !== undefined && a.dumpTensors.trim() === '') {
+    throw new BadInputError('--dump-tensors was given an empty path', { hint: 'give it a folder' });
+  }
   if (a.dumpTensors) {
     const st = await stat(a.dumpTensors).catch(() => undefined);
     if (st && !st.isDirectory())

@@ -17,9 +17,9 @@
  * The JPEG decoder in sharp (mozjpeg, libjpeg-turbo based, ISLOW DCT, fancy upsampling) was checked bit-exact against
  * Pillow 9.4 + libjpeg-turbo on the fixture JPEG.
  */
-import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { BadInputError, NotFoundError, TooLargeError } from '../errors.js';
+import { readSmallFile } from '../source/small-file.js';
 import type { ImageInput, RgbImage } from '../types.js';
 
 export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
@@ -263,17 +263,16 @@ export async function decodeImage(
   }
 }
 
+/** Largest image file read from a path (a 90-megapixel PNG is at most about 270 MB). */
+export const MAX_IMAGE_FILE_BYTES = 512 << 20;
+
 const hintFormats = `imgtokens reads ${SUPPORTED_TEXT} files (animated GIF/WebP: the first frame)`;
 
 async function readImageFile(path: string, name: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new NotFoundError(`${name}: no such file`, { cause });
-    if (code === 'EISDIR') throw new BadInputError(`${name}: is a directory, not an image file`, { cause });
-    throw new BadInputError(`${name}: cannot read the file (${code ?? String(cause)})`, { cause });
-  }
+  // Only a regular file, at most MAX_IMAGE_FILE_BYTES (no FIFO hangs, no /dev/zero).
+  const bytes = await readSmallFile(path, { maxBytes: MAX_IMAGE_FILE_BYTES, kind: 'input' });
+  if (bytes === null) throw new NotFoundError(`${name}: no such file`);
+  return bytes;
 }
 
 /** Refuses an image by its header size: pixel count, longest side and aspect ratio (all before decoding). */

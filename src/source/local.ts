@@ -3,11 +3,13 @@
  * safetensors weights, either one `model.safetensors` or shards listed in `model.safetensors.index.json`.
  * Only headers are read up front; tensor bytes are read on demand with positioned reads.
  */
-import { open, readFile, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BadInputError, CheckpointError, MissingTensorError, NotFoundError } from '../errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { parseHeader, parseHeaderLength } from './safetensors.js';
+import { readSmallFile } from './small-file.js';
 import {
   INDEX_FILE,
   SINGLE_FILE,
@@ -57,12 +59,7 @@ export class LocalSource implements ModelSource {
   async readFile(path: string): Promise<Uint8Array | null> {
     if (!isSafeRelativePath(path))
       throw new BadInputError(`${this.dir}: invalid file name ${JSON.stringify(path)}`);
-    try {
-      return await readFile(join(this.dir, path));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
+    return readSmallFile(join(this.dir, path));
   }
 
   tensorIndex(): Promise<Map<string, TensorInfo>> {
@@ -101,14 +98,22 @@ export class LocalSource implements ModelSource {
     const path = join(this.dir, file);
     let fh;
     try {
-      fh = await open(path, 'r');
+      // Non-blocking so that a FIFO in place of a shard fails below instead of hanging the open.
+      fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (e) {
       if (index && (e as NodeJS.ErrnoException).code === 'ENOENT')
         throw missingShardError(this.dir, file, index, e);
       throw new CheckpointError(`${path}: cannot be opened (${(e as Error).message})`, { cause: e });
     }
     try {
-      const size = (await fh.stat()).size;
+      const st = await fh.stat();
+      if (!st.isFile()) {
+        throw new CheckpointError(
+          `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}; a safetensors file is needed`,
+          { hint: 'replace it with the real shard file' },
+        );
+      }
+      const size = st.size;
       const first8 = new Uint8Array(Math.min(8, size));
       await fh.read(first8, 0, first8.byteLength, 0);
       const n = parseHeaderLength(first8, path, size);

@@ -58,6 +58,37 @@ export function parseHeaderLength(first8: Uint8Array, file: string, fileSize?: n
 }
 
 /**
+ * The first key that appears twice among the top-level keys of a JSON object text (escapes decoded, so "a"
+ * and "\u0061" are the same key), or undefined. One iterative pass; the text is assumed to be valid JSON.
+ * JSON.parse keeps the last copy silently; the safetensors format forbids duplicates (its Rust parser, serde,
+ * refuses them), so a header with two entries for one tensor is refused.
+ */
+export function duplicateTopLevelKey(text: string): string | undefined {
+  const keys = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (ch === '{' || ch === '[') {
+      depth++;
+      expectKey = depth === 1 && ch === '{';
+    } else if (ch === '}' || ch === ']') depth--;
+    else if (ch === ',' && depth === 1) expectKey = true;
+  }
+  return undefined;
+}
+
+/**
  * Parses and validates the JSON header. `fileSize` (when known) bounds every tensor's data range.
  * Checks: valid JSON object, supported dtype, integer non-negative shape, byte length = numel * dtype size,
  * offsets inside the data buffer, no two tensors overlapping.
@@ -66,8 +97,10 @@ export function parseHeader(json: Uint8Array, file: string, fileSize?: number): 
   const headerBytes = json.byteLength;
   const dataStart = 8 + headerBytes;
   let obj: unknown;
+  let text: string;
   try {
-    obj = JSON.parse(new TextDecoder().decode(json));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
+    obj = JSON.parse(text);
   } catch (e) {
     throw new CheckpointError(`${file}: safetensors header is not valid JSON`, {
       cause: e,
@@ -76,6 +109,15 @@ export function parseHeader(json: Uint8Array, file: string, fileSize?: number): 
   }
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
     throw new CheckpointError(`${file}: safetensors header is not a JSON object`);
+  }
+  const dup = duplicateTopLevelKey(text);
+  if (dup !== undefined) {
+    throw new CheckpointError(
+      `${file}: safetensors header lists ${JSON.stringify(dup.slice(0, 200))} twice`,
+      {
+        hint: 'the file is corrupted or was written by a broken tool; export it again',
+      },
+    );
   }
   if (fileSize !== undefined && dataStart > fileSize) {
     throw new CheckpointError(
