@@ -5,8 +5,9 @@
  */
 import { dirname, relative, resolve, sep } from 'node:path';
 import type { EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
-import { ConfigReader, type Json } from './arch/config.js';
-import { FAMILIES, getFamily, type LoadedFamily } from './arch/index.js';
+import { ConfigReader, type Json } from './config/reader.js';
+import { FAMILIES, getFamily, preprocessImage, type LoadedFamily } from './families/index.js';
+import { FEATURES_OUTPUT } from './families/types.js';
 import { BadInputError, CheckpointError, ClosedError, NonFiniteError, TooLargeError } from './errors.js';
 import { loadImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
@@ -22,7 +23,7 @@ import {
   type TensorInfo,
   type WeightTensor,
 } from './source/index.js';
-import type { PreprocessResult } from './image/processors.js';
+import type { PreprocessResult } from './image/processor.js';
 import type { ImageFeatures, ImageInput, LensOptions, ResultJson, RgbImage } from './types.js';
 import { Vocab } from './vocab/index.js';
 
@@ -47,7 +48,7 @@ async function readJson(source: ModelSource, file: string, required: boolean): P
   }
 }
 
-/** A decoded and preprocessed image, ready for the vision graph (see Model.prepare / family.processor). */
+/** A decoded and preprocessed image, ready for the vision graph (see Model.prepare / LoadedFamily.processor). */
 export interface PreparedImage {
   rgb: RgbImage;
   pre: PreprocessResult;
@@ -241,7 +242,7 @@ export class Model implements ImgTokensModel {
     const rgb = decoded.image;
     const pre = await stage(onProgress, 'preprocess', 'preprocessing', () => {
       try {
-        return this.family.preprocess(rgb);
+        return preprocessImage(rgb, this.family.processor);
       } catch (e) {
         // A typed array too long to allocate: the processor's sizes are out of range (a safety net behind
         // checkProcessorSizes at load).
@@ -273,15 +274,12 @@ export class Model implements ImgTokensModel {
     opts.signal?.throwIfAborted();
     const onProgress = opts.onProgress ?? this.onProgress;
     const { rgb, pre } = prepared;
-    const [crops, tokens] = this.family.cropShape?.(pre) ?? [pre.shape[0], this.family.tokensPerCrop];
-    const feeds = {
-      pixel_values: { data: pre.pixelValues, shape: [...pre.shape] },
-      ...this.family.graphInputs?.(pre),
-    };
+    const { feeds, cropShape } = this.family.visionInputs(pre);
+    const [crops, tokens] = cropShape;
     const out = await stage(onProgress, 'vision', `vision tower (${crops} crop${crops > 1 ? 's' : ''})`, () =>
       this.vision.run(feeds),
     );
-    const crop = out.f32('crop_features', [crops, tokens, this.info.hidden]);
+    const crop = out.f32(FEATURES_OUTPUT, [crops, tokens, this.info.hidden]);
     checkFinite(
       crop.data,
       'vision',
