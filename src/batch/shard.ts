@@ -13,7 +13,22 @@ export interface Shard {
   count: number;
 }
 
-export function parseShard(v: string): Shard {
+/**
+ * `i/n`, or `auto`: the Kubernetes Indexed Job's JOB_COMPLETION_INDEX (0-based) and JOB_COMPLETIONS (the pod
+ * spec passes the latter from `spec.completions`), so every pod of the Job takes its own shard.
+ */
+export function parseShard(v: string, env: NodeJS.ProcessEnv = process.env): Shard {
+  if (v.trim() === 'auto') {
+    const i = env.JOB_COMPLETION_INDEX;
+    const n = env.JOB_COMPLETIONS;
+    if (i === undefined || n === undefined || !/^\d+$/.test(i) || !/^\d+$/.test(n) || Number(i) >= Number(n)) {
+      throw new BadInputError(
+        `--shard auto needs JOB_COMPLETION_INDEX (0-based) < JOB_COMPLETIONS in the environment; got ${JSON.stringify(i ?? null)} and ${JSON.stringify(n ?? null)}`,
+        { hint: 'run it in a Kubernetes Indexed Job (see deploy/batch-job.yaml), or give --shard i/n' },
+      );
+    }
+    return { index: Number(i) + 1, count: Number(n) };
+  }
   const m = /^(\d+)\/(\d+)$/.exec(v.trim());
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;

@@ -23,7 +23,8 @@ Folders and globs ("photos/**/*.jpg", quoted) expand to .jpg .jpeg .png .webp .g
 Options:
       --out <file>         the JSON Lines output (required; appended to)
       --shard <i/n>        only the images of shard i of n (1 <= i <= n), split by a hash of each path,
-                           so n machines running 1/n .. n/n with the same arguments cover every image once
+                           so n machines running 1/n .. n/n with the same arguments cover every image once;
+                           "auto" reads a Kubernetes Indexed Job's JOB_COMPLETION_INDEX and JOB_COMPLETIONS
   -m, --model <id|dir>     hub id (org/name[@revision]) or local HF directory (default ${DEFAULT_MODEL})
       --revision <rev>     branch, tag or commit of a hub model
       --method <name>      lens method (default omp)
