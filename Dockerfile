@@ -3,6 +3,8 @@
 # only and copies the compiled dist/ in. See docs/deploy.md.
 
 FROM node:20-slim AS build
+# onnxruntime-node: no CUDA download from api.nuget.org (see .npmrc); --ignore-scripts below skips it too.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 # --ignore-scripts: the root `prepare` script (npm run build) needs the sources, copied below.
@@ -13,11 +15,12 @@ RUN npm run build
 
 FROM node:20-slim
 ENV NODE_ENV=production \
+    ONNXRUNTIME_NODE_INSTALL=skip \
     HF_HOME=/data/hf
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-# --ignore-scripts skips `prepare` (dist/ comes from the build stage); .npmrc already skips onnxruntime-node's
-# optional CUDA download, and sharp and @napi-rs/canvas ship prebuilt binaries as optional dependencies.
+# --ignore-scripts skips `prepare` (dist/ comes from the build stage) and onnxruntime-node's optional CUDA
+# download (ONNXRUNTIME_NODE_INSTALL=skip says the same), and sharp and @napi-rs/canvas ship prebuilt binaries as optional dependencies.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY assets ./assets
