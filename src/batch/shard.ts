@@ -21,7 +21,13 @@ export function parseShard(v: string, env: NodeJS.ProcessEnv = process.env): Sha
   if (v.trim() === 'auto') {
     const i = env.JOB_COMPLETION_INDEX;
     const n = env.JOB_COMPLETIONS;
-    if (i === undefined || n === undefined || !/^\d+$/.test(i) || !/^\d+$/.test(n) || Number(i) >= Number(n)) {
+    if (
+      i === undefined ||
+      n === undefined ||
+      !/^\d+$/.test(i) ||
+      !/^\d+$/.test(n) ||
+      Number(i) >= Number(n)
+    ) {
       throw new BadInputError(
         `--shard auto needs JOB_COMPLETION_INDEX (0-based) < JOB_COMPLETIONS in the environment; got ${JSON.stringify(i ?? null)} and ${JSON.stringify(n ?? null)}`,
         { hint: 'run it in a Kubernetes Indexed Job (see deploy/batch-job.yaml), or give --shard i/n' },
