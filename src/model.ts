@@ -13,7 +13,7 @@ import { loadImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
 import { Session } from './runtime/session.js';
-import { checkProcessorSizes } from './source/config-limits.js';
+import { checkAnyresGrid, checkProcessorSizes } from './source/config-limits.js';
 import {
   HubSource,
   openSource,
@@ -79,6 +79,7 @@ export async function planModel(source: ModelSource, onProgress?: ProgressCallba
   const preprocessor = await readJson(source, 'preprocessor_config.json', false);
   checkProcessorSizes(config!, `${where}/config.json`);
   if (preprocessor) checkProcessorSizes(preprocessor, `${where}/preprocessor_config.json`);
+  checkAnyresGrid(config!, preprocessor, where);
   const tokenizer = await source.readFile('tokenizer.json');
   if (!tokenizer) {
     throw new CheckpointError(`${where}: no tokenizer.json`, {

@@ -223,6 +223,17 @@ describe('(7) (8) (12) unclear errors and hostile model folders', () => {
     await rejectsKind(loadModel(pins), 'too-large', /config\.json: image_grid_pinpoints = \[100000,100000\]/);
   });
 
+  test('pinpoints [[2000,2000]] (3969 crops at 32 px) are refused at load, not after seconds and gigabytes', async () => {
+    const dir = brokenModel('tiny-llava-next', (d) =>
+      editJson(join(d, 'preprocessor_config.json'), (j) => (j.image_grid_pinpoints = [[2000, 2000]])),
+    );
+    await rejectsKind(
+      loadModel(dir),
+      'too-large',
+      /: image_grid_pinpoints entry \[2000, 2000\] cuts 63x63 = 3969 crops of 32 px, over the limit of 100$/,
+    );
+  });
+
   test('a shard or the index that is a directory is a checkpoint error (exit 4), not EISDIR', async () => {
     const single = brokenModel('tiny-llava', (d) => {
       unlinkSync(join(d, 'model.safetensors'));

@@ -13,6 +13,11 @@ export const MAX_PROCESSOR_SIDE = 8192;
 export const MAX_PROCESSOR_PIXELS = MAX_PROCESSOR_SIDE * MAX_PROCESSOR_SIDE;
 /** Most grid pinpoints a config may list. */
 export const MAX_PINPOINTS = 256;
+/**
+ * Most crops one anyres pinpoint may cut (each runs through the vision tower): LLaVA-OneVision's largest,
+ * 2304x2304 at 384 px, is 6x6 = 36.
+ */
+export const MAX_GRID_CROPS = 100;
 
 const SIDE_KEYS = new Set([
   'shortest_edge',
@@ -55,6 +60,45 @@ export function checkProcessorSizes(json: Record<string, unknown>, where: string
         }
       }
       if (typeof x === 'object' && x !== null) stack.push([x, at, depth + 1]);
+    }
+  }
+}
+
+/** The crop side an anyres processor cuts with: crop_size, else size (as transformers' LlavaNext processor). */
+function cropSide(pre: Record<string, unknown> | null): number | undefined {
+  const pick = (v: unknown): number | undefined => {
+    if (typeof v === 'number') return v;
+    if (typeof v !== 'object' || v === null) return undefined;
+    const o = v as Record<string, unknown>;
+    for (const k of ['height', 'shortest_edge', 'width']) if (typeof o[k] === 'number') return o[k] as number;
+    return undefined;
+  };
+  return pick(pre?.crop_size) ?? pick(pre?.size);
+}
+
+/**
+ * Refuses an `image_grid_pinpoints` entry (from the preprocessor, else config.json) that would cut more than
+ * MAX_GRID_CROPS crops: [[2000, 2000]] at 32 px is 63x63 = 3969 vision-tower runs and gigabytes of pixels.
+ */
+export function checkAnyresGrid(
+  config: Record<string, unknown>,
+  preprocessor: Record<string, unknown> | null,
+  where: string,
+): void {
+  const side = cropSide(preprocessor);
+  const pins = preprocessor?.image_grid_pinpoints ?? config.image_grid_pinpoints;
+  if (!side || side <= 0 || !Array.isArray(pins)) return;
+  for (const p of pins) {
+    if (!Array.isArray(p) || typeof p[0] !== 'number' || typeof p[1] !== 'number') continue;
+    const rows = Math.ceil(p[0] / side);
+    const cols = Math.ceil(p[1] / side);
+    if (rows * cols > MAX_GRID_CROPS) {
+      throw new TooLargeError(
+        `${where}: image_grid_pinpoints entry [${p[0]}, ${p[1]}] cuts ${rows}x${cols} = ${rows * cols} crops of ${side} px, over the limit of ${MAX_GRID_CROPS}`,
+        {
+          hint: 'pinpoints are multiples of the crop size, a few crops per side (LLaVA-NeXT uses up to 2x2)',
+        },
+      );
     }
   }
 }
