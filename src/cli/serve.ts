@@ -131,8 +131,9 @@ export type ModelLoader = (
 ) => Promise<ImgTokensModel>;
 
 /**
- * Runs the server until SIGINT/SIGTERM. `load` defaults to the library's loadModel (imported lazily so that
- * `--help` and flag errors stay fast). Resolves to the URL and a stop function once listening.
+ * Runs the server until SIGINT/SIGTERM. `load` defaults to loading the model in a worker thread
+ * (src/server/worker-model.ts: analyses compute off the event loop, so /healthz answers meanwhile; imported
+ * lazily so that `--help` and flag errors stay fast). Resolves to the URL and a stop function once listening.
  */
 export async function runServe(
   argv: string[],
@@ -143,7 +144,7 @@ export async function runServe(
     process.stdout.write(SERVE_HELP);
     return { stop: async () => {} };
   }
-  const loader = load ?? (await import('../model.js')).loadModel;
+  const loader = load ?? (await import('../server/worker-model.js')).loadModelInWorker;
   const hub = new ProgressHub();
   const bar = progressBar({ quiet: args.quiet });
   const model = loader(args.model, {
@@ -156,7 +157,14 @@ export async function runServe(
   });
   model.catch(() => {}); // reported by the server (log, /readyz, /api/analyze)
   const server = createServer({ ...args.limits, model, modelId: args.model, hub });
-  const { url } = await server.listen(args.port, args.host);
+  let url: string;
+  try {
+    ({ url } = await server.listen(args.port, args.host));
+  } catch (e) {
+    // Nothing will use the model: stop its thread so that the process can exit with the error.
+    await model.then((m: ImgTokensModel) => m.close()).catch(() => {});
+    throw e;
+  }
   process.stderr.write(`imgtokens serving ${args.model} at ${url}\n`);
   if (args.host !== '127.0.0.1' && args.host !== 'localhost' && args.host !== '::1') {
     process.stderr.write(
