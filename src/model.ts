@@ -7,6 +7,7 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import type { EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
 import { ConfigReader, type Json } from './arch/config.js';
 import { getFamily, type LoadedFamily } from './arch/index.js';
+import { imageProcessorDict } from './config/processor-config.js';
 import { CheckpointError } from './errors.js';
 import { loadImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
@@ -69,7 +70,10 @@ export async function planModel(source: ModelSource, onProgress?: ProgressCallba
   const config = await readJson(source, 'config.json', true);
   const reader = new ConfigReader(config!, `${where}/config.json`);
   const family = getFamily(reader.str('model_type', '(missing)'), `${where}/config.json`);
-  const preprocessor = await readJson(source, 'preprocessor_config.json', false);
+  // transformers 5 writes the image settings nested in processor_config.json instead (src/config/processor-config.ts).
+  const flat = await readJson(source, 'preprocessor_config.json', false);
+  const nested = flat ? null : await readJson(source, 'processor_config.json', false);
+  const preprocessor = imageProcessorDict(flat, nested, where)?.dict ?? null;
   const tokenizer = await source.readFile('tokenizer.json');
   if (!tokenizer) {
     throw new CheckpointError(`${where}: no tokenizer.json`, {

@@ -7,6 +7,7 @@ import { llavaNext } from './llava_next.js';
 import { llavaOnevision } from './llava_onevision.js';
 import { paligemma } from './paligemma.js';
 import { qwen2vl } from './qwen2_vl.js';
+import { qwen2_5vl } from '../families/qwen2_5_vl/index.js';
 import type { ArchFamily } from './types.js';
 
 export const FAMILIES: ReadonlyMap<string, ArchFamily> = new Map([
@@ -15,6 +16,7 @@ export const FAMILIES: ReadonlyMap<string, ArchFamily> = new Map([
   [paligemma.modelType, paligemma],
   [qwen2vl.modelType, qwen2vl],
   [llavaOnevision.modelType, llavaOnevision],
+  [qwen2_5vl.modelType, qwen2_5vl],
 ]);
 
 export function getFamily(modelType: string, where: string): ArchFamily {

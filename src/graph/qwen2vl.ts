@@ -59,15 +59,17 @@ function rotateHalf(g: GraphBuilder, x: Value, d: number, name: string): Value {
 /**
  * VisionAttention (eager). x [N, E] -> [N, E]; cos/sin [N, 1, hd] broadcast over heads.
  * qkv is reshaped (N, 3, heads, hd) so the fused weight's rows are q | k | v, each head-major.
+ * `mask` [N, N] (0 or -inf, added to the scores) restricts attention to segments (Qwen2.5-VL's windows); none: full.
  */
-function visionAttention(
+export function visionAttention(
   g: GraphBuilder,
   w: Weights,
   x: Value,
   cos: Value,
   sin: Value,
-  spec: Qwen2VLVisionSpec,
+  spec: Pick<Qwen2VLVisionSpec, 'embedDim' | 'numHeads'>,
   name: string,
+  mask?: Value,
 ): Value {
   const E = spec.embedDim;
   const H = spec.numHeads;
@@ -83,7 +85,8 @@ function visionAttention(
   const q = g.transpose(rope(pick(0, 'q'), 'q'), [1, 0, 2], `${name}.q_heads`); // [H, N, hd]
   const kt = g.transpose(rope(pick(1, 'k'), 'k'), [1, 2, 0], `${name}.k_heads_t`); // [H, hd, N]
   const v = g.transpose(g.reshape(pick(2, 'v'), [-1, H, hd]), [1, 0, 2], `${name}.v_heads`); // [H, N, hd]
-  const scores = g.div(g.matmul(q, kt), Math.sqrt(hd), `${name}.scores`); // [H, N, N]
+  const scaled = g.div(g.matmul(q, kt), Math.sqrt(hd), `${name}.scores`); // [H, N, N]
+  const scores = mask ? g.add(scaled, mask, `${name}.scores_masked`) : scaled; // [H, N, N]
   const probs = g.softmax(scores, -1, `${name}.probs`); // [H, N, N]
   const ctx = g.matmul(probs, v, `${name}.ctx_heads`); // [H, N, hd]
   const merged = g.reshape(g.transpose(ctx, [1, 0, 2]), [-1, E], `${name}.ctx`); // [N, E]
@@ -114,6 +117,15 @@ function visionBlock(
   return g.add(h, f2, `${name}.out`); // [N, E]
 }
 
+/** apply_rotary_pos_emb_vision: cos/sin of the angles [N, hd/2], tiled twice to head_dim, broadcast over heads. */
+export function visionRotaryCosSin(g: GraphBuilder, angles: Value): { cos: Value; sin: Value } {
+  const tile = (v: Value, n: string) =>
+    g.unsqueeze(g.concat([v, v], -1, `vision.rotary.${n}_tiled`), [1], `vision.rotary.${n}`); // [N, 1, hd]
+  const cos = tile(g.op('Cos', [angles], {}, { name: 'vision.rotary.cos_half' })[0], 'cos');
+  const sin = tile(g.op('Sin', [angles], {}, { name: 'vision.rotary.sin_half' })[0], 'sin');
+  return { cos, sin };
+}
+
 export interface Qwen2VLGraphOptions {
   /** Also output `vision.hidden_states.{i}` ([N, E], patch embed then each block) and `merger.input` ([N/4, 4E]). */
   exposeHiddenStates?: boolean;
@@ -140,11 +152,7 @@ function compose(g: GraphBuilder, w: Weights, spec: Qwen2VLVisionSpec, opts: Qwe
   const wFlat = g.reshape(conv, [E, K], 'vision.patch_embed.weight_2d'); // [E, K]
   const x0 = g.gemm(pixels, wFlat, null, { transB: true, name: 'vision.patch_embed' }); // [N, E]
 
-  // apply_rotary_pos_emb_vision: cos/sin of the angles, tiled twice to head_dim, broadcast over heads.
-  const tile = (v: Value, n: string) =>
-    g.unsqueeze(g.concat([v, v], -1, `vision.rotary.${n}_tiled`), [1], `vision.rotary.${n}`); // [N, 1, hd]
-  const cos = tile(g.op('Cos', [angles], {}, { name: 'vision.rotary.cos_half' })[0], 'cos');
-  const sin = tile(g.op('Sin', [angles], {}, { name: 'vision.rotary.sin_half' })[0], 'sin');
+  const { cos, sin } = visionRotaryCosSin(g, angles);
 
   const states = [x0];
   for (let i = 0; i < spec.depth; i++) {
