@@ -114,6 +114,18 @@ export const CASES: Case[] = [
     featureTol: 1e-4,
     checkLayout: qwenTokenLayout,
   },
+  {
+    // Qwen3-VL (transformers 5.12.1 fixtures): the main merger's output is what the lens shows; the position-table
+    // interpolation and both DeepStack features are checked stage by stage in src/families/qwen3_vl/qwen3_vl.test.ts.
+    // Tied: logit-raw is dot.
+    dir: 'test/fixtures/modern/tiny-qwen3-vl',
+    modelType: 'qwen3_vl',
+    imagesDir: 'test/fixtures/modern/images',
+    pixelTol: 0,
+    pixelsFile: 'pixel_values_pil.npy',
+    featureTol: 1e-4,
+    checkLayout: qwenTokenLayout,
+  },
 ];
 
 /** Fixture method name -> lens method. */
@@ -234,7 +246,7 @@ function mergedBlockGrid(
 }
 
 /**
- * The 5.x Qwen fixtures: token_layout.npy rows are [prompt_pos, t, merged_row, merged_col, first_patch_row, y0, x0, y1,
+ * The 5.x Qwen fixtures (Qwen2.5-VL, Qwen3-VL): token_layout.npy rows are [prompt_pos, t, merged_row, merged_col, first_patch_row, y0, x0, y1,
  * x1, ...] (box in smart-resized pixels, 2p x 2p per token), raster order; each token must sit on its 2x2 patch block
  * mapped back onto the original image, and the image tokens follow each other from first_image_pos.
  */

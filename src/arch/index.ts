@@ -8,6 +8,7 @@ import { llavaOnevision } from './llava_onevision.js';
 import { paligemma } from './paligemma.js';
 import { qwen2vl } from './qwen2_vl.js';
 import { qwen2_5vl } from '../families/qwen2_5_vl/index.js';
+import { qwen3vl } from '../families/qwen3_vl/index.js';
 import type { ArchFamily } from './types.js';
 
 export const FAMILIES: ReadonlyMap<string, ArchFamily> = new Map([
@@ -17,6 +18,7 @@ export const FAMILIES: ReadonlyMap<string, ArchFamily> = new Map([
   [qwen2vl.modelType, qwen2vl],
   [llavaOnevision.modelType, llavaOnevision],
   [qwen2_5vl.modelType, qwen2_5vl],
+  [qwen3vl.modelType, qwen3vl],
 ]);
 
 export function getFamily(modelType: string, where: string): ArchFamily {
