@@ -57,9 +57,19 @@ function rotateHalf(g: GraphBuilder, x: Value, d: number, name: string): Value {
 }
 
 /**
+ * Attention within equal-size segments of the rows (Qwen2.5-VL's windows): the rows are laid out as B segments of
+ * `size` rows each (padded), and `keyBias` [B, 1, 1, size] (0, or -inf for a padding row) is added to every score.
+ */
+export interface AttentionSegments {
+  size: number;
+  keyBias: Value;
+}
+
+/**
  * VisionAttention (eager). x [N, E] -> [N, E]; cos/sin [N, 1, hd] broadcast over heads.
  * qkv is reshaped (N, 3, heads, hd) so the fused weight's rows are q | k | v, each head-major.
- * `mask` [N, N] (0 or -inf, added to the scores) restricts attention to segments (Qwen2.5-VL's windows); none: full.
+ * With `segments`, each segment of rows attends only within itself (one batched product over [B, H, size, size]);
+ * without, attention is over all N rows.
  */
 export function visionAttention(
   g: GraphBuilder,
@@ -69,7 +79,7 @@ export function visionAttention(
   sin: Value,
   spec: Pick<Qwen2VLVisionSpec, 'embedDim' | 'numHeads'>,
   name: string,
-  mask?: Value,
+  segments?: AttentionSegments,
 ): Value {
   const E = spec.embedDim;
   const H = spec.numHeads;
@@ -82,14 +92,26 @@ export function visionAttention(
     const rot = rotateHalf(g, t3, hd, `${name}.${n}_rot_half`); // [N, H, hd]
     return g.add(g.mul(t3, cos), g.mul(rot, sin), `${name}.${n}_rope`); // [N, H, hd]
   };
-  const q = g.transpose(rope(pick(0, 'q'), 'q'), [1, 0, 2], `${name}.q_heads`); // [H, N, hd]
-  const kt = g.transpose(rope(pick(1, 'k'), 'k'), [1, 2, 0], `${name}.k_heads_t`); // [H, hd, N]
-  const v = g.transpose(g.reshape(pick(2, 'v'), [-1, H, hd]), [1, 0, 2], `${name}.v_heads`); // [H, N, hd]
-  const scaled = g.div(g.matmul(q, kt), Math.sqrt(hd), `${name}.scores`); // [H, N, N]
-  const scores = mask ? g.add(scaled, mask, `${name}.scores_masked`) : scaled; // [H, N, N]
-  const probs = g.softmax(scores, -1, `${name}.probs`); // [H, N, N]
-  const ctx = g.matmul(probs, v, `${name}.ctx_heads`); // [H, N, hd]
-  const merged = g.reshape(g.transpose(ctx, [1, 0, 2]), [-1, E], `${name}.ctx`); // [N, E]
+  let merged: Value;
+  if (segments) {
+    const S = segments.size;
+    const heads = (t: Value, perm: number[], n: string) => g.transpose(g.reshape(t, [-1, S, H, hd]), perm, n);
+    const q = heads(rope(pick(0, 'q'), 'q'), [0, 2, 1, 3], `${name}.q_heads`); // [B, H, S, hd]
+    const kt = heads(rope(pick(1, 'k'), 'k'), [0, 2, 3, 1], `${name}.k_heads_t`); // [B, H, hd, S]
+    const v = heads(pick(2, 'v'), [0, 2, 1, 3], `${name}.v_heads`); // [B, H, S, hd]
+    const scaled = g.div(g.matmul(q, kt), Math.sqrt(hd), `${name}.scores_unmasked`); // [B, H, S, S]
+    const probs = g.softmax(g.add(scaled, segments.keyBias, `${name}.scores`), -1, `${name}.probs`);
+    const ctx = g.matmul(probs, v, `${name}.ctx_heads`); // [B, H, S, hd]
+    merged = g.reshape(g.transpose(ctx, [0, 2, 1, 3]), [-1, E], `${name}.ctx`); // [B*S, E]
+  } else {
+    const q = g.transpose(rope(pick(0, 'q'), 'q'), [1, 0, 2], `${name}.q_heads`); // [H, N, hd]
+    const kt = g.transpose(rope(pick(1, 'k'), 'k'), [1, 2, 0], `${name}.k_heads_t`); // [H, hd, N]
+    const v = g.transpose(g.reshape(pick(2, 'v'), [-1, H, hd]), [1, 0, 2], `${name}.v_heads`); // [H, N, hd]
+    const scores = g.div(g.matmul(q, kt), Math.sqrt(hd), `${name}.scores`); // [H, N, N]
+    const probs = g.softmax(scores, -1, `${name}.probs`); // [H, N, N]
+    const ctx = g.matmul(probs, v, `${name}.ctx_heads`); // [H, N, hd]
+    merged = g.reshape(g.transpose(ctx, [1, 0, 2]), [-1, E], `${name}.ctx`); // [N, E]
+  }
   return linear(g, w.pp('proj'), merged, E, E, `${name}.out`); // [N, E]
 }
 

@@ -30,9 +30,11 @@ import { parseQwen2_5VLConfig, type Qwen2_5VLVisionSpec } from './config.js';
 import {
   buildQwen2_5VLVisionGraph,
   qwen2_5vlVisionTensorNames,
-  WINDOW_IDS_INPUT,
+  WINDOW_KEY_BIAS_INPUT,
   WINDOW_ORDER_INPUT,
   WINDOW_REVERSE_INPUT,
+  WINDOW_ROWS_INPUT,
+  WINDOW_SLOTS_INPUT,
 } from './vision.js';
 import { windowGraphInputs, windowPlan } from './windows.js';
 
@@ -103,11 +105,13 @@ export function qwen2_5vlGraphInputs(
 ): Record<string, NamedTensor> {
   const grid = qwen2vlGrid(pre, v.patchSize);
   const n = grid.t * grid.h * grid.w;
-  const w = windowGraphInputs(windowPlan(grid, v), v.spatialMergeSize);
+  const w = windowGraphInputs(windowPlan(grid, v), v);
   return {
     [ROTARY_INPUT]: visionRotaryAngles(grid, v.hidden / v.numHeads, v.spatialMergeSize).angles,
     [WINDOW_ORDER_INPUT]: { data: w.patchOrder, shape: [n] },
-    [WINDOW_IDS_INPUT]: { data: w.patchWindow, shape: [n] },
+    [WINDOW_SLOTS_INPUT]: { data: w.slots, shape: [w.slots.length] },
+    [WINDOW_KEY_BIAS_INPUT]: { data: w.keyBias, shape: [w.keyBias.length] },
+    [WINDOW_ROWS_INPUT]: { data: w.rows, shape: [n] },
     [WINDOW_REVERSE_INPUT]: { data: w.reverse, shape: [w.reverse.length] },
   };
 }

@@ -20,7 +20,7 @@ import {
   qwen2_5vlVisionTensorNames,
   type Qwen2_5VLConventions,
 } from './vision.js';
-import { windowPlan } from './windows.js';
+import { windowGraphInputs, windowPlan } from './windows.js';
 
 const FIX = 'test/fixtures/modern/tiny-qwen2_5-vl';
 const IMAGES_DIR = 'test/fixtures/modern/images';
@@ -110,6 +110,27 @@ test('processor settings: processor_config.json image_processor, size.shortest_e
   assert.equal(procDict.file, 'processor_config.json');
   assert.deepEqual([proc.minPixels, proc.maxPixels, proc.patchSize, proc.mergeSize], [1024, 4096, 2, 2]);
   assert.equal(proc.resample, 'bicubic');
+});
+
+test("window slots at real shape (7B's tower, a 1008x756 input): every row in one slot of its own window", () => {
+  const real = { patchSize: 14, spatialMergeSize: 2, windowSize: 112 };
+  const plan = windowPlan({ h: 54, w: 72 }, real); // 27 x 36 merged units, 4 x 4 units per window
+  assert.deepEqual([plan.windowsH, plan.windowsW, plan.cuWindowSeqlens.length - 1], [7, 9, 63]);
+  const w = windowGraphInputs(plan, real);
+  assert.deepEqual([w.windows, w.slotsPerWindow, w.rows.length], [63, 64, 54 * 72]);
+  let unmasked = 0;
+  for (let r = 0; r < w.rows.length; r++) {
+    const slot = Number(w.rows[r]);
+    assert.equal(Number(w.slots[slot]), r, `row ${r} round trip`);
+    assert.equal(w.keyBias[slot], 0);
+    const win = Math.floor(slot / 64);
+    assert.ok(
+      r >= plan.cuWindowSeqlens[win] && r < plan.cuWindowSeqlens[win + 1],
+      `row ${r} in window ${win}`,
+    );
+  }
+  for (const b of w.keyBias) if (b === 0) unmasked++;
+  assert.equal(unmasked, 54 * 72, 'padding slots are masked');
 });
 
 describe('Qwen2.5-VL stages', () => {

@@ -9,8 +9,10 @@
  *     -> reverse: merger_out[argsort(window_index)], back to raster order -> crop_features [1, N/4, hidden]
  * Mirrors transformers 5.x models/qwen2_5_vl/modeling_qwen2_5_vl.py (Qwen2_5_VisionPatchEmbed, Qwen2_5_VLVisionBlock,
  * Qwen2_5_VLMLP, Qwen2_5_VLPatchMerger, Qwen2_5_VisionTransformerPretrainedModel.forward; eager attention runs each
- * cu_window_seqlens segment separately, which is the block-diagonal mask used here). The attention itself, the 2-D
- * rotary and its angles are Qwen2-VL's (src/graph/qwen2vl.ts); the window plan is index arithmetic (windows.ts).
+ * cu_window_seqlens segment separately, which the padded windows here reproduce). The attention itself, the 2-D
+ * rotary and its angles are Qwen2-VL's (src/graph/qwen2vl.ts); the window plan is index arithmetic (windows.ts). The
+ * windowed blocks gather their rows into B padded windows of S = (window_size / patch)² slots and attend in one batched
+ * product [B, heads, S, S], so their cost grows with the image, not with its square.
  */
 import type { WeightTensor, TensorInfo } from '../../source/types.js';
 import { GraphBuilder, type Value } from '../../graph/builder.js';
@@ -25,9 +27,12 @@ import {
 } from '../../graph/qwen2vl.js';
 import { loadWeights, planWeights, type Weights } from '../../graph/weights.js';
 import type { Qwen2_5VLVisionSpec } from './config.js';
+import { windowSlots } from './windows.js';
 
 export const WINDOW_ORDER_INPUT = 'vision_window_patch_order';
-export const WINDOW_IDS_INPUT = 'vision_window_ids';
+export const WINDOW_SLOTS_INPUT = 'vision_window_slots';
+export const WINDOW_KEY_BIAS_INPUT = 'vision_window_key_bias';
+export const WINDOW_ROWS_INPUT = 'vision_window_rows';
 export const WINDOW_REVERSE_INPUT = 'vision_window_reverse';
 
 /** Qwen2RMSNorm(hidden, eps=1e-6) in every vision block and in the merger (not configurable). */
@@ -53,30 +58,53 @@ export interface Qwen2_5VLGraphOptions {
   where?: string;
 }
 
-/** Block-diagonal additive mask from the window of each row: 0 within a window, -inf across. ids [N] -> [N, N]. */
-function windowMask(g: GraphBuilder, ids: Value): Value {
-  const a = g.unsqueeze(ids, [1], 'vision.window.ids_col'); // [N, 1]
-  const b = g.unsqueeze(ids, [0], 'vision.window.ids_row'); // [1, N]
-  const same = g.op('Equal', [a, b], {}, { name: 'vision.window.same', outTypes: ['bool'] })[0]; // [N, N]
-  const zero = g.constScalar(0);
-  const negInf = g.constScalar(-Infinity);
-  return g.op('Where', [same, zero, negInf], {}, { name: 'vision.window.mask', outTypes: ['float32'] })[0];
+/**
+ * The windowed blocks' layout: rows gathered into B windows of S slots (padded), attention batched over the windows
+ * with the padding keys masked, then gathered back (windows.ts windowGraphInputs).
+ */
+interface WindowLayout {
+  slots: Value; // [B*S] int64
+  rows: Value; // [N] int64
+  keyBias: Value; // [B, 1, 1, S]
+  size: number; // S
+  cos: Value; // [B*S, 1, hd], the rotary cos/sin in slot layout
+  sin: Value;
 }
 
-/** Qwen2_5_VLVisionBlock: x + attn(norm1 x, mask); then + mlp(norm2 x). `w` at `visual.blocks.{i}`. */
+/**
+ * Qwen2_5_VLVisionBlock: x + attn(norm1 x); then + mlp(norm2 x). `w` at `visual.blocks.{i}`. With `win` the attention
+ * runs per window (rows in slot layout); without, over the whole image.
+ */
 function visionBlock(
   g: GraphBuilder,
   w: Weights,
   x: Value,
   rot: { cos: Value; sin: Value },
-  mask: Value | undefined,
+  win: WindowLayout | undefined,
   spec: Qwen2_5VLVisionSpec,
   name: string,
 ): Value {
   const E = spec.hidden;
   const n1 = rmsNorm(g, w.pp('norm1'), x, E, VISION_RMS_EPS, `${name}.norm1`);
   const attnSpec = { embedDim: E, numHeads: spec.numHeads };
-  const attn = visionAttention(g, w.pp('attn'), n1, rot.cos, rot.sin, attnSpec, `${name}.attn`, mask);
+  let attn: Value;
+  if (win) {
+    const inSlots = g.gather(n1, win.slots, 0, `${name}.attn.in_windows`); // [B*S, E]
+    const segments = { size: win.size, keyBias: win.keyBias };
+    const out = visionAttention(
+      g,
+      w.pp('attn'),
+      inSlots,
+      win.cos,
+      win.sin,
+      attnSpec,
+      `${name}.attn`,
+      segments,
+    );
+    attn = g.gather(out, win.rows, 0, `${name}.attn.from_windows`); // [N, E]
+  } else {
+    attn = visionAttention(g, w.pp('attn'), n1, rot.cos, rot.sin, attnSpec, `${name}.attn`);
+  }
   const h = g.add(x, attn, `${name}.attn_residual`); // [N, E]
   const n2 = rmsNorm(g, w.pp('norm2'), h, E, VISION_RMS_EPS, `${name}.norm2`);
   const mlpSpec = { hidden: E, intermediate: spec.intermediate, act: spec.hiddenAct, bias: true };
@@ -92,7 +120,9 @@ function compose(g: GraphBuilder, w: Weights, spec: Qwen2_5VLVisionSpec, opts: Q
   const pixels = g.input(PIXEL_INPUT, 'float32', ['patches', K]); // [N, K]
   const angles = g.input(ROTARY_INPUT, 'float32', ['patches', hd / 2]); // [N, hd/2], raster order
   const order = g.input(WINDOW_ORDER_INPUT, 'int64', ['patches']); // [N]
-  const windowIds = g.input(WINDOW_IDS_INPUT, 'int64', ['patches']); // [N]
+  const slots = g.input(WINDOW_SLOTS_INPUT, 'int64', ['slots']); // [B*S]
+  const keyBias = g.input(WINDOW_KEY_BIAS_INPUT, 'float32', ['slots']); // [B*S]
+  const rows = g.input(WINDOW_ROWS_INPUT, 'int64', ['patches']); // [N]
   const reverse = g.input(WINDOW_REVERSE_INPUT, 'int64', ['tokens']); // [N/4]
 
   // Qwen2_5_VisionPatchEmbed: Conv3d(C -> E, kernel = stride = (T, p, p), bias=False) = row @ W_flatᵀ.
@@ -111,13 +141,21 @@ function compose(g: GraphBuilder, w: Weights, spec: Qwen2_5VLVisionSpec, opts: Q
   const x0 = conv.windowOrder ? g.gather(embeds, order, 0, 'vision.window_ordered') : embeds; // [N, E]
   const ang = conv.windowOrder ? g.gather(angles, order, 0, 'vision.rotary.window_ordered') : angles;
   const rot = visionRotaryCosSin(g, ang);
-  const mask = conv.windows ? windowMask(g, windowIds) : undefined; // [N, N]
+  const S = windowSlots(spec);
+  const win: WindowLayout = {
+    slots,
+    rows,
+    keyBias: g.reshape(keyBias, [-1, 1, 1, S], 'vision.window.key_bias'), // [B, 1, 1, S]
+    size: S,
+    cos: g.gather(rot.cos, slots, 0, 'vision.window.cos'), // [B*S, 1, hd]
+    sin: g.gather(rot.sin, slots, 0, 'vision.window.sin'),
+  };
   const full = new Set(spec.fullAttBlocks);
 
   const states = [x0];
   for (let i = 0; i < spec.depth; i++) {
-    const m = full.has(i) ? undefined : mask;
-    states.push(visionBlock(g, w.pp(`blocks.${i}`), states[i], rot, m, spec, `vision.layer.${i}`));
+    const wl = full.has(i) || !conv.windows ? undefined : win;
+    states.push(visionBlock(g, w.pp(`blocks.${i}`), states[i], rot, wl, spec, `vision.layer.${i}`));
   }
   const last = states[spec.depth]; // [N, E], window order
 

@@ -78,23 +78,59 @@ export function windowPlan(
 }
 
 /**
- * The graph inputs of a plan: the patch rows in window order ([N]; unit u's rows 4u..4u+3 stay together), the window of
- * each of those rows ([N]; the graph turns it into the block-diagonal attention mask) and the reverse permutation of the
- * merged tokens ([N / m²]). All int64, as ONNX Gather wants them.
+ * The graph inputs of a plan, in patch rows (a merge unit's m² rows stay together):
+ *   patchOrder [N]: the raster patch row at each window-order position (the gather before the blocks);
+ *   slots [B * S]: window-order rows laid out as B windows of S = (W·m)² slots, padding slots pointing at row 0;
+ *   keyBias [B * S]: 0 for a real slot, -inf for padding (so no query attends to a padding key);
+ *   rows [N]: the slot of each window-order row (the gather back after attention);
+ *   reverse [N / m²]: argsort(window_index), the merged tokens back to raster order.
+ * All indices int64, as ONNX Gather wants them.
  */
+export interface WindowInputs {
+  patchOrder: BigInt64Array;
+  slots: BigInt64Array;
+  keyBias: Float32Array;
+  rows: BigInt64Array;
+  reverse: BigInt64Array;
+  windows: number;
+  slotsPerWindow: number;
+}
+
+/** Slots per padded window: (window_size / merge / patch)² units of merge² patch rows each. */
+export function windowSlots(spec: {
+  patchSize: number;
+  spatialMergeSize: number;
+  windowSize: number;
+}): number {
+  const W = Math.floor(spec.windowSize / spec.spatialMergeSize / spec.patchSize);
+  return W * W * spec.spatialMergeSize ** 2;
+}
+
 export function windowGraphInputs(
   plan: WindowPlan,
-  mergeSize: number,
-): { patchOrder: BigInt64Array; patchWindow: BigInt64Array; reverse: BigInt64Array } {
-  const u = mergeSize * mergeSize;
+  spec: { patchSize: number; spatialMergeSize: number; windowSize: number },
+): WindowInputs {
+  const m = spec.spatialMergeSize;
+  const u = m * m;
+  const S = windowSlots(spec);
   const n = plan.unitOrder.length;
   const patchOrder = new BigInt64Array(n * u);
-  const patchWindow = new BigInt64Array(n * u);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < u; j++) {
-      patchOrder[i * u + j] = BigInt(plan.unitOrder[i] * u + j);
-      patchWindow[i * u + j] = BigInt(plan.unitWindow[i]);
+    for (let j = 0; j < u; j++) patchOrder[i * u + j] = BigInt(plan.unitOrder[i] * u + j);
+  }
+  const B = plan.cuWindowSeqlens.length - 1;
+  const slots = new BigInt64Array(B * S); // padding slots read row 0
+  const keyBias = new Float32Array(B * S).fill(-Infinity);
+  const rows = new BigInt64Array(n * u);
+  for (let b = 0; b < B; b++) {
+    const [from, to] = [plan.cuWindowSeqlens[b], plan.cuWindowSeqlens[b + 1]];
+    for (let r = from; r < to; r++) {
+      const slot = b * S + (r - from);
+      slots[slot] = BigInt(r);
+      keyBias[slot] = 0;
+      rows[r] = BigInt(slot);
     }
   }
-  return { patchOrder, patchWindow, reverse: BigInt64Array.from(plan.reverse, (v) => BigInt(v)) };
+  const reverse = BigInt64Array.from(plan.reverse, (v) => BigInt(v));
+  return { patchOrder, slots, keyBias, rows, reverse, windows: B, slotsPerWindow: S };
 }
