@@ -4,7 +4,7 @@
  */
 import type { ProgressCallback } from './progress.js';
 import type { HubSourceOptions } from './source/hub.js';
-import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from './types.js';
+import type { ImageFeatures, ImageInput, LensOptions, ResultJson, ViewName } from './types.js';
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 
@@ -33,7 +33,7 @@ export interface ModelInfo {
   vocabSize: number;
   hidden: number;
   /** Token views this model produces (base only for llava; base + grid for anyres models). */
-  views: Array<'base' | 'grid'>;
+  views: ViewName[];
 }
 
 export interface ImgTokensModel {

@@ -5,9 +5,9 @@
  */
 import { dirname, relative, resolve, sep } from 'node:path';
 import type { EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
-import { ConfigReader, type Json } from './arch/config.js';
-import { getFamily, type LoadedFamily } from './arch/index.js';
-import { imageProcessorDict } from './config/processor-config.js';
+import { ConfigReader, type Json } from './config/reader.js';
+import { getFamily, preprocessImage, type LoadedFamily } from './families/index.js';
+import { FEATURES_OUTPUT } from './families/types.js';
 import { CheckpointError } from './errors.js';
 import { loadImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
@@ -22,7 +22,7 @@ import {
   type TensorInfo,
   type WeightTensor,
 } from './source/index.js';
-import type { PreprocessResult } from './image/processors.js';
+import type { PreprocessResult } from './image/processor.js';
 import type { ImageFeatures, ImageInput, LensOptions, ResultJson, RgbImage } from './types.js';
 import { Vocab } from './vocab/index.js';
 
@@ -47,7 +47,7 @@ async function readJson(source: ModelSource, file: string, required: boolean): P
   }
 }
 
-/** A decoded and preprocessed image, ready for the vision graph (see Model.prepare / family.processor). */
+/** A decoded and preprocessed image, ready for the vision graph (see Model.prepare / LoadedFamily.processor). */
 export interface PreparedImage {
   rgb: RgbImage;
   pre: PreprocessResult;
@@ -70,10 +70,9 @@ export async function planModel(source: ModelSource, onProgress?: ProgressCallba
   const config = await readJson(source, 'config.json', true);
   const reader = new ConfigReader(config!, `${where}/config.json`);
   const family = getFamily(reader.str('model_type', '(missing)'), `${where}/config.json`);
-  // transformers 5 writes the image settings nested in processor_config.json instead (src/config/processor-config.ts).
-  const flat = await readJson(source, 'preprocessor_config.json', false);
-  const nested = flat ? null : await readJson(source, 'processor_config.json', false);
-  const preprocessor = imageProcessorDict(flat, nested, where)?.dict ?? null;
+  const preprocessor = await readJson(source, 'preprocessor_config.json', false);
+  // transformers 5.x writes the image-processor settings nested in processor_config.json (src/config/processor-config.ts).
+  const processorConfig = await readJson(source, 'processor_config.json', false);
   const tokenizer = await source.readFile('tokenizer.json');
   if (!tokenizer) {
     throw new CheckpointError(`${where}: no tokenizer.json`, {
@@ -82,7 +81,7 @@ export async function planModel(source: ModelSource, onProgress?: ProgressCallba
   }
   const tokenizerConfig = (await readJson(source, 'tokenizer_config.json', false)) ?? {};
   const index = await source.tensorIndex();
-  const loaded = family.load({ config: reader, preprocessor, index, where });
+  const loaded = family.load({ config: reader, preprocessor, processorConfig, index, where });
   for (const n of loaded.notices) onProgress?.({ status: 'notice', message: n });
   const t = loaded.text;
   const tensorNames = [
@@ -208,7 +207,9 @@ export class Model implements ImgTokensModel {
     const decoded = await loadImage(image, { exifTranspose: opts.exifTranspose, name: opts.name });
     for (const n of decoded.notices) onProgress?.({ status: 'notice', message: n });
     const rgb = decoded.image;
-    const pre = await stage(onProgress, 'preprocess', 'preprocessing', () => this.family.preprocess(rgb));
+    const pre = await stage(onProgress, 'preprocess', 'preprocessing', () =>
+      preprocessImage(rgb, this.family.processor),
+    );
     return { rgb, pre };
   }
 
@@ -216,15 +217,12 @@ export class Model implements ImgTokensModel {
   async encodePrepared(prepared: PreparedImage, opts: EncodeOptions = {}): Promise<ImageFeatures> {
     const onProgress = opts.onProgress ?? this.onProgress;
     const { rgb, pre } = prepared;
-    const [crops, tokens] = this.family.cropShape?.(pre) ?? [pre.shape[0], this.family.tokensPerCrop];
-    const feeds = {
-      pixel_values: { data: pre.pixelValues, shape: [...pre.shape] },
-      ...this.family.graphInputs?.(pre),
-    };
+    const { feeds, cropShape } = this.family.visionInputs(pre);
+    const [crops, tokens] = cropShape;
     const out = await stage(onProgress, 'vision', `vision tower (${crops} crop${crops > 1 ? 's' : ''})`, () =>
       this.vision.run(feeds),
     );
-    const crop = out.f32('crop_features', [crops, tokens, this.info.hidden]);
+    const crop = out.f32(FEATURES_OUTPUT, [crops, tokens, this.info.hidden]);
     const layout = this.family.layout(pre);
     const features = this.family.pack(crop.data, pre, layout, this.extra);
     return {

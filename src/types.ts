@@ -18,9 +18,19 @@ export interface Box {
   h: number;
 }
 
-export type TokenKind = 'patch' | 'cls' | 'newline';
-/** base = the whole-image (square-resized or center-cropped) view; grid = the high-resolution anyres crops. */
-export type ViewName = 'base' | 'grid';
+/**
+ * patch: a vision-tower output row; cls: the class token; newline: a learned row-end vector (LLaVA-NeXT's
+ * image_newline); special: a text token the family places between rows or tiles (`<row_1_col_2>`, `<global-img>`,
+ * `<img>`, boi/eoi, a newline token), with its text.
+ */
+export type TokenKind = 'patch' | 'cls' | 'newline' | 'special';
+/**
+ * base: the whole image (square-resized, center-cropped or smart-resized); grid: the high-resolution anyres crops as
+ * one un-padded map; tiles: high-resolution tiles kept apart (each its own grid); thumbnail: a downscaled whole-image
+ * tile shown beside the tiles.
+ */
+export type ViewName = 'base' | 'grid' | 'tiles' | 'thumbnail';
+export const VIEW_NAMES: readonly ViewName[] = ['base', 'grid', 'tiles', 'thumbnail'];
 
 /** One image token, in the order the LLM receives it. */
 export interface LayoutToken {
@@ -34,8 +44,10 @@ export interface LayoutToken {
   col: number;
   /** Row of the crop's feature matrix this token copies (-1 for newline tokens). */
   source: number;
-  /** The part of the original image the token covers; null for cls and newline tokens. */
+  /** The part of the original image the token covers; null for cls, newline and special tokens. */
   box: Box | null;
+  /** A special token's text (e.g. "<row_1_col_2>"); only on kind 'special'. */
+  text?: string;
 }
 
 export interface ViewInfo {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { FAMILIES } from '../src/arch/index.js';
+import { FAMILIES } from '../src/families/index.js';
 import { loadModel, type Model } from '../src/model.js';
 import type { LensMethod, TokenLayout } from '../src/types.js';
 import { assertClose, assertTopK, exists, npyF32, npyInt, readJson } from './helpers/golden.js';
@@ -56,7 +56,7 @@ export const CASES: Case[] = [
   },
   {
     // LLaVA with a SigLIP tower (llava-interleave): no CLS, so 'full' gives 64 tokens (4.45's LlavaProcessor
-    // would insert 65 placeholders; llavaProcessorImageTokens in src/arch/llava.ts mirrors that count).
+    // would insert 65 placeholders; llavaProcessorImageTokens in src/families/llava/index.ts mirrors that count).
     dir: 'test/fixtures/arch/tiny-llava-siglip',
     modelType: 'llava',
     imagesDir: 'test/fixtures/arch/images',
@@ -67,7 +67,7 @@ export const CASES: Case[] = [
   {
     // Features are Gemma's layer-0 input (image_features * sqrt(hidden)); the embedding measures use
     // embed_tokens * sqrt(hidden) and the logit lens the unscaled tied lm_head: the `_scaled` fixtures
-    // (docs/families.md). The unscaled image_features stage is checked in src/arch/paligemma.test.ts.
+    // (docs/families.md). The unscaled image_features stage is checked in src/families/paligemma/index.test.ts.
     dir: 'test/fixtures/arch/tiny-paligemma',
     modelType: 'paligemma',
     imagesDir: 'test/fixtures/arch/images',
@@ -94,7 +94,7 @@ export const CASES: Case[] = [
   },
   {
     // LLaVA-OneVision: SigLIP hidden_states[-1], anyres over square crops, anyres_max_9 bilinear down-sampling (none
-    // of the shipped images is interpolated; the packer's bilinear step is tested in src/arch/llava_onevision.test.ts).
+    // of the shipped images is interpolated; the packer's bilinear step is tested in src/families/llava_onevision/index.test.ts).
     dir: 'test/fixtures/arch/tiny-llava-onevision',
     modelType: 'llava_onevision',
     imagesDir: 'test/fixtures/arch/images',

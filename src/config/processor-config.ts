@@ -1,35 +1,48 @@
 /**
- * The image processor's settings from either file layout a checkpoint may carry:
- *   - `preprocessor_config.json` (transformers 4.x and most hub repos): the image settings at the top level;
- *   - `processor_config.json` (written by transformers 5.x `ProcessorMixin.save_pretrained`): one file for the whole
- *     processor, the image settings nested under `image_processor` (and the video settings under `video_processor`).
- * Mirrors transformers 5.12.1 processing_utils.py (ProcessorMixin.to_dict / from_pretrained: sub-processors are saved as
- * nested dicts keyed by attribute name). `preprocessor_config.json` wins when both exist, as
- * ImageProcessingMixin.get_image_processor_dict reads it first.
+ * Where a checkpoint's image-processor settings live. transformers 5.x `save_pretrained` writes ONE
+ * `processor_config.json` with the image processor nested under `image_processor` (no preprocessor_config.json);
+ * hub repos made with 4.x have a flat `preprocessor_config.json` (+ a flat processor_config.json holding only
+ * processor fields such as `image_seq_length`). 5.12.1 loads both layouts to the same processor
+ * (processing_utils.py ProcessorMixin.get_processor_dict / image_processing_base.py get_image_processor_dict), and so
+ * does this reader: the nested dict wins when both are present, as in 5.12.1.
+ * Shared by the families that read 5.x layouts (gemma3, gemma4); it names no family.
  */
 import { CheckpointError } from '../errors.js';
-import type { Json } from '../arch/config.js';
+import type { Json } from './reader.js';
 
-/** Which file the image settings came from (for messages and notices). */
-export type ProcessorFile = 'preprocessor_config.json' | 'processor_config.json';
+export interface ImageProcessorSettings {
+  /** The image processor's settings (possibly empty: the class defaults apply). */
+  settings: Json;
+  /** The file and key they came from, for messages ("dir/processor_config.json → image_processor"). */
+  where: string;
+  /** Processor-level fields (processor_config.json top level, e.g. image_seq_length, processor_class). */
+  processor: Json;
+  /** False when neither file had image-processor settings (the caller uses the class defaults and says so). */
+  found: boolean;
+}
 
-/**
- * The flat image-processor dict: `preprocessor` as is, else `processor.image_processor`, else null.
- * A `processor_config.json` without `image_processor` (a text-only processor) gives null.
- */
-export function imageProcessorDict(
+export function imageProcessorSettings(
   preprocessor: Json | null,
-  processor: Json | null,
+  processorConfig: Json | null,
   where: string,
-): { dict: Json; file: ProcessorFile } | null {
-  if (preprocessor) return { dict: preprocessor, file: 'preprocessor_config.json' };
-  if (!processor) return null;
+): ImageProcessorSettings {
+  const processor = processorConfig ?? {};
   const nested = processor['image_processor'];
-  if (nested === undefined || nested === null) return null;
-  if (typeof nested !== 'object' || Array.isArray(nested)) {
-    throw new CheckpointError(`${where}/processor_config.json: field "image_processor" must be an object`, {
-      hint: 'transformers 5 writes the image settings as a nested object; re-save the processor',
-    });
+  if (nested !== undefined && nested !== null) {
+    if (typeof nested !== 'object' || Array.isArray(nested)) {
+      throw new CheckpointError(`${where}/processor_config.json: "image_processor" must be an object`, {
+        hint: 're-save the processor with transformers 5 (Processor.save_pretrained) or fix the file',
+      });
+    }
+    return {
+      settings: nested as Json,
+      where: `${where}/processor_config.json → image_processor`,
+      processor,
+      found: true,
+    };
   }
-  return { dict: nested as Json, file: 'processor_config.json' };
+  if (preprocessor) {
+    return { settings: preprocessor, where: `${where}/preprocessor_config.json`, processor, found: true };
+  }
+  return { settings: {}, where: `${where} (no image-processor settings)`, processor, found: false };
 }

@@ -12,7 +12,8 @@
  * merger output); the merger output is out_hidden_size.
  */
 import { CheckpointError, UnsupportedModelError } from '../../errors.js';
-import type { ConfigReader, TextConfig } from '../../arch/config.js';
+import type { ConfigReader } from '../../config/reader.js';
+import type { TextConfig } from '../../text/models.js';
 
 /** Qwen2_5_VLVisionConfig.__init__ defaults. */
 export const QWEN2_5_VL_VISION_DEFAULTS = {
@@ -82,15 +83,17 @@ export interface Qwen2_5VLConfig {
 }
 
 /**
- * The text settings of a Qwen-VL config: `text_config` when present (5.x), else the top level (hub files).
+ * The text settings of a Qwen-VL config: `text_config` when present (5.x), else the top level (hub files); the text
+ * model_type is text_config's (qwen2_5_vl_text / qwen3_vl_text: Qwen2-style RMSNorm, unscaled embeddings).
  * tie_word_embeddings is read from the text settings, then the top level (both are written by 5.x).
  */
 export function parseQwenVLTextConfig(
   r: ConfigReader,
-  modelType: string,
+  textModelType: string,
   d: typeof QWEN2_5_VL_TEXT_DEFAULTS,
 ): QwenVLTextConfig {
-  const t = r.has('text_config') ? r.sub('text_config') : r;
+  const nested = r.has('text_config');
+  const t = nested ? r.sub('text_config') : r;
   const rp = t.has('rope_parameters') ? t.sub('rope_parameters') : t.sub('rope_scaling');
   const rope: QwenRope = {
     theta: rp.num('rope_theta', t.num('rope_theta', d.rope_theta)),
@@ -98,7 +101,7 @@ export function parseQwenVLTextConfig(
     interleaved: rp.bool('mrope_interleaved', false),
   };
   return {
-    modelType,
+    modelType: nested ? t.str('model_type', textModelType) : textModelType,
     vocabSize: t.posInt('vocab_size', d.vocab_size),
     hiddenSize: t.posInt('hidden_size', d.hidden_size),
     numHiddenLayers: t.posInt('num_hidden_layers', d.num_hidden_layers),
@@ -125,7 +128,7 @@ export function parseQwen2_5VLConfig(r: ConfigReader): Qwen2_5VLConfig {
     fullAttBlocks: v.numArray('fullatt_block_indexes', d.fullatt_block_indexes),
     outHidden: v.posInt('out_hidden_size', d.out_hidden_size),
   };
-  const text = parseQwenVLTextConfig(r, 'qwen2_5_vl', QWEN2_5_VL_TEXT_DEFAULTS);
+  const text = parseQwenVLTextConfig(r, 'qwen2_5_vl_text', QWEN2_5_VL_TEXT_DEFAULTS);
   checkVision(vision, text, v.where);
   return {
     vision,

@@ -11,21 +11,29 @@
  * Mirrors transformers 5.12.1: models/qwen2_5_vl/{configuration,modeling}_qwen2_5_vl.py, processing_qwen2_5_vl.py,
  * and the shared Qwen2VLImageProcessor (src/image/qwen2vl.ts, its Pillow backend).
  */
+import type { Json } from '../../config/reader.js';
+import { imageProcessorSettings } from '../../config/processor-config.js';
 import { CheckpointError, UnsupportedModelError } from '../../errors.js';
-import type { Json } from '../../arch/config.js';
-import { packFeatures, singleViewLayout } from '../../arch/layout.js';
-import { QWEN2VL_TEXT_NAMING } from '../../arch/qwen2_vl.js';
-import { resolveTextTensors } from '../../arch/text.js';
-import type { ArchFamily, LoadedFamily } from '../../arch/types.js';
-import { ROTARY_INPUT, visionRotaryAngles } from '../../graph/qwen2vl.js';
-import type { PreprocessResult } from '../../image/processors.js';
+import { parseWith, type PreprocessResult, type ProcessorDef } from '../../image/processor.js';
+import { packFeatures, singleViewLayout } from '../../layout/layout.js';
+import type { NamedTensor } from '../../runtime/session.js';
+import { QWEN2 } from '../../text/models.js';
+import { resolveTextTensors } from '../../text/tensors.js';
+import { QWEN2VL_TEXT_NAMING } from '../qwen2_vl/index.js';
 import {
   parseQwen2VLProcessorConfig,
+  QWEN2VL_PROCESSOR,
   qwen2vlGrid,
-  qwen2vlPreprocess,
   type Qwen2VLProcessorSpec,
-} from '../../image/qwen2vl.js';
-import type { NamedTensor } from '../../runtime/session.js';
+} from '../qwen2_vl/processor.js';
+import { ROTARY_INPUT, visionRotaryAngles } from '../qwen2_vl/vision.js';
+import {
+  PIXEL_INPUT,
+  type Family,
+  type FamilyLoadArgs,
+  type LoadedFamily,
+  type VisionInputs,
+} from '../types.js';
 import { parseQwen2_5VLConfig, type Qwen2_5VLVisionSpec } from './config.js';
 import {
   buildQwen2_5VLVisionGraph,
@@ -38,8 +46,14 @@ import {
 } from './vision.js';
 import { windowGraphInputs, windowPlan } from './windows.js';
 
-/** Image processor classes whose preprocessing is Qwen2VLImageProcessor's (any backend). */
-const PROCESSOR_CLASSES = ['Qwen2VLImageProcessor', 'Qwen2VLImageProcessorFast', 'Qwen2VLImageProcessorPil'];
+/**
+ * Qwen2VLImageProcessor under the names 5.x files use for its backends (the Fast/torchvision class, the Pil class);
+ * for parsing only: the spec it gives runs as QWEN2VL_PROCESSOR (registered by the qwen2_vl family and here).
+ */
+const QWEN_VL_PROCESSOR_NAMES: ProcessorDef = {
+  ...QWEN2VL_PROCESSOR,
+  aliases: ['Qwen2VLImageProcessorFast', 'Qwen2VLImageProcessorPil'],
+} as ProcessorDef;
 
 /** What transformers 5 does by default and what is mirrored here (the notice every load shows). */
 export const BACKEND_NOTICE =
@@ -47,33 +61,34 @@ export const BACKEND_NOTICE =
   'picks the torchvision backend by default, whose resized pixels differ by 1 level on under 1% of the values ' +
   '(image features within about 0.3% of their largest value)';
 
-/** The image processor settings, checked against vision_config (patch, temporal patch and merge sizes must agree). */
+/**
+ * The image processor settings (preprocessor_config.json or 5.x processor_config.json → image_processor), checked
+ * against vision_config (patch, temporal patch and merge sizes must agree).
+ */
 export function qwenVLProcessorSpec(
-  processor: Json | null,
+  files: Pick<FamilyLoadArgs, 'preprocessor' | 'processorConfig' | 'where'>,
   vision: Pick<Qwen2_5VLVisionSpec, 'patchSize' | 'temporalPatchSize' | 'spatialMergeSize' | 'inChannels'>,
-  where: string,
   family: string,
 ): { spec: Qwen2VLProcessorSpec; notices: string[] } {
+  const where = files.where;
+  const found = imageProcessorSettings(files.preprocessor, files.processorConfig ?? null, where);
   const notices: string[] = [];
   let spec: Qwen2VLProcessorSpec;
-  if (processor) {
-    const cls = processor['image_processor_type'];
-    if (cls !== undefined && !PROCESSOR_CLASSES.includes(String(cls))) {
-      throw new UnsupportedModelError(
-        `${where}: a ${family} model needs Qwen2VLImageProcessor, found ${String(cls)}`,
-        { hint: `supported image processors: ${PROCESSOR_CLASSES.join(', ')}` },
-      );
-    }
-    spec = parseQwen2VLProcessorConfig(processor, `${where} (image processor)`);
+  if (found.found) {
+    spec = parseWith(
+      found.settings,
+      found.where,
+      [QWEN_VL_PROCESSOR_NAMES],
+      QWEN2VL_PROCESSOR.type,
+      `a ${family} model`,
+    ) as Qwen2VLProcessorSpec;
   } else {
-    spec = parseQwen2VLProcessorConfig(
-      {
-        patch_size: vision.patchSize,
-        temporal_patch_size: vision.temporalPatchSize,
-        merge_size: vision.spatialMergeSize,
-      },
-      `${where} (no processor settings)`,
-    );
+    const defaults: Json = {
+      patch_size: vision.patchSize,
+      temporal_patch_size: vision.temporalPatchSize,
+      merge_size: vision.spatialMergeSize,
+    };
+    spec = parseQwen2VLProcessorConfig(defaults, found.where);
     notices.push(
       `${where}: neither preprocessor_config.json nor processor_config.json; using Qwen2VLImageProcessor defaults`,
     );
@@ -98,15 +113,13 @@ export function qwenVLProcessorSpec(
   return { spec, notices };
 }
 
-/** Every graph input of one image besides pixel_values: the rotary angles (raster) and the window plan. */
-export function qwen2_5vlGraphInputs(
-  pre: PreprocessResult,
-  v: Qwen2_5VLVisionSpec,
-): Record<string, NamedTensor> {
+/** The vision graph's inputs for one image: pixel_values, the rotary angles (raster) and the window plan. */
+export function qwen2_5vlVisionInputs(pre: PreprocessResult, v: Qwen2_5VLVisionSpec): VisionInputs {
   const grid = qwen2vlGrid(pre, v.patchSize);
   const n = grid.t * grid.h * grid.w;
   const w = windowGraphInputs(windowPlan(grid, v), v);
-  return {
+  const feeds: Record<string, NamedTensor> = {
+    [PIXEL_INPUT]: { data: pre.pixelValues, shape: [...pre.shape] },
     [ROTARY_INPUT]: visionRotaryAngles(grid, v.hidden / v.numHeads, v.spatialMergeSize).angles,
     [WINDOW_ORDER_INPUT]: { data: w.patchOrder, shape: [n] },
     [WINDOW_SLOTS_INPUT]: { data: w.slots, shape: [w.slots.length] },
@@ -114,19 +127,23 @@ export function qwen2_5vlGraphInputs(
     [WINDOW_ROWS_INPUT]: { data: w.rows, shape: [n] },
     [WINDOW_REVERSE_INPUT]: { data: w.reverse, shape: [w.reverse.length] },
   };
+  return { feeds, cropShape: [1, n / v.spatialMergeSize ** 2] };
 }
 
-export const qwen2_5vl: ArchFamily = {
+export const qwen2_5vl: Family = {
   modelType: 'qwen2_5_vl',
   label: 'Qwen2.5-VL',
   exampleHubId: 'Qwen/Qwen2.5-VL-3B-Instruct',
   viewsDescription:
     'base: the smart-resized image (sides multiples of 28 px), one token per 2x2 block of 14 px patches, raster order',
-  load({ config, preprocessor, index, where }): LoadedFamily {
+  processors: [QWEN2VL_PROCESSOR],
+  load(args): LoadedFamily {
+    const { config, index, where } = args;
     const cfg = parseQwen2_5VLConfig(config);
     const v = cfg.vision;
-    const { spec: proc, notices } = qwenVLProcessorSpec(preprocessor, v, where, 'qwen2_5_vl');
-    const text = resolveTextTensors(index, cfg.text, where, { naming: QWEN2VL_TEXT_NAMING });
+    const { spec: proc, notices } = qwenVLProcessorSpec(args, v, 'qwen2_5_vl');
+    // The language model is Qwen2's (Qwen2RMSNorm, unscaled embeddings) under qwen2_5_vl_text.
+    const text = resolveTextTensors(index, cfg.text, where, { naming: QWEN2VL_TEXT_NAMING, model: QWEN2 });
     const m = v.spatialMergeSize;
     const D = cfg.text.hiddenSize;
     const merged = (pre: PreprocessResult) => {
@@ -138,17 +155,11 @@ export const qwen2_5vl: ArchFamily = {
       views: ['base'],
       text: text.spec,
       notices: [...notices, ...text.notices, `${where}: ${BACKEND_NOTICE}`],
+      processor: proc,
       visionTensorNames: () => qwen2_5vlVisionTensorNames(v, index, where),
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildQwen2_5VLVisionGraph(v, tensors, { where }),
-      tokensPerCrop: -1, // depends on the image: see cropShape
-      cropShape: (pre) => {
-        const { rows, cols } = merged(pre);
-        return [1, rows * cols];
-      },
-      graphInputs: (pre) => qwen2_5vlGraphInputs(pre, v),
-      processor: proc,
-      preprocess: (rgb) => qwen2vlPreprocess(rgb, proc),
+      visionInputs: (pre) => qwen2_5vlVisionInputs(pre, v),
       // The graph returns the merged tokens in raster order (the window permutation is undone inside it), so the
       // single-view layout over the merged grid gives every token its 2x2 block, as for Qwen2-VL.
       layout: (pre) => singleViewLayout(pre.geometry, merged(pre)),

@@ -5,16 +5,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigReader, type Json } from '../../arch/config.js';
-import { imageProcessorDict } from '../../config/processor-config.js';
+import { ConfigReader, type Json } from '../../config/reader.js';
 import { decodeImage } from '../../image/decode.js';
-import { qwen2vlPreprocess } from '../../image/qwen2vl.js';
+import { qwen2vlPreprocess } from '../qwen2_vl/processor.js';
 import { Session } from '../../runtime/session.js';
 import { LocalSource } from '../../source/local.js';
 import type { WeightTensor } from '../../source/types.js';
 import { parseNpy } from '../../util/npy.js';
 import { parseQwen2_5VLConfig } from './config.js';
-import { qwen2_5vlGraphInputs, qwenVLProcessorSpec } from './index.js';
+import type { PreprocessResult } from '../../image/processor.js';
+import { qwen2_5vlVisionInputs, qwenVLProcessorSpec } from './index.js';
 import {
   buildQwen2_5VLVisionGraph,
   qwen2_5vlVisionTensorNames,
@@ -36,11 +36,26 @@ const stem = (f: string) => f.replace(/\.\w+$/, '');
 
 const cfg = parseQwen2_5VLConfig(new ConfigReader(readJson(join(FIX, 'config.json')), FIX));
 const v = cfg.vision;
-const procDict = imageProcessorDict(null, readJson(join(FIX, 'processor_config.json')), FIX)!;
+const files = {
+  preprocessor: null,
+  processorConfig: readJson(join(FIX, 'processor_config.json')),
+  where: FIX,
+};
 const proc = qwen2vlPreprocessSpec();
 
 function qwen2vlPreprocessSpec() {
-  return qwenVLProcessorSpec(procDict.dict, v, FIX, 'qwen2_5_vl').spec;
+  return qwenVLProcessorSpec(files, v, 'qwen2_5_vl').spec;
+}
+
+/** The stored Pillow-backend pixels as a preprocess result (the grid is all the graph inputs read besides them). */
+function storedPixels(exp: string): PreprocessResult {
+  const px = npy(join(exp, 'pixel_values_pil.npy'));
+  const [, gh, gw] = ints(join(exp, 'image_grid_thw.npy'));
+  return {
+    pixelValues: px.data as Float32Array,
+    shape: px.shape,
+    geometry: { crops: [{ height: gh * v.patchSize, width: gw * v.patchSize }] },
+  } as unknown as PreprocessResult;
 }
 
 /** max |got - want| / max(1, |want|) over all elements. */
@@ -107,7 +122,6 @@ test('config: nested 5.x layout, rope_parameters, vision defaults where omitted'
 });
 
 test('processor settings: processor_config.json image_processor, size.shortest_edge/longest_edge = min/max pixels', () => {
-  assert.equal(procDict.file, 'processor_config.json');
   assert.deepEqual([proc.minPixels, proc.maxPixels, proc.patchSize, proc.mergeSize], [1024, 4096, 2, 2]);
   assert.equal(proc.resample, 'bicubic');
 });
@@ -211,14 +225,7 @@ describe('Qwen2.5-VL stages', () => {
 
     test(`${img}: patch_embeds, every hidden state (window order), merger_input, image_features`, async (tc) => {
       const s = await session();
-      const pxv = npy(join(exp, 'pixel_values_pil.npy'));
-      const [, gh, gw] = ints(join(exp, 'image_grid_thw.npy'));
-      const pre = { geometry: { crops: [{ height: gh * v.patchSize, width: gw * v.patchSize }] } };
-      const feeds = {
-        pixel_values: { data: pxv.data as Float32Array, shape: pxv.shape },
-        ...qwen2_5vlGraphInputs(pre as Parameters<typeof qwen2_5vlGraphInputs>[0], v),
-      };
-      const out = await s.run(feeds);
+      const out = await s.run(qwen2_5vlVisionInputs(storedPixels(exp), v).feeds);
       const rep: string[] = [];
       const check = (got: Float32Array, want: Float32Array, what: string) => {
         const d = relDiff(got, want, what);
@@ -251,13 +258,7 @@ describe('Qwen2.5-VL stages', () => {
       const diffs: string[] = [];
       for (const file of IMAGES) {
         const exp = join(FIX, 'expected', stem(file));
-        const pxv = npy(join(exp, 'pixel_values_pil.npy'));
-        const [, gh, gw] = ints(join(exp, 'image_grid_thw.npy'));
-        const pre = { geometry: { crops: [{ height: gh * v.patchSize, width: gw * v.patchSize }] } };
-        const out = await s.run({
-          pixel_values: { data: pxv.data as Float32Array, shape: pxv.shape },
-          ...qwen2_5vlGraphInputs(pre as Parameters<typeof qwen2_5vlGraphInputs>[0], v),
-        });
+        const out = await s.run(qwen2_5vlVisionInputs(storedPixels(exp), v).feeds);
         const d = relDiff(
           out.f32('crop_features').data,
           f32(join(exp, 'image_features.npy')),

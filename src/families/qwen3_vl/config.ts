@@ -8,7 +8,7 @@
  *   Qwen3VLConfig.__init__ (image_token_id 151655; the text settings are always nested under text_config).
  */
 import { CheckpointError, UnsupportedModelError } from '../../errors.js';
-import type { ConfigReader } from '../../arch/config.js';
+import type { ConfigReader } from '../../config/reader.js';
 import { parseQwenVLTextConfig, type QwenVLTextConfig } from '../qwen2_5_vl/config.js';
 
 /** Qwen3VLVisionConfig.__init__ defaults. */
@@ -81,7 +81,7 @@ export function parseQwen3VLConfig(r: ConfigReader): Qwen3VLConfig {
     deepstackIndexes: v.numArray('deepstack_visual_indexes', d.deepstack_visual_indexes),
     outHidden: v.posInt('out_hidden_size', d.out_hidden_size),
   };
-  const text = parseQwenVLTextConfig(r, 'qwen3_vl', QWEN3_VL_TEXT_DEFAULTS);
+  const text = parseQwenVLTextConfig(r, 'qwen3_vl_text', QWEN3_VL_TEXT_DEFAULTS);
   const hd = vision.hidden / vision.numHeads;
   if (!Number.isInteger(hd) || hd % 4 !== 0) {
     throw new UnsupportedModelError(

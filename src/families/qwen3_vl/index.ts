@@ -14,15 +14,15 @@
  * Mirrors transformers 5.12.1: models/qwen3_vl/{configuration,modeling}_qwen3_vl.py, processing_qwen3_vl.py, and the
  * shared Qwen2VLImageProcessor (src/image/qwen2vl.ts, its Pillow backend).
  */
-import { packFeatures, singleViewLayout } from '../../arch/layout.js';
-import { QWEN2VL_TEXT_NAMING } from '../../arch/qwen2_vl.js';
-import { resolveTextTensors } from '../../arch/text.js';
-import type { ArchFamily, LoadedFamily } from '../../arch/types.js';
-import { ROTARY_INPUT, visionRotaryAngles } from '../../graph/qwen2vl.js';
-import type { PreprocessResult } from '../../image/processors.js';
-import { qwen2vlGrid, qwen2vlPreprocess } from '../../image/qwen2vl.js';
-import type { NamedTensor } from '../../runtime/session.js';
+import type { PreprocessResult } from '../../image/processor.js';
+import { packFeatures, singleViewLayout } from '../../layout/layout.js';
+import { QWEN2 } from '../../text/models.js';
+import { resolveTextTensors } from '../../text/tensors.js';
 import { BACKEND_NOTICE, qwenVLProcessorSpec } from '../qwen2_5_vl/index.js';
+import { QWEN2VL_TEXT_NAMING } from '../qwen2_vl/index.js';
+import { QWEN2VL_PROCESSOR, qwen2vlGrid } from '../qwen2_vl/processor.js';
+import { ROTARY_INPUT, visionRotaryAngles } from '../qwen2_vl/vision.js';
+import { PIXEL_INPUT, type Family, type LoadedFamily, type VisionInputs } from '../types.js';
 import { parseQwen3VLConfig, type Qwen3VLVisionSpec } from './config.js';
 import { posEmbedPlan } from './posembed.js';
 import {
@@ -32,34 +32,42 @@ import {
   qwen3vlVisionTensorNames,
 } from './vision.js';
 
-/** Every graph input of one image besides pixel_values: the rotary angles and the position-table interpolation. */
-export function qwen3vlGraphInputs(
+/**
+ * The vision graph's inputs for one image: pixel_values, the rotary angles and the position-table interpolation
+ * (`sampling: 'half_pixel'` only for the pitfall test).
+ */
+export function qwen3vlVisionInputs(
   pre: PreprocessResult,
   v: Qwen3VLVisionSpec,
   sampling: 'align_corners' | 'half_pixel' = 'align_corners',
-): Record<string, NamedTensor> {
+): VisionInputs {
   const grid = qwen2vlGrid(pre, v.patchSize);
   const n = grid.t * grid.h * grid.w;
   const side = Math.round(Math.sqrt(v.numPositionEmbeddings));
   const pos = posEmbedPlan(grid, side, v.spatialMergeSize, sampling);
-  return {
+  const feeds = {
+    [PIXEL_INPUT]: { data: pre.pixelValues, shape: [...pre.shape] },
     [ROTARY_INPUT]: visionRotaryAngles(grid, v.hidden / v.numHeads, v.spatialMergeSize).angles,
     [POS_INDEX_INPUT]: { data: pos.indices, shape: [4, n] },
     [POS_WEIGHT_INPUT]: { data: pos.weights, shape: [4, n] },
   };
+  return { feeds, cropShape: [1, n / v.spatialMergeSize ** 2] };
 }
 
-export const qwen3vl: ArchFamily = {
+export const qwen3vl: Family = {
   modelType: 'qwen3_vl',
   label: 'Qwen3-VL',
   exampleHubId: 'Qwen/Qwen3-VL-2B-Instruct',
   viewsDescription:
     'base: the smart-resized image (sides multiples of 32 px), one token per 2x2 block of 16 px patches, raster order (the main merger; DeepStack features are not shown)',
-  load({ config, preprocessor, index, where }): LoadedFamily {
+  processors: [QWEN2VL_PROCESSOR],
+  load(args): LoadedFamily {
+    const { config, index, where } = args;
     const cfg = parseQwen3VLConfig(config);
     const v = cfg.vision;
-    const { spec: proc, notices } = qwenVLProcessorSpec(preprocessor, v, where, 'qwen3_vl');
-    const text = resolveTextTensors(index, cfg.text, where, { naming: QWEN2VL_TEXT_NAMING });
+    const { spec: proc, notices } = qwenVLProcessorSpec(args, v, 'qwen3_vl');
+    // qwen3_vl_text: Qwen3's RMSNorm (w · x / rms) and unscaled embeddings, as Qwen2's for the lens.
+    const text = resolveTextTensors(index, cfg.text, where, { naming: QWEN2VL_TEXT_NAMING, model: QWEN2 });
     const m = v.spatialMergeSize;
     const D = cfg.text.hiddenSize;
     const merged = (pre: PreprocessResult) => {
@@ -71,17 +79,11 @@ export const qwen3vl: ArchFamily = {
       views: ['base'],
       text: text.spec,
       notices: [...notices, ...text.notices, `${where}: ${BACKEND_NOTICE}`],
+      processor: proc,
       visionTensorNames: () => qwen3vlVisionTensorNames(v, index, where),
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildQwen3VLVisionGraph(v, tensors, { where }),
-      tokensPerCrop: -1, // depends on the image: see cropShape
-      cropShape: (pre) => {
-        const { rows, cols } = merged(pre);
-        return [1, rows * cols];
-      },
-      graphInputs: (pre) => qwen3vlGraphInputs(pre, v),
-      processor: proc,
-      preprocess: (rgb) => qwen2vlPreprocess(rgb, proc),
+      visionInputs: (pre) => qwen3vlVisionInputs(pre, v),
       // The merger's rows are the merged grid in raster order (pixel_values rows are block-major), as for Qwen2-VL.
       layout: (pre) => singleViewLayout(pre.geometry, merged(pre)),
       pack: (cropFeatures, pre, layout) => {

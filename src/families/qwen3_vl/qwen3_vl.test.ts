@@ -6,18 +6,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigReader, type Json } from '../../arch/config.js';
-import { imageProcessorDict } from '../../config/processor-config.js';
+import { ConfigReader, type Json } from '../../config/reader.js';
 import { decodeImage } from '../../image/decode.js';
-import type { PreprocessResult } from '../../image/processors.js';
-import { qwen2vlPreprocess } from '../../image/qwen2vl.js';
+import type { PreprocessResult } from '../../image/processor.js';
+import { qwen2vlPreprocess } from '../qwen2_vl/processor.js';
 import { Session } from '../../runtime/session.js';
 import { LocalSource } from '../../source/local.js';
 import type { WeightTensor } from '../../source/types.js';
 import { parseNpy } from '../../util/npy.js';
 import { qwenVLProcessorSpec } from '../qwen2_5_vl/index.js';
 import { parseQwen3VLConfig } from './config.js';
-import { qwen3vlGraphInputs } from './index.js';
+import { qwen3vlVisionInputs } from './index.js';
 import { linspaceF32, posEmbedPlan } from './posembed.js';
 import {
   buildQwen3VLVisionGraph,
@@ -40,12 +39,12 @@ const stem = (f: string) => f.replace(/\.\w+$/, '');
 
 const cfg = parseQwen3VLConfig(new ConfigReader(readJson(join(FIX, 'config.json')), FIX));
 const v = cfg.vision;
-const proc = qwenVLProcessorSpec(
-  imageProcessorDict(null, readJson(join(FIX, 'processor_config.json')), FIX)!.dict,
-  v,
-  FIX,
-  'qwen3_vl',
-).spec;
+const files = {
+  preprocessor: null,
+  processorConfig: readJson(join(FIX, 'processor_config.json')),
+  where: FIX,
+};
+const proc = qwenVLProcessorSpec(files, v, 'qwen3_vl').spec;
 
 /** max |got - want| / max(1, |want|) over all elements. */
 function relDiff(got: ArrayLike<number>, want: ArrayLike<number>, what: string): number {
@@ -58,10 +57,13 @@ function relDiff(got: ArrayLike<number>, want: ArrayLike<number>, what: string):
   return m;
 }
 
-/** A preprocess result carrying only the geometry the graph inputs read (the grid), for the stored pixels. */
-function gridOnly(exp: string): PreprocessResult {
+/** The stored Pillow-backend pixels as a preprocess result (the grid is all the graph inputs read besides them). */
+function storedPixels(exp: string): PreprocessResult {
+  const px = npy(join(exp, 'pixel_values_pil.npy'));
   const [, gh, gw] = ints(join(exp, 'image_grid_thw.npy'));
   return {
+    pixelValues: px.data as Float32Array,
+    shape: px.shape,
     geometry: { crops: [{ height: gh * v.patchSize, width: gw * v.patchSize }] },
   } as unknown as PreprocessResult;
 }
@@ -136,13 +138,8 @@ describe('Qwen3-VL stages', () => {
     sessions.push(s);
     return s;
   };
-  const run = async (s: Session, exp: string, sampling?: 'align_corners' | 'half_pixel') => {
-    const pxv = npy(join(exp, 'pixel_values_pil.npy'));
-    return s.run({
-      pixel_values: { data: pxv.data as Float32Array, shape: pxv.shape },
-      ...qwen3vlGraphInputs(gridOnly(exp), v, sampling),
-    });
-  };
+  const run = (s: Session, exp: string, sampling?: 'align_corners' | 'half_pixel') =>
+    s.run(qwen3vlVisionInputs(storedPixels(exp), v, sampling).feeds);
 
   for (const file of IMAGES) {
     const img = stem(file);

@@ -17,14 +17,13 @@
 import type { WeightTensor, TensorInfo } from '../../source/types.js';
 import { GraphBuilder, type Value } from '../../graph/builder.js';
 import { activation, layerNorm, linear } from '../../graph/blocks.js';
+import { FEATURES_OUTPUT, PIXEL_INPUT } from '../types.js';
 import {
-  FEATURES_OUTPUT,
-  PIXEL_INPUT,
   QWEN2VL_VISION_NAMING,
   ROTARY_INPUT,
   visionAttention,
   visionRotaryCosSin,
-} from '../../graph/qwen2vl.js';
+} from '../qwen2_vl/vision.js';
 import { loadWeights, planWeights, type Weights } from '../../graph/weights.js';
 import type { Qwen3VLVisionSpec } from './config.js';
 
