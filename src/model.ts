@@ -77,8 +77,11 @@ export async function planModel(source: ModelSource, onProgress?: ProgressCallba
   const reader = new ConfigReader(config!, `${where}/config.json`);
   const family = getFamily(reader.str('model_type', '(missing)'), `${where}/config.json`);
   const preprocessor = await readJson(source, 'preprocessor_config.json', false);
+  // transformers 5.x writes the image-processor settings nested in processor_config.json (src/config/processor-config.ts).
+  const processorConfig = await readJson(source, 'processor_config.json', false);
   checkProcessorSizes(config!, `${where}/config.json`);
   if (preprocessor) checkProcessorSizes(preprocessor, `${where}/preprocessor_config.json`);
+  if (processorConfig) checkProcessorSizes(processorConfig, `${where}/processor_config.json`);
   checkAnyresGrid(config!, preprocessor, where);
   const tokenizer = await source.readFile('tokenizer.json');
   if (!tokenizer) {
@@ -88,7 +91,7 @@ export async function planModel(source: ModelSource, onProgress?: ProgressCallba
   }
   const tokenizerConfig = (await readJson(source, 'tokenizer_config.json', false)) ?? {};
   const index = await source.tensorIndex();
-  const loaded = family.load({ config: reader, preprocessor, index, where });
+  const loaded = family.load({ config: reader, preprocessor, processorConfig, index, where });
   for (const n of loaded.notices) onProgress?.({ status: 'notice', message: n });
   const t = loaded.text;
   const tensorNames = [

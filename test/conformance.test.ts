@@ -19,6 +19,8 @@ interface Case {
   imagesDir: string;
   /** pixel_values tolerance (0 = bit-exact). */
   pixelTol: number;
+  /** The fixture the pixels are compared with (default pixel_values.npy; the 5.x fixtures' Pillow backend: _pil). */
+  pixelsFile?: string;
   featureTol: number;
   /** Named skips: fixture array -> reason. */
   skip?: Record<string, string>;
@@ -29,7 +31,12 @@ interface Case {
   /** Absolute score tolerance (default 1e-4). */
   scoreTol?: number;
   /** Checks the layout against expected.json token_layout (rows, columns, kinds, boxes). */
-  checkLayout?: (layout: TokenLayout, meta: ExpectedJson, image: { width: number; height: number }) => void;
+  checkLayout?: (
+    layout: TokenLayout,
+    meta: ExpectedJson,
+    image: { width: number; height: number },
+    exp: string,
+  ) => void;
 }
 
 export const CASES: Case[] = [
@@ -95,6 +102,30 @@ export const CASES: Case[] = [
     featureTol: 1e-4,
     checkLayout: onevisionGrid,
   },
+  {
+    // Qwen2.5-VL (transformers 5.12.1 fixtures): every stage is computed from the Pillow backend's pixels; window
+    // attention, the window permutation and its reversal are checked stage by stage in
+    // src/families/qwen2_5_vl/qwen2_5_vl.test.ts.
+    dir: 'test/fixtures/modern/tiny-qwen2_5-vl',
+    modelType: 'qwen2_5_vl',
+    imagesDir: 'test/fixtures/modern/images',
+    pixelTol: 0,
+    pixelsFile: 'pixel_values_pil.npy',
+    featureTol: 1e-4,
+    checkLayout: qwenTokenLayout,
+  },
+  {
+    // Qwen3-VL (transformers 5.12.1 fixtures): the main merger's output is what the lens shows; the position-table
+    // interpolation and both DeepStack features are checked stage by stage in src/families/qwen3_vl/qwen3_vl.test.ts.
+    // Tied: logit-raw is dot.
+    dir: 'test/fixtures/modern/tiny-qwen3-vl',
+    modelType: 'qwen3_vl',
+    imagesDir: 'test/fixtures/modern/images',
+    pixelTol: 0,
+    pixelsFile: 'pixel_values_pil.npy',
+    featureTol: 1e-4,
+    checkLayout: qwenTokenLayout,
+  },
 ];
 
 /** Fixture method name -> lens method. */
@@ -106,10 +137,13 @@ const METHODS: Array<[string, LensMethod]> = [
   ['lm_head_normed', 'logit'],
 ];
 
+type NearTies = Record<string, { 'rows_with_gap_below_1e-5'?: number[] }>;
+
 interface ExpectedJson {
   n_image_tokens: number;
   anyres?: { newline_positions: number[] } | null;
-  topk?: { methods: Record<string, { 'rows_with_gap_below_1e-5'?: number[] }> };
+  /** 4.45 fixtures: topk.methods.<name>; the 5.x fixtures: topk.<name>. */
+  topk?: unknown;
   token_layout_columns?: string[];
   token_layout?: Array<Array<string | number>>;
   geometry?: {
@@ -208,6 +242,54 @@ function mergedBlockGrid(
   assert.deepEqual(
     layout.views.map((v) => [v.name, v.rows, v.cols, v.start, v.count]),
     [['base', R, C, 0, R * C]],
+  );
+}
+
+/**
+ * The 5.x Qwen fixtures (Qwen2.5-VL, Qwen3-VL): token_layout.npy rows are [prompt_pos, t, merged_row, merged_col, first_patch_row, y0, x0, y1,
+ * x1, ...] (box in smart-resized pixels, 2p x 2p per token), raster order; each token must sit on its 2x2 patch block
+ * mapped back onto the original image, and the image tokens follow each other from first_image_pos.
+ */
+function qwenTokenLayout(
+  layout: TokenLayout,
+  meta: ExpectedJson,
+  image: { width: number; height: number },
+  exp: string,
+): void {
+  const tl = meta.token_layout as unknown as { columns: string[]; first_image_pos: number };
+  assert.deepEqual(tl.columns.slice(0, 9), [
+    'prompt_pos',
+    't',
+    'merged_row',
+    'merged_col',
+    'first_patch_row_in_pixel_values',
+    'y0',
+    'x0',
+    'y1',
+    'x1',
+  ]);
+  const a = npyInt(`${exp}/token_layout.npy`);
+  const cols = a.shape[1];
+  const [rh, rw] = meta.geometry!.resized_hw!;
+  const sx = image.width / rw;
+  const sy = image.height / rh;
+  assert.equal(layout.tokens.length, a.shape[0], 'token_layout length');
+  for (let i = 0; i < a.shape[0]; i++) {
+    const [pos, t, r, c, first, y0, x0, y1, x1] = a.data.subarray(i * cols, i * cols + 9);
+    const tok = layout.tokens[i];
+    assert.deepEqual([pos - tl.first_image_pos, t], [i, 0], `token ${i} prompt position`);
+    assert.deepEqual([tok.kind, tok.view, tok.row, tok.col], ['patch', 'base', r, c], `token ${i}`);
+    assert.equal(tok.source * 4, first, `token ${i}: first patch row`);
+    const want = { x: x0 * sx, y: y0 * sy, w: (x1 - x0) * sx, h: (y1 - y0) * sy };
+    assert.ok(tok.box, `token ${i} has a box`);
+    for (const k of ['x', 'y', 'w', 'h'] as const) {
+      assert.ok(Math.abs(tok.box[k] - want[k]) < 1e-9, `token ${i} box.${k} ${tok.box[k]} vs ${want[k]}`);
+    }
+  }
+  const R = 1 + Math.max(...layout.tokens.map((t) => t.row));
+  assert.deepEqual(
+    layout.views.map((v) => [v.name, v.rows, v.cols, v.start, v.count]),
+    [['base', R, a.shape[0] / R, 0, a.shape[0]]],
   );
 }
 
@@ -318,7 +400,7 @@ for (const c of CASES) {
         const meta = readJson<ExpectedJson>(`${exp}/expected.json`);
         const file = readdirSync(c.imagesDir).find((f) => f.startsWith(img) && !f.endsWith('.npy'))!;
         const f = await model.encode(`${c.imagesDir}/${file}`);
-        const px = npyF32(`${exp}/pixel_values.npy`);
+        const px = npyF32(`${exp}/${c.pixelsFile ?? 'pixel_values.npy'}`);
         if (c.skip?.pixel_values === undefined)
           assertClose(f.pixelValues, px.data, c.pixelTol, `${img} pixel_values`);
         if (exists(`${exp}/crop_features.npy`)) {
@@ -335,7 +417,7 @@ for (const c of CASES) {
         tc.diagnostic(
           `features vs ${c.featuresFile ?? 'image_features.npy'}: maxdiff ${fd.toExponential(2)}`,
         );
-        c.checkLayout?.(f.layout, meta, f.image);
+        c.checkLayout?.(f.layout, meta, f.image, exp);
         if (meta.anyres) {
           const nl = f.layout.tokens.filter((t) => t.kind === 'newline').map((t) => t.index);
           assert.deepEqual(nl, meta.anyres.newline_positions, `${img}: newline positions`);
@@ -352,7 +434,8 @@ for (const c of CASES) {
           }
         }
         // The lens over the checkpoint's own matrices.
-        const ties = meta.topk?.methods ?? {};
+        const ties =
+          (meta.topk as { methods?: NearTies } | undefined)?.methods ?? (meta.topk as NearTies) ?? {};
         const n = f.layout.tokens.length;
         for (const [fx, method] of c.methods ?? METHODS) {
           if (!exists(`${exp}/topk_${fx}_ids.npy`)) continue;

@@ -18,9 +18,19 @@ import { llavaNext } from './llava_next/index.js';
 import { llavaOnevision } from './llava_onevision/index.js';
 import { paligemma } from './paligemma/index.js';
 import { qwen2vl } from './qwen2_vl/index.js';
+import { qwen2_5vl } from './qwen2_5_vl/index.js';
+import { qwen3vl } from './qwen3_vl/index.js';
 import type { Family } from './types.js';
 
-const FAMILY_LIST: readonly Family[] = [llava, llavaNext, paligemma, qwen2vl, llavaOnevision];
+const FAMILY_LIST: readonly Family[] = [
+  llava,
+  llavaNext,
+  paligemma,
+  qwen2vl,
+  llavaOnevision,
+  qwen2_5vl,
+  qwen3vl,
+];
 
 export const FAMILIES: ReadonlyMap<string, Family> = new Map(FAMILY_LIST.map((f) => [f.modelType, f]));
 

@@ -62,6 +62,8 @@ export interface FamilyLoadArgs {
   config: ConfigReader;
   /** preprocessor_config.json, or null when the checkpoint has none. */
   preprocessor: Json | null;
+  /** processor_config.json (transformers 5.x nests the image processor in it), or null / absent. */
+  processorConfig?: Json | null;
   index: ReadonlyMap<string, TensorInfo>;
   /** The model source, for messages. */
   where: string;

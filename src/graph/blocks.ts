@@ -53,6 +53,43 @@ export function layerNorm(
   return g.layerNorm(x, scale, bias, { epsilon: eps, name });
 }
 
+/**
+ * RMSNorm over the last axis with a weight and no bias (LlamaRMSNorm / Qwen2RMSNorm: w · x / sqrt(mean(x²) + eps),
+ * computed in float32). x [..., dim]. Opset 17 has no RMSNormalization, so it is written out.
+ */
+export function rmsNorm(
+  g: GraphBuilder,
+  w: Weights,
+  x: Value,
+  dim: number,
+  eps: number,
+  name: string,
+): Value {
+  const scale = w.get('weight', [dim]); // [dim]
+  const ms = g.reduce('ReduceMean', g.mul(x, x, `${name}.sq`), [-1], { name: `${name}.mean_sq` }); // [..., 1]
+  const inv = g.div(1, g.sqrt(g.add(ms, eps, `${name}.var_eps`), `${name}.rms`), `${name}.inv_rms`);
+  return g.mul(g.mul(x, inv, `${name}.normed`), scale, name); // [..., dim]
+}
+
+/**
+ * Gated MLP: down_proj(act(gate_proj(x)) · up_proj(x)) (LlamaMLP; Qwen2_5_VLMLP, whose vision linears have biases).
+ * `w` at the mlp module; x [..., hidden] -> [..., hidden].
+ */
+export function gatedMlp(
+  g: GraphBuilder,
+  w: Weights,
+  x: Value,
+  spec: { hidden: number; intermediate: number; act: string; bias: boolean },
+  name: string,
+): Value {
+  const { hidden: C, intermediate: I } = spec;
+  const bias = { bias: spec.bias };
+  const gate = linear(g, w.pp('gate_proj'), x, C, I, `${name}.gate_proj`, bias); // [..., I]
+  const up = linear(g, w.pp('up_proj'), x, C, I, `${name}.up_proj`, bias); // [..., I]
+  const h = g.mul(activation(g, gate, spec.act, `${name}.act`), up, `${name}.gated`); // [..., I]
+  return linear(g, w.pp('down_proj'), h, I, C, `${name}.down_proj`, bias); // [..., hidden]
+}
+
 export type Activation = 'gelu' | 'gelu_new' | 'gelu_pytorch_tanh' | 'quick_gelu' | 'relu' | 'silu';
 export const ACTIVATIONS: readonly Activation[] = [
   'gelu',

@@ -45,9 +45,19 @@ export function checkProcessorSizes(json: Record<string, unknown>, where: string
   while (stack.length > 0) {
     const [v, path, depth] = stack.pop()!;
     if (depth > 8 || typeof v !== 'object' || v === null) continue;
+    // Qwen2-VL-style processors give their pixel budget as size.{shortest,longest}_edge (min/max pixels, e.g.
+    // 3136 / 12845056): an object with both edges and a longest edge past any side reads as a budget.
+    const o = v as Record<string, unknown>;
+    const budget =
+      typeof o['shortest_edge'] === 'number' &&
+      typeof o['longest_edge'] === 'number' &&
+      o['longest_edge'] > MAX_PROCESSOR_SIDE;
     for (const [k, x] of Object.entries(v)) {
       const at = path ? `${path}.${k}` : k;
-      if (typeof x === 'number' && SIDE_KEYS.has(k) && x > MAX_PROCESSOR_SIDE)
+      const asPixels = budget && (k === 'shortest_edge' || k === 'longest_edge');
+      if (typeof x === 'number' && asPixels && x > MAX_PROCESSOR_PIXELS)
+        throw tooLarge(where, at, x, MAX_PROCESSOR_PIXELS);
+      if (typeof x === 'number' && !asPixels && SIDE_KEYS.has(k) && x > MAX_PROCESSOR_SIDE)
         throw tooLarge(where, at, x, MAX_PROCESSOR_SIDE);
       if (typeof x === 'number' && PIXEL_KEYS.has(k) && x > MAX_PROCESSOR_PIXELS)
         throw tooLarge(where, at, x, MAX_PROCESSOR_PIXELS);

@@ -56,17 +56,29 @@ function rotateHalf(g: GraphBuilder, x: Value, d: number, name: string): Value {
 }
 
 /**
+ * Attention within equal-size segments of the rows (Qwen2.5-VL's windows): the rows are laid out as B segments of
+ * `size` rows each (padded), and `keyBias` [B, 1, 1, size] (0, or -inf for a padding row) is added to every score.
+ */
+export interface AttentionSegments {
+  size: number;
+  keyBias: Value;
+}
+
+/**
  * VisionAttention (eager). x [N, E] -> [N, E]; cos/sin [N, 1, hd] broadcast over heads.
  * qkv is reshaped (N, 3, heads, hd) so the fused weight's rows are q | k | v, each head-major.
+ * With `segments`, each segment of rows attends only within itself (one batched product over [B, H, size, size]);
+ * without, attention is over all N rows.
  */
-function visionAttention(
+export function visionAttention(
   g: GraphBuilder,
   w: Weights,
   x: Value,
   cos: Value,
   sin: Value,
-  spec: Qwen2VLVisionSpec,
+  spec: Pick<Qwen2VLVisionSpec, 'embedDim' | 'numHeads'>,
   name: string,
+  segments?: AttentionSegments,
 ): Value {
   const E = spec.embedDim;
   const H = spec.numHeads;
@@ -79,13 +91,26 @@ function visionAttention(
     const rot = rotateHalf(g, t3, hd, `${name}.${n}_rot_half`); // [N, H, hd]
     return g.add(g.mul(t3, cos), g.mul(rot, sin), `${name}.${n}_rope`); // [N, H, hd]
   };
-  const q = g.transpose(rope(pick(0, 'q'), 'q'), [1, 0, 2], `${name}.q_heads`); // [H, N, hd]
-  const kt = g.transpose(rope(pick(1, 'k'), 'k'), [1, 2, 0], `${name}.k_heads_t`); // [H, hd, N]
-  const v = g.transpose(g.reshape(pick(2, 'v'), [-1, H, hd]), [1, 0, 2], `${name}.v_heads`); // [H, N, hd]
-  const scores = g.div(g.matmul(q, kt), Math.sqrt(hd), `${name}.scores`); // [H, N, N]
-  const probs = g.softmax(scores, -1, `${name}.probs`); // [H, N, N]
-  const ctx = g.matmul(probs, v, `${name}.ctx_heads`); // [H, N, hd]
-  const merged = g.reshape(g.transpose(ctx, [1, 0, 2]), [-1, E], `${name}.ctx`); // [N, E]
+  let merged: Value;
+  if (segments) {
+    const S = segments.size;
+    const heads = (t: Value, perm: number[], n: string) => g.transpose(g.reshape(t, [-1, S, H, hd]), perm, n);
+    const q = heads(rope(pick(0, 'q'), 'q'), [0, 2, 1, 3], `${name}.q_heads`); // [B, H, S, hd]
+    const kt = heads(rope(pick(1, 'k'), 'k'), [0, 2, 3, 1], `${name}.k_heads_t`); // [B, H, hd, S]
+    const v = heads(pick(2, 'v'), [0, 2, 1, 3], `${name}.v_heads`); // [B, H, S, hd]
+    const scaled = g.div(g.matmul(q, kt), Math.sqrt(hd), `${name}.scores_unmasked`); // [B, H, S, S]
+    const probs = g.softmax(g.add(scaled, segments.keyBias, `${name}.scores`), -1, `${name}.probs`);
+    const ctx = g.matmul(probs, v, `${name}.ctx_heads`); // [B, H, S, hd]
+    merged = g.reshape(g.transpose(ctx, [0, 2, 1, 3]), [-1, E], `${name}.ctx`); // [B*S, E]
+  } else {
+    const q = g.transpose(rope(pick(0, 'q'), 'q'), [1, 0, 2], `${name}.q_heads`); // [H, N, hd]
+    const kt = g.transpose(rope(pick(1, 'k'), 'k'), [1, 2, 0], `${name}.k_heads_t`); // [H, hd, N]
+    const v = g.transpose(g.reshape(pick(2, 'v'), [-1, H, hd]), [1, 0, 2], `${name}.v_heads`); // [H, N, hd]
+    const scores = g.div(g.matmul(q, kt), Math.sqrt(hd), `${name}.scores`); // [H, N, N]
+    const probs = g.softmax(scores, -1, `${name}.probs`); // [H, N, N]
+    const ctx = g.matmul(probs, v, `${name}.ctx_heads`); // [H, N, hd]
+    merged = g.reshape(g.transpose(ctx, [1, 0, 2]), [-1, E], `${name}.ctx`); // [N, E]
+  }
   return linear(g, w.pp('proj'), merged, E, E, `${name}.out`); // [N, E]
 }
 
@@ -111,6 +136,15 @@ function visionBlock(
   const a = activation(g, f1, spec.hiddenAct, `${name}.mlp.act`);
   const f2 = linear(g, w.pp('mlp.fc2'), a, spec.mlpHidden, E, `${name}.mlp.fc2`); // [N, E]
   return g.add(h, f2, `${name}.out`); // [N, E]
+}
+
+/** apply_rotary_pos_emb_vision: cos/sin of the angles [N, hd/2], tiled twice to head_dim, broadcast over heads. */
+export function visionRotaryCosSin(g: GraphBuilder, angles: Value): { cos: Value; sin: Value } {
+  const tile = (v: Value, n: string) =>
+    g.unsqueeze(g.concat([v, v], -1, `vision.rotary.${n}_tiled`), [1], `vision.rotary.${n}`); // [N, 1, hd]
+  const cos = tile(g.op('Cos', [angles], {}, { name: 'vision.rotary.cos_half' })[0], 'cos');
+  const sin = tile(g.op('Sin', [angles], {}, { name: 'vision.rotary.sin_half' })[0], 'sin');
+  return { cos, sin };
 }
 
 export interface Qwen2VLGraphOptions {
@@ -139,11 +173,7 @@ function compose(g: GraphBuilder, w: Weights, spec: Qwen2VLVisionSpec, opts: Qwe
   const wFlat = g.reshape(conv, [E, K], 'vision.patch_embed.weight_2d'); // [E, K]
   const x0 = g.gemm(pixels, wFlat, null, { transB: true, name: 'vision.patch_embed' }); // [N, E]
 
-  // apply_rotary_pos_emb_vision: cos/sin of the angles, tiled twice to head_dim, broadcast over heads.
-  const tile = (v: Value, n: string) =>
-    g.unsqueeze(g.concat([v, v], -1, `vision.rotary.${n}_tiled`), [1], `vision.rotary.${n}`); // [N, 1, hd]
-  const cos = tile(g.op('Cos', [angles], {}, { name: 'vision.rotary.cos_half' })[0], 'cos');
-  const sin = tile(g.op('Sin', [angles], {}, { name: 'vision.rotary.sin_half' })[0], 'sin');
+  const { cos, sin } = visionRotaryCosSin(g, angles);
 
   const states = [x0];
   for (let i = 0; i < spec.depth; i++) {
