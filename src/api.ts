@@ -15,7 +15,14 @@ export interface LoadOptions {
   onProgress?: ProgressCallback;
   /** Hub settings (endpoint, token, cache folders, offline, retries); by default from HF_* environment variables. */
   hub?: Omit<HubSourceOptions, 'revision' | 'onProgress'>;
+  /**
+   * Which transformers 5 image-processor backend to mirror, for families that have both (Idefics3, SmolVLM):
+   * 'torchvision' (what AutoProcessor picks, the default) or 'pil' (the `*Pil` classes, matched bit for bit).
+   */
+  imageBackend?: ImageBackend;
 }
+
+export type ImageBackend = 'pil' | 'torchvision';
 
 export interface EncodeOptions {
   /** Rotate/flip by the EXIF orientation tag first (transformers ignores it, so the default is false). */

@@ -22,6 +22,7 @@ import {
   type WeightTensor,
 } from './source/index.js';
 import type { PreprocessResult } from './image/processors.js';
+import { imageProcessorSettings } from './image/processor-config.js';
 import type { ImageFeatures, ImageInput, LensOptions, ResultJson, RgbImage } from './types.js';
 import { Vocab } from './vocab/index.js';
 
@@ -64,12 +65,20 @@ export interface ModelPlan {
 }
 
 /** Reads the small files and tensor headers and decides which tensors analysis needs (no tensor data is read). */
-export async function planModel(source: ModelSource, onProgress?: ProgressCallback): Promise<ModelPlan> {
+export async function planModel(
+  source: ModelSource,
+  onProgress?: ProgressCallback,
+  opts: Pick<LoadOptions, 'imageBackend'> = {},
+): Promise<ModelPlan> {
   const where = source.description;
   const config = await readJson(source, 'config.json', true);
   const reader = new ConfigReader(config!, `${where}/config.json`);
   const family = getFamily(reader.str('model_type', '(missing)'), `${where}/config.json`);
-  const preprocessor = await readJson(source, 'preprocessor_config.json', false);
+  // transformers 5 writes the image settings nested in processor_config.json (src/image/processor-config.ts).
+  const processorFiles = imageProcessorSettings(
+    await readJson(source, 'preprocessor_config.json', false),
+    await readJson(source, 'processor_config.json', false),
+  );
   const tokenizer = await source.readFile('tokenizer.json');
   if (!tokenizer) {
     throw new CheckpointError(`${where}: no tokenizer.json`, {
@@ -78,7 +87,14 @@ export async function planModel(source: ModelSource, onProgress?: ProgressCallba
   }
   const tokenizerConfig = (await readJson(source, 'tokenizer_config.json', false)) ?? {};
   const index = await source.tensorIndex();
-  const loaded = family.load({ config: reader, preprocessor, index, where });
+  const loaded = family.load({
+    config: reader,
+    preprocessor: processorFiles.image,
+    processorConfig: processorFiles.processor,
+    index,
+    where,
+    options: { imageBackend: opts.imageBackend },
+  });
   for (const n of loaded.notices) onProgress?.({ status: 'notice', message: n });
   const t = loaded.text;
   const tensorNames = [
@@ -136,7 +152,7 @@ export class Model implements ImgTokensModel {
     const onProgress = opts.onProgress;
     const source = await openSource(model, { ...opts.hub, revision: opts.revision, onProgress });
     try {
-      const plan = await planModel(source, onProgress);
+      const plan = await planModel(source, onProgress, opts);
       const { loaded, where } = plan;
       const vocab = Vocab.fromTokenizerJson(plan.tokenizer, loaded.text.vocabSize, plan.tokenizerConfig);
       const visionNames = loaded.visionTensorNames();

@@ -8,6 +8,7 @@ import type { WeightTensor, TensorInfo } from '../source/types.js';
 import type { NamedTensor } from '../runtime/session.js';
 import type { RgbImage, TokenLayout, ViewName } from '../types.js';
 import type { ConfigReader, Json } from './config.js';
+import type { ImageBackend } from '../api.js';
 
 /** Which vocabulary matrices the lens uses, and how the text model normalises. */
 export interface TextSpec {
@@ -72,6 +73,10 @@ export interface ArchFamily {
   load(args: {
     config: ConfigReader;
     preprocessor: Json | null;
+    /** processor_config.json as a whole (transformers 5: processor-level keys such as image_seq_len), or null. */
+    processorConfig?: Json | null;
+    /** Load options a family may honour (absent = defaults). */
+    options?: { imageBackend?: ImageBackend };
     index: ReadonlyMap<string, TensorInfo>;
     where: string;
   }): LoadedFamily;

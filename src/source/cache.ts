@@ -18,6 +18,7 @@ export const SMALL_FILES = [
   'config.json',
   'generation_config.json',
   'preprocessor_config.json',
+  'processor_config.json',
   'tokenizer.json',
   'tokenizer_config.json',
   'special_tokens_map.json',
