@@ -22,6 +22,32 @@ export type TokenKind = 'patch' | 'cls' | 'newline';
 /** base = the whole-image (square-resized or center-cropped) view; grid = the high-resolution anyres crops. */
 export type ViewName = 'base' | 'grid';
 
+/**
+ * The tile a token comes from, for tiling families (Idefics3 / SmolVLM): `tile` = its index in pixel_values, kind
+ * 'tile' (grid_row / grid_col 0-based; the prompt marker is <row_{gridRow+1}_col_{gridCol+1}>) or 'global' /
+ * 'thumbnail' (gridRow = gridCol = -1), and the token's row / col inside the tile's token grid.
+ */
+export interface TileRef {
+  tile: number;
+  kind: 'tile' | 'global' | 'thumbnail';
+  gridRow: number;
+  gridCol: number;
+  row: number;
+  col: number;
+}
+
+/**
+ * A text token the processor puts between image tokens (Idefics3: <fake_token_around_image>, <row_r_col_c>,
+ * <global-img>, the newline after each tile row). It is embedded from the vocabulary, not an image_features row.
+ */
+export interface LayoutSpecial {
+  text: string;
+  /** Index of the image token it precedes (= tokens.length when it follows the last). */
+  before: number;
+  /** Position in the expanded image run (image tokens and specials together, from 0). */
+  position: number;
+}
+
 /** One image token, in the order the LLM receives it. */
 export interface LayoutToken {
   index: number; // row of image_features
@@ -36,6 +62,8 @@ export interface LayoutToken {
   source: number;
   /** The part of the original image the token covers; null for cls and newline tokens. */
   box: Box | null;
+  /** Tiling families: the tile and the token's place in it. */
+  tile?: TileRef;
 }
 
 export interface ViewInfo {
@@ -52,6 +80,8 @@ export interface TokenLayout {
   imageHeight: number;
   views: ViewInfo[];
   tokens: LayoutToken[];
+  /** Tiling families: the special text tokens of the expanded prompt between the image tokens, in order. */
+  specials?: LayoutSpecial[];
 }
 
 /** The result of running the vision tower and projector on one image. */

@@ -7,6 +7,8 @@ import { llavaNext } from './llava_next.js';
 import { llavaOnevision } from './llava_onevision.js';
 import { paligemma } from './paligemma.js';
 import { qwen2vl } from './qwen2_vl.js';
+import { idefics3 } from '../families/idefics3/index.js';
+import { smolvlm } from '../families/smolvlm/index.js';
 import type { ArchFamily } from './types.js';
 
 export const FAMILIES: ReadonlyMap<string, ArchFamily> = new Map([
@@ -15,6 +17,8 @@ export const FAMILIES: ReadonlyMap<string, ArchFamily> = new Map([
   [paligemma.modelType, paligemma],
   [qwen2vl.modelType, qwen2vl],
   [llavaOnevision.modelType, llavaOnevision],
+  [idefics3.modelType, idefics3],
+  [smolvlm.modelType, smolvlm],
 ]);
 
 export function getFamily(modelType: string, where: string): ArchFamily {

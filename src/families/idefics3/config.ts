@@ -5,7 +5,12 @@
  * values; config.json omits the ones equal to them.
  */
 import { CheckpointError } from '../../errors.js';
-import { parseTextConfig, type ConfigReader, type TextConfig, type VisionTowerConfig } from '../../arch/config.js';
+import {
+  parseTextConfig,
+  type ConfigReader,
+  type TextConfig,
+  type VisionTowerConfig,
+} from '../../arch/config.js';
 
 /** Idefics3VisionConfig.__init__ = SmolVLMVisionConfig.__init__ defaults. */
 export const IDEFICS3_VISION_DEFAULTS = {

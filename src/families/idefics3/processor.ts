@@ -65,14 +65,19 @@ export function parseIdefics3ProcessorConfig(
   const r = new ConfigReader(raw, where);
   const cls = r.str('image_processor_type', defaultClass).replace(/Pil$|Fast$/, '');
   if (cls !== 'Idefics3ImageProcessor' && cls !== 'SmolVLMImageProcessor') {
-    throw new UnsupportedModelError(`${where}: image processor "${cls}" is not an Idefics3/SmolVLM processor`, {
-      hint: 'an idefics3 / smolvlm checkpoint comes with Idefics3ImageProcessor or SmolVLMImageProcessor',
-    });
+    throw new UnsupportedModelError(
+      `${where}: image processor "${cls}" is not an Idefics3/SmolVLM processor`,
+      {
+        hint: 'an idefics3 / smolvlm checkpoint comes with Idefics3ImageProcessor or SmolVLMImageProcessor',
+      },
+    );
   }
   const d = IDEFICS3_PROCESSOR_DEFAULTS;
   const sizes = d[cls];
   const longestEdge = r.has('size') ? r.sub('size').posInt('longest_edge') : sizes.longestEdge;
-  const maxImageSize = r.has('max_image_size') ? r.sub('max_image_size').posInt('longest_edge') : sizes.maxImageSize;
+  const maxImageSize = r.has('max_image_size')
+    ? r.sub('max_image_size').posInt('longest_edge')
+    : sizes.maxImageSize;
   return {
     kind: 'idefics3',
     processorClass: cls,
