@@ -4,7 +4,7 @@
  */
 import type { ProgressCallback } from './progress.js';
 import type { HubSourceOptions } from './source/hub.js';
-import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from './types.js';
+import type { ImageFeatures, ImageInput, LensOptions, ResultJson, ViewName } from './types.js';
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 
@@ -16,8 +16,8 @@ export interface LoadOptions {
   /** Hub settings (endpoint, token, cache folders, offline, retries); by default from HF_* environment variables. */
   hub?: Omit<HubSourceOptions, 'revision' | 'onProgress'>;
   /**
-   * Which transformers 5 image-processor backend to mirror, for families that have both (Idefics3, SmolVLM):
-   * 'torchvision' (what AutoProcessor picks, the default) or 'pil' (the `*Pil` classes, matched bit for bit).
+   * transformers 5's image-processor backend to mirror, for families that have two ('torchvision', what
+   * AutoProcessor picks, or 'pil', the `*ImageProcessorPil` classes); default: the family's default.
    */
   imageBackend?: ImageBackend;
 }
@@ -40,7 +40,7 @@ export interface ModelInfo {
   vocabSize: number;
   hidden: number;
   /** Token views this model produces (base only for llava; base + grid for anyres models). */
-  views: Array<'base' | 'grid'>;
+  views: ViewName[];
 }
 
 export interface ImgTokensModel {

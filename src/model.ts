@@ -4,9 +4,10 @@
  * builds the ONNX vision graph and the lens, then encodes and analyses images with them.
  */
 import { dirname, relative, resolve, sep } from 'node:path';
-import type { EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
-import { ConfigReader, type Json } from './arch/config.js';
-import { getFamily, type LoadedFamily } from './arch/index.js';
+import type { EncodeOptions, ImageBackend, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
+import { ConfigReader, type Json } from './config/reader.js';
+import { getFamily, preprocessImage, type LoadedFamily } from './families/index.js';
+import { FEATURES_OUTPUT } from './families/types.js';
 import { CheckpointError } from './errors.js';
 import { loadImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
@@ -21,8 +22,7 @@ import {
   type TensorInfo,
   type WeightTensor,
 } from './source/index.js';
-import type { PreprocessResult } from './image/processors.js';
-import { imageProcessorSettings } from './image/processor-config.js';
+import type { PreprocessResult } from './image/processor.js';
 import type { ImageFeatures, ImageInput, LensOptions, ResultJson, RgbImage } from './types.js';
 import { Vocab } from './vocab/index.js';
 
@@ -47,7 +47,7 @@ async function readJson(source: ModelSource, file: string, required: boolean): P
   }
 }
 
-/** A decoded and preprocessed image, ready for the vision graph (see Model.prepare / family.processor). */
+/** A decoded and preprocessed image, ready for the vision graph (see Model.prepare / LoadedFamily.processor). */
 export interface PreparedImage {
   rgb: RgbImage;
   pre: PreprocessResult;
@@ -68,17 +68,15 @@ export interface ModelPlan {
 export async function planModel(
   source: ModelSource,
   onProgress?: ProgressCallback,
-  opts: Pick<LoadOptions, 'imageBackend'> = {},
+  imageBackend?: ImageBackend,
 ): Promise<ModelPlan> {
   const where = source.description;
   const config = await readJson(source, 'config.json', true);
   const reader = new ConfigReader(config!, `${where}/config.json`);
   const family = getFamily(reader.str('model_type', '(missing)'), `${where}/config.json`);
-  // transformers 5 writes the image settings nested in processor_config.json (src/image/processor-config.ts).
-  const processorFiles = imageProcessorSettings(
-    await readJson(source, 'preprocessor_config.json', false),
-    await readJson(source, 'processor_config.json', false),
-  );
+  const preprocessor = await readJson(source, 'preprocessor_config.json', false);
+  // transformers 5.x writes the image-processor settings nested in processor_config.json (src/config/processor-config.ts).
+  const processorConfig = await readJson(source, 'processor_config.json', false);
   const tokenizer = await source.readFile('tokenizer.json');
   if (!tokenizer) {
     throw new CheckpointError(`${where}: no tokenizer.json`, {
@@ -87,14 +85,7 @@ export async function planModel(
   }
   const tokenizerConfig = (await readJson(source, 'tokenizer_config.json', false)) ?? {};
   const index = await source.tensorIndex();
-  const loaded = family.load({
-    config: reader,
-    preprocessor: processorFiles.image,
-    processorConfig: processorFiles.processor,
-    index,
-    where,
-    options: { imageBackend: opts.imageBackend },
-  });
+  const loaded = family.load({ config: reader, preprocessor, processorConfig, imageBackend, index, where });
   for (const n of loaded.notices) onProgress?.({ status: 'notice', message: n });
   const t = loaded.text;
   const tensorNames = [
@@ -152,7 +143,7 @@ export class Model implements ImgTokensModel {
     const onProgress = opts.onProgress;
     const source = await openSource(model, { ...opts.hub, revision: opts.revision, onProgress });
     try {
-      const plan = await planModel(source, onProgress, opts);
+      const plan = await planModel(source, onProgress, opts.imageBackend);
       const { loaded, where } = plan;
       const vocab = Vocab.fromTokenizerJson(plan.tokenizer, loaded.text.vocabSize, plan.tokenizerConfig);
       const visionNames = loaded.visionTensorNames();
@@ -220,7 +211,9 @@ export class Model implements ImgTokensModel {
     const decoded = await loadImage(image, { exifTranspose: opts.exifTranspose, name: opts.name });
     for (const n of decoded.notices) onProgress?.({ status: 'notice', message: n });
     const rgb = decoded.image;
-    const pre = await stage(onProgress, 'preprocess', 'preprocessing', () => this.family.preprocess(rgb));
+    const pre = await stage(onProgress, 'preprocess', 'preprocessing', () =>
+      preprocessImage(rgb, this.family.processor),
+    );
     return { rgb, pre };
   }
 
@@ -228,15 +221,12 @@ export class Model implements ImgTokensModel {
   async encodePrepared(prepared: PreparedImage, opts: EncodeOptions = {}): Promise<ImageFeatures> {
     const onProgress = opts.onProgress ?? this.onProgress;
     const { rgb, pre } = prepared;
-    const [crops, tokens] = this.family.cropShape?.(pre) ?? [pre.shape[0], this.family.tokensPerCrop];
-    const feeds = {
-      pixel_values: { data: pre.pixelValues, shape: [...pre.shape] },
-      ...this.family.graphInputs?.(pre),
-    };
+    const { feeds, cropShape } = this.family.visionInputs(pre);
+    const [crops, tokens] = cropShape;
     const out = await stage(onProgress, 'vision', `vision tower (${crops} crop${crops > 1 ? 's' : ''})`, () =>
       this.vision.run(feeds),
     );
-    const crop = out.f32('crop_features', [crops, tokens, this.info.hidden]);
+    const crop = out.f32(FEATURES_OUTPUT, [crops, tokens, this.info.hidden]);
     const layout = this.family.layout(pre);
     const features = this.family.pack(crop.data, pre, layout, this.extra);
     return {

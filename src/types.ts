@@ -18,35 +18,19 @@ export interface Box {
   h: number;
 }
 
-export type TokenKind = 'patch' | 'cls' | 'newline';
-/** base = the whole-image (square-resized or center-cropped) view; grid = the high-resolution anyres crops. */
-export type ViewName = 'base' | 'grid';
-
 /**
- * The tile a token comes from, for tiling families (Idefics3 / SmolVLM): `tile` = its index in pixel_values, kind
- * 'tile' (grid_row / grid_col 0-based; the prompt marker is <row_{gridRow+1}_col_{gridCol+1}>) or 'global' /
- * 'thumbnail' (gridRow = gridCol = -1), and the token's row / col inside the tile's token grid.
+ * patch: a vision-tower output row; cls: the class token; newline: a learned row-end vector (LLaVA-NeXT's
+ * image_newline); special: a text token the family places between rows or tiles (`<row_1_col_2>`, `<global-img>`,
+ * `<img>`, boi/eoi, a newline token), with its text.
  */
-export interface TileRef {
-  tile: number;
-  kind: 'tile' | 'global' | 'thumbnail';
-  gridRow: number;
-  gridCol: number;
-  row: number;
-  col: number;
-}
-
+export type TokenKind = 'patch' | 'cls' | 'newline' | 'special';
 /**
- * A text token the processor puts between image tokens (Idefics3: <fake_token_around_image>, <row_r_col_c>,
- * <global-img>, the newline after each tile row). It is embedded from the vocabulary, not an image_features row.
+ * base: the whole image (square-resized, center-cropped or smart-resized); grid: the high-resolution anyres crops as
+ * one un-padded map; tiles: high-resolution tiles kept apart (each its own grid); thumbnail: a downscaled whole-image
+ * tile shown beside the tiles.
  */
-export interface LayoutSpecial {
-  text: string;
-  /** Index of the image token it precedes (= tokens.length when it follows the last). */
-  before: number;
-  /** Position in the expanded image run (image tokens and specials together, from 0). */
-  position: number;
-}
+export type ViewName = 'base' | 'grid' | 'tiles' | 'thumbnail';
+export const VIEW_NAMES: readonly ViewName[] = ['base', 'grid', 'tiles', 'thumbnail'];
 
 /** One image token, in the order the LLM receives it. */
 export interface LayoutToken {
@@ -60,10 +44,10 @@ export interface LayoutToken {
   col: number;
   /** Row of the crop's feature matrix this token copies (-1 for newline tokens). */
   source: number;
-  /** The part of the original image the token covers; null for cls and newline tokens. */
+  /** The part of the original image the token covers; null for cls, newline and special tokens. */
   box: Box | null;
-  /** Tiling families: the tile and the token's place in it. */
-  tile?: TileRef;
+  /** A special token's text (e.g. "<row_1_col_2>"); only on kind 'special'. */
+  text?: string;
 }
 
 export interface ViewInfo {
@@ -75,12 +59,24 @@ export interface ViewInfo {
   count: number;
 }
 
+/**
+ * A text token the prompt places among the image tokens (Gemma's boi / eoi) that is shown in the layout but is not
+ * a row of the image features (image_features stays [n_image_tokens, hidden], what is scattered into inputs_embeds).
+ */
+export interface LayoutSpecial {
+  text: string;
+  /** Index of the image token it precedes (= tokens.length when it follows the last). */
+  before: number;
+  /** Position in the expanded image run (image tokens and specials together, from 0). */
+  position: number;
+}
+
 export interface TokenLayout {
   imageWidth: number;
   imageHeight: number;
   views: ViewInfo[];
   tokens: LayoutToken[];
-  /** Tiling families: the special text tokens of the expanded prompt between the image tokens, in order. */
+  /** Special text tokens around / between the image tokens, in prompt order; absent when the family has none. */
   specials?: LayoutSpecial[];
 }
 

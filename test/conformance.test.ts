@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { FAMILIES } from '../src/arch/index.js';
+import { FAMILIES } from '../src/families/index.js';
 import { loadModel, type Model } from '../src/model.js';
 import type { LoadOptions } from '../src/api.js';
 import type { LensMethod, TokenLayout } from '../src/types.js';
@@ -63,7 +63,7 @@ export const CASES: Case[] = [
   },
   {
     // LLaVA with a SigLIP tower (llava-interleave): no CLS, so 'full' gives 64 tokens (4.45's LlavaProcessor
-    // would insert 65 placeholders; llavaProcessorImageTokens in src/arch/llava.ts mirrors that count).
+    // would insert 65 placeholders; llavaProcessorImageTokens in src/families/llava/index.ts mirrors that count).
     dir: 'test/fixtures/arch/tiny-llava-siglip',
     modelType: 'llava',
     imagesDir: 'test/fixtures/arch/images',
@@ -74,7 +74,7 @@ export const CASES: Case[] = [
   {
     // Features are Gemma's layer-0 input (image_features * sqrt(hidden)); the embedding measures use
     // embed_tokens * sqrt(hidden) and the logit lens the unscaled tied lm_head: the `_scaled` fixtures
-    // (docs/families.md). The unscaled image_features stage is checked in src/arch/paligemma.test.ts.
+    // (docs/families.md). The unscaled image_features stage is checked in src/families/paligemma/index.test.ts.
     dir: 'test/fixtures/arch/tiny-paligemma',
     modelType: 'paligemma',
     imagesDir: 'test/fixtures/arch/images',
@@ -101,7 +101,7 @@ export const CASES: Case[] = [
   },
   {
     // LLaVA-OneVision: SigLIP hidden_states[-1], anyres over square crops, anyres_max_9 bilinear down-sampling (none
-    // of the shipped images is interpolated; the packer's bilinear step is tested in src/arch/llava_onevision.test.ts).
+    // of the shipped images is interpolated; the packer's bilinear step is tested in src/families/llava_onevision/index.test.ts).
     dir: 'test/fixtures/arch/tiny-llava-onevision',
     modelType: 'llava_onevision',
     imagesDir: 'test/fixtures/arch/images',
@@ -351,13 +351,22 @@ function tiledLayout(layout: TokenLayout, meta: ExpectedJson): void {
     const [pos, feat, tile, kind, gr, gc, tr, tc, , , , , , , x0, y0, x1, y1] = row;
     const t = layout.tokens[i];
     assert.equal(t.index, feat, `token ${i} feature row`);
+    // Grid tokens: row/col in the canvas-wide token grid, so tile (row // side, col // side), place (row % side, ...).
+    const grid = t.view === 'grid';
     assert.deepEqual(
-      [t.crop, t.tile?.kind, t.tile?.gridRow, t.tile?.gridCol, t.tile?.row, t.tile?.col],
+      [
+        t.crop,
+        grid ? 'tile' : 'global',
+        grid ? Math.floor(t.row / side) : -1,
+        grid ? Math.floor(t.col / side) : -1,
+        t.row % side,
+        t.col % side,
+      ],
       [tile, kind, gr, gc, tr, tc],
       `token ${i} tile`,
     );
     assert.equal(t.source, Number(tr) * side + Number(tc), `token ${i} row of its tile's features`);
-    assert.equal(t.view, kind === 'tile' ? 'grid' : 'base', `token ${i} view`);
+    assert.equal(t.view, kind === 'tile' ? 'grid' : 'thumbnail', `token ${i} view`);
     const before = specials.filter((sp) => sp.before <= i).length;
     assert.equal(start + i + before, pos, `token ${i} position in the prompt`);
     // The fixture stores box corners rounded to 4 decimals: corners within 5e-5 px (1e-4 for the width/height).

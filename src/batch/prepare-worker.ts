@@ -1,12 +1,14 @@
 /**
  * The batch's decode + preprocess thread: receives {id, path, processor, exifTranspose}, answers with the
  * decoded RGB and the preprocessed crops (or the error's message), so the main thread, busy inside onnxruntime
- * with the previous image, never waits for them. Imports no onnxruntime.
+ * with the previous image, never waits for them. The family registry gives the processor for the spec's type; nothing
+ * here imports onnxruntime (the families' graph code builds ONNX bytes only).
  */
 import { parentPort } from 'node:worker_threads';
 import { ImgTokensError } from '../errors.js';
 import { decodeImage } from '../image/decode.js';
-import { preprocess, type ProcessorSpec } from '../image/processors.js';
+import { preprocessImage } from '../families/index.js';
+import type { ProcessorSpec } from '../image/processor.js';
 import type { PrepareReply, PrepareRequest } from './preparer.js';
 
 const port = parentPort;
@@ -21,7 +23,7 @@ port.on('message', (req: PrepareRequest & { processor: ProcessorSpec }) => {
         id: req.id,
         ok: true,
         rgb: d.image,
-        pre: preprocess(d.image, req.processor),
+        pre: preprocessImage(d.image, req.processor),
         notices: d.notices,
       };
     } catch (e) {

@@ -2,11 +2,11 @@
  * Decode + preprocess for the batch, off the main thread. onnxruntime-node runs a session synchronously on the
  * calling (main) thread, so preparing image i+1 "while" image i computes needs another thread: a worker running
  * src/batch/prepare-worker.ts. `inline` calls the model's own prepare on the main thread (sharp's decode still runs
- * on libuv's pool): for families whose preprocessing is not plain `preprocess(rgb, spec)`, or on request.
+ * on libuv's pool), on request.
  */
 import { Worker } from 'node:worker_threads';
 import { BadInputError } from '../errors.js';
-import type { PreprocessResult, ProcessorSpec } from '../image/processors.js';
+import type { PreprocessResult, ProcessorSpec } from '../image/processor.js';
 import type { PreparedImage } from '../model.js';
 import type { ProgressCallback } from '../progress.js';
 import type { RgbImage } from '../types.js';
@@ -108,14 +108,14 @@ class InlinePreparer implements Preparer {
   async close(): Promise<void> {}
 }
 
-/** A worker preparer when asked for and the family's processor is plain data; inline otherwise. */
+/** A worker preparer (the family's processor spec is plain data, run there by its registered def) or inline. */
 export function createPreparer(
   mode: PrepareMode,
-  processor: ProcessorSpec | undefined,
+  processor: ProcessorSpec,
   prepareFn: PrepareFn,
   exifTranspose: boolean,
 ): Preparer {
-  return mode === 'worker' && processor
+  return mode === 'worker'
     ? new WorkerPreparer(processor, exifTranspose)
     : new InlinePreparer(prepareFn, exifTranspose);
 }

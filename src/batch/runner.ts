@@ -4,7 +4,7 @@
  * tower and the lens; results are appended in input order. A failing image becomes an error line and the batch
  * goes on. Progress is one `batch` task on the ProgressEvent stream, with images/min and an ETA.
  */
-import type { LoadedFamily } from '../arch/types.js';
+import type { LoadedFamily } from '../families/types.js';
 import type { ModelInfo } from '../api.js';
 import type { PreparedImage } from '../model.js';
 import type { ProgressCallback } from '../progress.js';

@@ -54,8 +54,8 @@ Options:
       --exclude <kinds>    hide special and/or byte tokens: special,bytes
       --exif-transpose     rotate by the EXIF orientation first (transformers does not)
       --device <d>         cpu | webgpu | cuda (default cpu)
-      --image-backend <b>  torchvision | pil: whose transformers 5 image processor to mirror
-                           (Idefics3 / SmolVLM; default torchvision, as AutoProcessor picks)
+      --image-backend <b>  pil | torchvision: which transformers 5 image processor to mirror
+                           (default: what AutoProcessor picks, torchvision; Gemma 3)
       --no-inline          never draw the picture in the terminal
   -q, --quiet              no progress output
   -h, --help               this help
@@ -124,7 +124,7 @@ export interface ModelFlags {
   exclude: ExcludeKind[];
   exifTranspose: boolean;
   device: Device;
-  /** transformers 5 image-processor backend to mirror (Idefics3 / SmolVLM); absent = torchvision, as AutoProcessor. */
+  /** transformers 5's image-processor backend to mirror (families with two); absent = the family's default. */
   imageBackend?: ImageBackend;
   quiet: boolean;
 }
@@ -166,7 +166,7 @@ export function parseModelFlags(v: {
     exclude: parseExclude(v.exclude),
     exifTranspose: v['exif-transpose'] ?? false,
     device,
-    ...(backend ? { imageBackend: backend } : {}),
+    imageBackend: backend,
     quiet: v.quiet ?? false,
   };
 }

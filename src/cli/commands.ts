@@ -2,7 +2,7 @@
  * Small subcommands: `download` (prefetch what analysis needs), `cache ls|rm`, and `models` (supported families).
  */
 import { parseArgs } from 'node:util';
-import { FAMILIES } from '../arch/index.js';
+import { FAMILIES } from '../families/index.js';
 import { BadInputError } from '../errors.js';
 import { planModel } from '../model.js';
 import { listCache, openSource, prefetch, removeFromCache } from '../source/index.js';

@@ -1,6 +1,6 @@
 /**
  * Shared graph blocks for vision towers and projectors, written once (as llama.cpp's build_vit / build_ffn) and
- * composed by family files (clip.ts, llava-vision.ts, later siglip). Each block takes the builder, a Weights view
+ * composed by the tower modules (clip.ts, siglip.ts) and the families (src/families/<model_type>/). Each block takes the builder, a Weights view
  * at the module's prefix, its input and a name prefix; every intermediate gets a readable ONNX name under that
  * prefix (`vision.layer.3.attn_out`).
  *

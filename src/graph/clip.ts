@@ -6,51 +6,29 @@
  *   and LLaVA reads hidden_states, so post_layernorm is never built here.
  * hidden_states[0] is the pre_layrnorm output and hidden_states[i] the output of encoder layer i-1.
  */
-import type { VisionTowerConfig } from '../arch/config.js';
-import { CheckpointError } from '../errors.js';
 import type { GraphBuilder, Value } from './builder.js';
+import { addPositionEmbedding, layerNorm, patchEmbedding, prependClassToken, vitEncoder } from './blocks.js';
 import {
-  addPositionEmbedding,
-  layerNorm,
-  patchEmbedding,
-  prependClassToken,
-  vitEncoder,
-  type EncoderSpec,
-} from './blocks.js';
+  encoderSpec,
+  type VisionTowerConfig,
+  type VisionTowerDef,
+  type VisionTowerDefaults,
+  type VisionTowerOutput,
+} from './vision-tower.js';
 import type { Weights } from './weights.js';
 
-export interface VisionTowerOutput {
-  /** hidden_states[0..upTo], each [N, tokens, hidden]. */
-  hiddenStates: Value[];
-  /** Tokens per crop, CLS included when the tower has one. */
-  tokens: number;
-  hasCls: boolean;
-}
-
-/**
- * HF hidden_states index for a vision_feature_layer: negative values count from the end
- * (-1 = last layer's output), so with L layers the valid range is [-(L+1), L].
- */
-export function hiddenStateIndex(featureLayer: number, numLayers: number): number {
-  const idx = featureLayer < 0 ? numLayers + 1 + featureLayer : featureLayer;
-  if (!Number.isInteger(featureLayer) || idx < 0 || idx > numLayers) {
-    throw new CheckpointError(
-      `vision_feature_layer ${featureLayer} is out of range for a ${numLayers}-layer vision tower`,
-      { hint: `use an integer in [${-(numLayers + 1)}, ${numLayers}] (-2 = penultimate layer, as LLaVA)` },
-    );
-  }
-  return idx;
-}
-
-export function encoderSpec(cfg: VisionTowerConfig): EncoderSpec {
-  return {
-    hidden: cfg.hiddenSize,
-    heads: cfg.numAttentionHeads,
-    intermediate: cfg.intermediateSize,
-    act: cfg.hiddenAct,
-    eps: cfg.layerNormEps,
-  };
-}
+/** CLIPVisionConfig defaults (configuration_clip.py, CLIPVisionConfig.__init__). */
+export const CLIP_VISION_DEFAULTS: VisionTowerDefaults = {
+  hidden_size: 768,
+  intermediate_size: 3072,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  num_channels: 3,
+  image_size: 224,
+  patch_size: 32,
+  hidden_act: 'quick_gelu',
+  layer_norm_eps: 1e-5,
+};
 
 /**
  * pixels [N, channels, S, S] -> hidden_states[0..upTo] of a CLIP vision tower. `w` is at the tower's
@@ -78,3 +56,11 @@ export function clipVisionTower(
   const hiddenStates = vitEncoder(g, w.pp('encoder'), h0, encoderSpec(cfg), upTo, name); // upTo+1 states
   return { hiddenStates, tokens, hasCls: true };
 }
+
+export const CLIP_TOWER: VisionTowerDef = {
+  modelType: 'clip_vision_model',
+  configClass: 'CLIPVisionConfig',
+  defaults: CLIP_VISION_DEFAULTS,
+  hasCls: true,
+  build: (g, w, pixels, cfg, upTo, name) => clipVisionTower(g, w, pixels, cfg, upTo, name),
+};

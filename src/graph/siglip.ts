@@ -10,12 +10,30 @@
  * hidden_states[0] is the embeddings output and hidden_states[i] the output of encoder layer i-1; post_layernorm is
  * built only when asked for (PaliGemma reads last_hidden_state; LLaVA / OneVision read hidden_states without it).
  */
-import type { VisionTowerConfig } from '../arch/config.js';
 import { CheckpointError } from '../errors.js';
 import type { GraphBuilder, Value } from './builder.js';
 import { addPositionEmbedding, layerNorm, patchEmbedding, vitEncoder } from './blocks.js';
-import { encoderSpec, type VisionTowerOutput } from './clip.js';
+import {
+  encoderSpec,
+  type VisionTowerConfig,
+  type VisionTowerDef,
+  type VisionTowerDefaults,
+  type VisionTowerOutput,
+} from './vision-tower.js';
 import type { Weights } from './weights.js';
+
+/** SiglipVisionConfig defaults (configuration_siglip.py, SiglipVisionConfig.__init__). */
+export const SIGLIP_VISION_DEFAULTS: VisionTowerDefaults = {
+  hidden_size: 768,
+  intermediate_size: 3072,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  num_channels: 3,
+  image_size: 224,
+  patch_size: 16,
+  hidden_act: 'gelu_pytorch_tanh',
+  layer_norm_eps: 1e-6,
+};
 
 export interface SiglipTowerOutput extends VisionTowerOutput {
   /** post_layernorm(hidden_states[last]) = last_hidden_state, when requested (only valid with upTo = all layers). */
@@ -86,3 +104,11 @@ export function siglipVisionTower(
   }
   return { hiddenStates, tokens, hasCls: false, lastHiddenState };
 }
+
+export const SIGLIP_TOWER: VisionTowerDef = {
+  modelType: 'siglip_vision_model',
+  configClass: 'SiglipVisionConfig',
+  defaults: SIGLIP_VISION_DEFAULTS,
+  hasCls: false,
+  build: (g, w, pixels, cfg, upTo, name) => siglipVisionTower(g, w, pixels, cfg, upTo, { name }),
+};

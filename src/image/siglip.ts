@@ -5,12 +5,13 @@
  * Mirrors transformers v4.45.1 (e71a01a104dd663c730e494eb0b6467bb51df357) models/siglip/image_processing_siglip.py
  * (SiglipImageProcessor.__init__ defaults and preprocess: resize(size=(height, width)) through Pillow on the uint8
  * image, then rescale and normalize as CLIP does).
- * The pipeline is CLIP's with the center crop switched off, so the spec is a ClipProcessorSpec (kind 'clip') with
+ * The pipeline is CLIP's with the center crop switched off, so the spec is a ClipProcessorSpec with
  * cropSize = size, and clipPreprocess runs it bit-exactly (same Pillow resampler, same float32 rescale/normalize).
  */
 import { CheckpointError } from '../errors.js';
-import { ConfigReader, type Json } from '../arch/config.js';
-import { readPixelNorm, readResample, type ClipProcessorSpec } from './processors.js';
+import { ConfigReader, type Json } from '../config/reader.js';
+import { clipPreprocess, type ClipProcessorSpec } from './clip.js';
+import { readPixelNorm, readResample, type ProcessorDef } from './processor.js';
 
 /** constants.py IMAGENET_STANDARD_MEAN / IMAGENET_STANDARD_STD. */
 export const IMAGENET_STANDARD_MEAN: [number, number, number] = [0.5, 0.5, 0.5];
@@ -47,7 +48,7 @@ export function parseSiglipProcessorConfig(raw: Json, where = 'preprocessor_conf
     size = { height: s.posInt('height'), width: s.posInt('width') };
   }
   return {
-    kind: 'clip',
+    type: SIGLIP_PROCESSOR.type,
     processorClass: 'SiglipImageProcessor',
     doResize: r.bool('do_resize', true),
     size,
@@ -57,3 +58,9 @@ export function parseSiglipProcessorConfig(raw: Json, where = 'preprocessor_conf
     ...readPixelNorm(r, d),
   };
 }
+
+export const SIGLIP_PROCESSOR: ProcessorDef<ClipProcessorSpec> = {
+  type: 'SiglipImageProcessor',
+  parse: parseSiglipProcessorConfig,
+  run: clipPreprocess,
+};

@@ -15,7 +15,12 @@ export type ViewChoice = ViewName | 'all';
 
 export type ResultToken = ResultJson['tokens'][number];
 
-const VIEW_TITLES: Record<ViewName, string> = { base: 'base view', grid: 'high-resolution grid' };
+const VIEW_TITLES: Record<ViewName, string> = {
+  base: 'base view',
+  grid: 'high-resolution grid',
+  tiles: 'high-resolution tiles',
+  thumbnail: 'thumbnail',
+};
 
 export function viewTitle(view: ViewInfo): string {
   return `${VIEW_TITLES[view.name]} · ${view.rows}×${view.cols}`;

@@ -5,12 +5,9 @@
  * values; config.json omits the ones equal to them.
  */
 import { CheckpointError } from '../../errors.js';
-import {
-  parseTextConfig,
-  type ConfigReader,
-  type TextConfig,
-  type VisionTowerConfig,
-} from '../../arch/config.js';
+import type { ConfigReader } from '../../config/reader.js';
+import type { VisionTowerConfig } from '../../graph/vision-tower.js';
+import { parseTextConfig, type TextConfig } from '../../text/models.js';
 
 /** Idefics3VisionConfig.__init__ = SmolVLMVisionConfig.__init__ defaults. */
 export const IDEFICS3_VISION_DEFAULTS = {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { ConfigReader, type Json } from '../../arch/config.js';
+import { ConfigReader, type Json } from '../../config/reader.js';
 import { loadImage } from '../../image/decode.js';
 import { resizePillow } from '../../image/resize.js';
 import { toPixelValues } from '../../image/transforms.js';
@@ -361,7 +361,7 @@ test('registered family: tied SmolVLM reads no lm_head; Idefics3 reads its own',
     const index = await src.tensorIndex();
     const cfgJson = json(`${ROOT}/${m.dir}/config.json`);
     const pc = json(`${ROOT}/${m.dir}/processor_config.json`);
-    const fam = (await import('../../arch/index.js')).getFamily(m.type, m.dir);
+    const fam = (await import('../index.js')).getFamily(m.type, m.dir);
     const loaded = fam.load({
       config: new ConfigReader(cfgJson, m.dir),
       preprocessor: pc['image_processor'] as Json,

@@ -9,15 +9,22 @@
  * which IS embed_tokens when tie_word_embeddings is true (SmolVLM checkpoints: no lm_head tensor).
  */
 import type { ImageBackend } from '../../api.js';
-import type { Json } from '../../arch/config.js';
-import { resolveTextTensors } from '../../arch/text.js';
-import type { ArchFamily, LoadedFamily } from '../../arch/types.js';
+import { imageProcessorSettings } from '../../config/processor-config.js';
+import type { Json } from '../../config/reader.js';
 import { CheckpointError } from '../../errors.js';
 import { TensorNaming } from '../../graph/weights.js';
-import type { PreprocessResult } from '../../image/processors.js';
+import type { PreprocessResult } from '../../image/processor.js';
+import { resolveTextTensors } from '../../text/tensors.js';
+import { PIXEL_INPUT, type Family, type LoadedFamily } from '../types.js';
 import { parseIdefics3Config, type Idefics3Config } from './config.js';
 import { idefics3Layout, idefics3Pack } from './layout.js';
-import { idefics3Preprocess, parseIdefics3ProcessorConfig, type Idefics3ProcessorSpec } from './processor.js';
+import {
+  IDEFICS3_PROCESSOR,
+  parseIdefics3ProcessorConfig,
+  SMOLVLM_PROCESSOR,
+  type Idefics3ProcessorSpec,
+  type Idefics3ProcessorType,
+} from './processor.js';
 import { buildIdefics3VisionGraph, idefics3VisionTensorNames } from './vision.js';
 
 /** Text naming: `model.text_model.*` and `lm_head.weight` (absent when tied). */
@@ -30,13 +37,13 @@ export interface Idefics3FamilyInfo {
   modelType: string;
   label: string;
   exampleHubId: string;
-  processorClass: 'Idefics3ImageProcessor' | 'SmolVLMImageProcessor';
+  processorClass: Idefics3ProcessorType;
   visionModelType: string;
 }
 
 /** The processor settings (or the class defaults at the tower's size), checked against the tower. */
 export function idefics3ProcessorSpec(
-  image: Json | null,
+  preprocessor: Json | null,
   processorConfig: Json | null,
   cfg: Idefics3Config,
   info: Idefics3FamilyInfo,
@@ -46,13 +53,9 @@ export function idefics3ProcessorSpec(
   const notices: string[] = [];
   const M = cfg.vision.imageSize;
   let spec: Idefics3ProcessorSpec;
-  if (image) {
-    spec = parseIdefics3ProcessorConfig(
-      image,
-      `${where}/image processor settings`,
-      info.processorClass,
-      backend,
-    );
+  const found = imageProcessorSettings(preprocessor, processorConfig, where);
+  if (found.found) {
+    spec = parseIdefics3ProcessorConfig(found.settings, found.where, info.processorClass, backend);
   } else {
     spec = parseIdefics3ProcessorConfig(
       { max_image_size: { longest_edge: M }, size: { longest_edge: 4 * M } },
@@ -92,16 +95,17 @@ function gridOf(pre: PreprocessResult): { rows: number; cols: number } {
   return { rows, cols };
 }
 
-export function makeIdefics3Family(info: Idefics3FamilyInfo): ArchFamily {
+export function makeIdefics3Family(info: Idefics3FamilyInfo): Family {
   return {
     modelType: info.modelType,
     label: info.label,
     exampleHubId: info.exampleHubId,
     viewsDescription:
-      'grid: the M x M tiles of the canvas (longest edge resized, rounded up to whole tiles), t x t tokens each after the pixel shuffle, with <row_r_col_c> markers; base: the global image (the canvas squashed to one tile)',
-    load({ config, preprocessor, processorConfig, index, where, options }): LoadedFamily {
+      'grid: the M x M tiles of the canvas (longest edge resized, rounded up to whole tiles), t x t tokens each after the pixel shuffle, with <row_r_col_c> markers; thumbnail: the global image (the canvas squashed to one tile); base: an unsplit image',
+    processors: [info.processorClass === 'SmolVLMImageProcessor' ? SMOLVLM_PROCESSOR : IDEFICS3_PROCESSOR],
+    load({ config, preprocessor, processorConfig, imageBackend, index, where }): LoadedFamily {
       const cfg = parseIdefics3Config(config, info.visionModelType);
-      const backend = options?.imageBackend ?? 'torchvision';
+      const backend = imageBackend ?? 'torchvision'; // what transformers 5's AutoProcessor picks
       const { spec, notices } = idefics3ProcessorSpec(
         preprocessor,
         processorConfig ?? null,
@@ -120,15 +124,17 @@ export function makeIdefics3Family(info: Idefics3FamilyInfo): ArchFamily {
       const H = cfg.text.hiddenSize;
       return {
         modelType: info.modelType,
-        views: spec.doImageSplitting ? ['base', 'grid'] : ['base'],
+        views: spec.doImageSplitting ? ['grid', 'thumbnail', 'base'] : ['base'],
+        processor: spec,
         text: text.spec,
         notices: [...notices, ...text.notices],
         visionTensorNames: () => idefics3VisionTensorNames(cfg, index, where),
         extraTensorNames: () => [],
         buildVisionGraph: (tensors) => buildIdefics3VisionGraph(cfg, tensors, where),
-        tokensPerCrop: T,
-        cropShape: (pre) => [pre.shape[1], T],
-        preprocess: (rgb) => idefics3Preprocess(rgb, spec),
+        visionInputs: (pre) => ({
+          feeds: { [PIXEL_INPUT]: { data: pre.pixelValues, shape: [...pre.shape] } }, // [1, tiles, 3, M, M]
+          cropShape: [pre.shape[1], T],
+        }),
         layout: (pre) => {
           const { rows, cols } = gridOf(pre);
           return idefics3Layout(

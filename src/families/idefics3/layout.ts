@@ -2,8 +2,10 @@
  * Idefics3 / SmolVLM token layout and packing. The connector output is [tiles, T, H]; the LLM receives its rows in
  * order (image token k <- tile k // T, row k % T: masked_scatter in Idefics3, SmolVLM's per-block gather gives the
  * same), so packing is the identity gather. What the layout adds is where each token sits:
- *   grid tiles (row-major): view 'grid', row/col in the (rows * t) x (cols * t) token grid over the canvas;
- *   the global image (last tile): view 'base', a t x t grid over the whole image;  t = (M / patch) / scale_factor.
+ *   grid tiles (row-major): view 'grid', row/col in the (rows * t) x (cols * t) token grid over the canvas (tile
+ *     (row // t, col // t), place (row % t, col % t) in it; `crop` = the tile's index in pixel_values);
+ *   the global image (last tile): view 'thumbnail' (or 'base' for an unsplit image, its only tile), a t x t grid
+ *   over the whole image;  t = (M / patch) / scale_factor.
  * Boxes: canvas pixels map linearly onto the ORIGINAL image (the longest-edge and canvas resizes are edge-to-edge,
  * so one anisotropic scale), the global tile's M x M frame spans the whole image.
  * Specials: Idefics3Processor / SmolVLMProcessor `_prompt_split_image` (transformers 5.12.1,
@@ -14,7 +16,7 @@
  * merge them (fixtures-modern: `ĊĊ`).
  */
 import type { Box, LayoutSpecial, LayoutToken, TokenLayout, ViewInfo } from '../../types.js';
-import { packFeatures } from '../../arch/layout.js';
+import { packFeatures } from '../../layout/layout.js';
 import type { Idefics3Geometry } from './processor.js';
 
 export const FAKE_TOKEN = '<fake_token_around_image>';
@@ -57,18 +59,19 @@ export function idefics3Layout(
         tokens.push({
           index: tokens.length,
           kind: 'patch',
-          view: grid ? 'grid' : 'base',
+          view: grid ? 'grid' : globalView,
           crop: tile,
           row: grid ? gr * t + r : r,
           col: grid ? gc * t + c : c,
           source: r * t + c,
           box: box(ox + c * px, oy + r * px, ox + (c + 1) * px, oy + (r + 1) * px, sx, sy),
-          tile: { tile, kind, gridRow: gr, gridCol: gc, row: r, col: c },
         });
       }
     }
   };
   const views: ViewInfo[] = [];
+  // The global image beside a grid is a thumbnail; an unsplit image's only tile is the base view.
+  const globalView = geo.rows > 0 ? 'thumbnail' : 'base';
   if (geo.rows > 0) {
     for (let r = 0; r < geo.rows; r++) {
       for (let c = 0; c < geo.cols; c++) {
@@ -86,7 +89,7 @@ export function idefics3Layout(
   special(GLOBAL_TOKEN);
   pushTile(geo.rows * geo.cols, 'global', -1, -1);
   special(FAKE_TOKEN);
-  views.push({ name: 'base', rows: t, cols: t, start, count: T });
+  views.push({ name: globalView, rows: t, cols: t, start, count: T });
   return { imageWidth: image.width, imageHeight: image.height, views, tokens, specials };
 }
 

@@ -14,17 +14,26 @@
  * (src/image/resize-torch.ts) on the torchvision backend. pixel_values is [1, n_tiles, 3, M, M] as the processor returns.
  */
 import { CheckpointError, UnsupportedModelError } from '../../errors.js';
-import { ConfigReader, type Json } from '../../arch/config.js';
+import { ConfigReader, type Json } from '../../config/reader.js';
 import type { ImageBackend } from '../../api.js';
-import type { AffineMap, CropGeometry, PreprocessResult } from '../../image/processors.js';
-import { readPixelNorm, readResample } from '../../image/processors.js';
+import {
+  readPixelNorm,
+  readResample,
+  type AffineMap,
+  type CropGeometry,
+  type PreprocessResult,
+  type ProcessorDef,
+} from '../../image/processor.js';
 import { resizePillow, type ResampleFilter } from '../../image/resize.js';
 import { resizeTorchvision, toPixelValuesFused } from '../../image/resize-torch.js';
 import { cropImage, toChw, toPixelValues, type Size } from '../../image/transforms.js';
 import type { RgbImage } from '../../types.js';
 
+export type Idefics3ProcessorType = 'Idefics3ImageProcessor' | 'SmolVLMImageProcessor';
+
 export interface Idefics3ProcessorSpec {
-  kind: 'idefics3';
+  /** The registered class (both run the same code with their own defaults). */
+  type: Idefics3ProcessorType;
   processorClass: string;
   doResize: boolean;
   /** size.longest_edge (L). */
@@ -59,7 +68,7 @@ export const MAX_IMAGE_SIZE = 4096;
 export function parseIdefics3ProcessorConfig(
   raw: Json,
   where: string,
-  defaultClass: 'Idefics3ImageProcessor' | 'SmolVLMImageProcessor',
+  defaultClass: Idefics3ProcessorType,
   backend: ImageBackend,
 ): Idefics3ProcessorSpec {
   const r = new ConfigReader(raw, where);
@@ -79,8 +88,8 @@ export function parseIdefics3ProcessorConfig(
     ? r.sub('max_image_size').posInt('longest_edge')
     : sizes.maxImageSize;
   return {
-    kind: 'idefics3',
-    processorClass: cls,
+    type: cls,
+    processorClass: r.str('image_processor_type', defaultClass),
     doResize: r.bool('do_resize', true),
     longestEdge,
     maxImageSize,
@@ -264,3 +273,18 @@ function tileGeometry(
     toOriginal,
   };
 }
+
+/**
+ * The registered processor classes (PIL `*Pil` and legacy `*Fast` names are the same settings). parse() gives the
+ * torchvision backend, what AutoProcessor picks; the family sets `backend` from LoadOptions.imageBackend.
+ */
+function processorDef(type: Idefics3ProcessorType): ProcessorDef<Idefics3ProcessorSpec> {
+  return {
+    type,
+    aliases: [`${type}Pil`, `${type}Fast`],
+    parse: (raw, where) => parseIdefics3ProcessorConfig(raw, where, type, 'torchvision'),
+    run: (rgb, spec) => idefics3Preprocess(rgb, spec),
+  };
+}
+export const IDEFICS3_PROCESSOR = processorDef('Idefics3ImageProcessor');
+export const SMOLVLM_PROCESSOR = processorDef('SmolVLMImageProcessor');
