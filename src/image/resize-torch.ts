@@ -7,8 +7,9 @@
  * src/image/resize.ts) with one difference: the weights become int16 fixed point with a precision chosen per axis,
  * the largest p <= 22 with round(max_weight * 2^(p+1)) < 2^15, instead of Pillow's fixed 22 bits. The sums start at
  * 2^(p-1) and are shifted right by p, then clamped to 0..255.
- * Measured against transformers 5.12.1's torchvision tiles (fixtures-modern, LANCZOS): see
- * src/families/idefics3/processor.test.ts (the difference is stated there and in docs/families.md).
+ * Measured against transformers 5.12.1's torchvision backend (fixtures-modern, LANCZOS, six images of Idefics3 and
+ * SmolVLM, up- and downscaling): the resized, canvas and tile uint8 images and pixel_values are bit-exact
+ * (test/conformance.test.ts, default-backend cases); Pillow's kernel differs from it by up to 2 levels there.
  * The GPU path of torchvision (float interpolate + round) is not mirrored.
  */
 import type { RgbImage } from '../types.js';
