@@ -366,7 +366,7 @@ function tiledLayout(layout: TokenLayout, meta: ExpectedJson): void {
       `token ${i} tile`,
     );
     assert.equal(t.source, Number(tr) * side + Number(tc), `token ${i} row of its tile's features`);
-    assert.equal(t.view, kind === 'tile' ? 'grid' : 'thumbnail', `token ${i} view`);
+    assert.equal(t.view, kind === 'tile' ? 'grid' : 'base', `token ${i} view`);
     const before = specials.filter((sp) => sp.before <= i).length;
     assert.equal(start + i + before, pos, `token ${i} position in the prompt`);
     // The fixture stores box corners rounded to 4 decimals: corners within 5e-5 px (1e-4 for the width/height).

@@ -109,9 +109,12 @@ test("--dump-tensors (idefics3) writes the processor's [1, tiles, 3, M, M] pixel
       ...(backend ? ['--image-backend', backend] : []),
       '--dump-tensors',
       out,
+      '--json',
+      `${out}-result.json`,
       '-q',
     ]);
     assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(validateResult(JSON.parse(readFileSync(`${out}-result.json`, 'utf8'))), []);
     const px = parseNpy(readFileSync(join(out, 'pixel_values.npy')));
     assert.deepEqual(px.shape, [1, 7, 3, 32, 32]);
     assertClose(px.data as Float32Array, npyF32(`${exp}/pixel_values${suffix}.npy`).data, 0, 'pixel_values');

@@ -101,7 +101,7 @@ export function makeIdefics3Family(info: Idefics3FamilyInfo): Family {
     label: info.label,
     exampleHubId: info.exampleHubId,
     viewsDescription:
-      'grid: the M x M tiles of the canvas (longest edge resized, rounded up to whole tiles), t x t tokens each after the pixel shuffle, with <row_r_col_c> markers; thumbnail: the global image (the canvas squashed to one tile); base: an unsplit image',
+      'grid: the M x M tiles of the canvas (longest edge resized, rounded up to whole tiles), t x t tokens each after the pixel shuffle, with <row_r_col_c> markers; base: the global image (the canvas squashed to one tile), or the only tile of an unsplit image',
     processors: [info.processorClass === 'SmolVLMImageProcessor' ? SMOLVLM_PROCESSOR : IDEFICS3_PROCESSOR],
     load({ config, preprocessor, processorConfig, imageBackend, index, where }): LoadedFamily {
       const cfg = parseIdefics3Config(config, info.visionModelType);
@@ -124,7 +124,7 @@ export function makeIdefics3Family(info: Idefics3FamilyInfo): Family {
       const H = cfg.text.hiddenSize;
       return {
         modelType: info.modelType,
-        views: spec.doImageSplitting ? ['grid', 'thumbnail', 'base'] : ['base'],
+        views: spec.doImageSplitting ? ['grid', 'base'] : ['base'],
         processor: spec,
         text: text.spec,
         notices: [...notices, ...text.notices],

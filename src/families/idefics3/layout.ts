@@ -4,8 +4,8 @@
  * same), so packing is the identity gather. What the layout adds is where each token sits:
  *   grid tiles (row-major): view 'grid', row/col in the (rows * t) x (cols * t) token grid over the canvas (tile
  *     (row // t, col // t), place (row % t, col % t) in it; `crop` = the tile's index in pixel_values);
- *   the global image (last tile): view 'thumbnail' (or 'base' for an unsplit image, its only tile), a t x t grid
- *   over the whole image;  t = (M / patch) / scale_factor.
+ *   the global image (last tile, or an unsplit image's only tile): view 'base', a t x t grid over the whole image;
+ *   t = (M / patch) / scale_factor.
  * Boxes: canvas pixels map linearly onto the ORIGINAL image (the longest-edge and canvas resizes are edge-to-edge,
  * so one anisotropic scale), the global tile's M x M frame spans the whole image.
  * Specials: Idefics3Processor / SmolVLMProcessor `_prompt_split_image` (transformers 5.12.1,
@@ -70,8 +70,9 @@ export function idefics3Layout(
     }
   };
   const views: ViewInfo[] = [];
-  // The global image beside a grid is a thumbnail; an unsplit image's only tile is the base view.
-  const globalView = geo.rows > 0 ? 'thumbnail' : 'base';
+  // The global image is the base view (as LLaVA-NeXT's squashed base crop). The 'thumbnail' view name exists in
+  // src/types.ts, but the result schema (src/render/json.ts, imgtokens.result/1) still accepts only base | grid.
+  const globalView = 'base';
   if (geo.rows > 0) {
     for (let r = 0; r < geo.rows; r++) {
       for (let c = 0; c < geo.cols; c++) {
