@@ -116,8 +116,9 @@ export function resizeTorchvision(
 
 /**
  * The torchvision backend's fused rescale + normalize (transformers 5.12.1 image_processing_backends.py
- * TorchvisionBackend.rescale_and_normalize): on the uint8 values as float32, (x - mean/rescale) / (std/rescale),
- * the two constants computed in double and used as float32. HWC uint8 -> [3, H, W] float32 into `out` at `offset`.
+ * TorchvisionBackend.rescale_and_normalize): on the uint8 values as float32, (x - mean') / std' with
+ * mean' = float32(mean) * float32(1/rescale) and std' likewise, in float32 (the float32 mean/std tensors scaled;
+ * dividing in double instead is off by 1 ulp on ImageNet's mean/std: tiny-internvl). HWC uint8 -> [3, H, W] float32 into `out` at `offset`.
  */
 export function toPixelValuesFused(
   img: RgbImage,
@@ -128,8 +129,9 @@ export function toPixelValuesFused(
   const plane = img.width * img.height;
   const d = img.data;
   for (let c = 0; c < 3; c++) {
-    const m = Math.fround(spec.mean[c] / spec.rescaleFactor);
-    const s = Math.fround(spec.std[c] / spec.rescaleFactor);
+    const inv = Math.fround(1 / spec.rescaleFactor);
+    const m = Math.fround(Math.fround(spec.mean[c]) * inv);
+    const s = Math.fround(Math.fround(spec.std[c]) * inv);
     const lut = new Float32Array(256);
     for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(v - m) / s);
     const o = offset + c * plane;
