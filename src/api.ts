@@ -15,7 +15,14 @@ export interface LoadOptions {
   onProgress?: ProgressCallback;
   /** Hub settings (endpoint, token, cache folders, offline, retries); by default from HF_* environment variables. */
   hub?: Omit<HubSourceOptions, 'revision' | 'onProgress'>;
+  /**
+   * transformers 5's image-processor backend to mirror, for families that have two ('torchvision', what
+   * AutoProcessor picks, or 'pil', the `*ImageProcessorPil` classes); default: the family's default.
+   */
+  imageBackend?: ImageBackend;
 }
+
+export type ImageBackend = 'pil' | 'torchvision';
 
 export interface EncodeOptions {
   /** Rotate/flip by the EXIF orientation tag first (transformers ignores it, so the default is false). */

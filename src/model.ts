@@ -4,7 +4,7 @@
  * builds the ONNX vision graph and the lens, then encodes and analyses images with them.
  */
 import { dirname, relative, resolve, sep } from 'node:path';
-import type { EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
+import type { EncodeOptions, ImageBackend, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
 import { ConfigReader, type Json } from './config/reader.js';
 import { FAMILIES, getFamily, preprocessImage, type LoadedFamily } from './families/index.js';
 import { FEATURES_OUTPUT } from './families/types.js';
@@ -66,7 +66,11 @@ export interface ModelPlan {
 }
 
 /** Reads the small files and tensor headers and decides which tensors analysis needs (no tensor data is read). */
-export async function planModel(source: ModelSource, onProgress?: ProgressCallback): Promise<ModelPlan> {
+export async function planModel(
+  source: ModelSource,
+  onProgress?: ProgressCallback,
+  imageBackend?: ImageBackend,
+): Promise<ModelPlan> {
   const where = source.description;
   const config = await readJson(source, 'config.json', true);
   if (typeof config!.model_type !== 'string' || config!.model_type === '') {
@@ -91,7 +95,7 @@ export async function planModel(source: ModelSource, onProgress?: ProgressCallba
   }
   const tokenizerConfig = (await readJson(source, 'tokenizer_config.json', false)) ?? {};
   const index = await source.tensorIndex();
-  const loaded = family.load({ config: reader, preprocessor, processorConfig, index, where });
+  const loaded = family.load({ config: reader, preprocessor, processorConfig, imageBackend, index, where });
   for (const n of loaded.notices) onProgress?.({ status: 'notice', message: n });
   const t = loaded.text;
   const tensorNames = [
@@ -174,7 +178,7 @@ export class Model implements ImgTokensModel {
     const onProgress = opts.onProgress;
     const source = await openSource(model, { ...opts.hub, revision: opts.revision, onProgress });
     try {
-      const plan = await planModel(source, onProgress);
+      const plan = await planModel(source, onProgress, opts.imageBackend);
       const { loaded, where } = plan;
       const vocab = Vocab.fromTokenizerJson(plan.tokenizer, loaded.text.vocabSize, plan.tokenizerConfig);
       const visionNames = loaded.visionTensorNames();

@@ -59,11 +59,25 @@ export interface ViewInfo {
   count: number;
 }
 
+/**
+ * A text token the prompt places among the image tokens (Gemma's boi / eoi) that is shown in the layout but is not
+ * a row of the image features (image_features stays [n_image_tokens, hidden], what is scattered into inputs_embeds).
+ */
+export interface LayoutSpecial {
+  text: string;
+  /** Index of the image token it precedes (= tokens.length when it follows the last). */
+  before: number;
+  /** Position in the expanded image run (image tokens and specials together, from 0). */
+  position: number;
+}
+
 export interface TokenLayout {
   imageWidth: number;
   imageHeight: number;
   views: ViewInfo[];
   tokens: LayoutToken[];
+  /** Special text tokens around / between the image tokens, in prompt order; absent when the family has none. */
+  specials?: LayoutSpecial[];
 }
 
 /** The result of running the vision tower and projector on one image. */

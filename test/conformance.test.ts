@@ -10,8 +10,17 @@ import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { FAMILIES } from '../src/families/index.js';
 import { loadModel, type Model } from '../src/model.js';
+import type { LoadOptions } from '../src/api.js';
 import type { LensMethod, TokenLayout } from '../src/types.js';
-import { assertClose, assertTopK, exists, npyF32, npyInt, readJson } from './helpers/golden.js';
+import {
+  assertClose,
+  assertCloseScaled,
+  assertTopK,
+  exists,
+  npyF32,
+  npyInt,
+  readJson,
+} from './helpers/golden.js';
 
 interface Case {
   dir: string;
@@ -30,6 +39,10 @@ interface Case {
   methods?: Array<[string, LensMethod]>;
   /** Absolute score tolerance (default 1e-4). */
   scoreTol?: number;
+  /** Load options (e.g. the image backend). */
+  loadOptions?: LoadOptions;
+  /** Tolerances are |d| / max(1, |want|) (fixtures-modern: relative past magnitude 1) instead of absolute. */
+  scaledTol?: boolean;
   /** Checks the layout against expected.json token_layout (rows, columns, kinds, boxes). */
   checkLayout?: (
     layout: TokenLayout,
@@ -126,6 +139,33 @@ export const CASES: Case[] = [
     featureTol: 1e-4,
     checkLayout: qwenTokenLayout,
   },
+  // Idefics3 / SmolVLM against transformers 5.12.1 (fixtures-modern): the default (torchvision) backend, whose
+  // uint8 LANCZOS kernel and fused normalisation src/image/resize-torch.ts mirrors (bit-exact on these images), with
+  // every lens measure; and the PIL backend, bit-exact pixels and the features computed from them.
+  ...(['tiny-idefics3', 'tiny-smolvlm'] as const).flatMap((m): Case[] => [
+    {
+      dir: `test/fixtures/modern/${m}`,
+      modelType: m === 'tiny-idefics3' ? 'idefics3' : 'smolvlm',
+      imagesDir: 'test/fixtures/arch/images',
+      pixelTol: 0,
+      featureTol: 1e-4,
+      scaledTol: true,
+      checkLayout: tiledLayout,
+    },
+    {
+      dir: `test/fixtures/modern/${m}`,
+      modelType: m === 'tiny-idefics3' ? 'idefics3' : 'smolvlm',
+      imagesDir: 'test/fixtures/arch/images',
+      loadOptions: { imageBackend: 'pil' },
+      pixelsFile: 'pixel_values_pil.npy',
+      pixelTol: 0,
+      featuresFile: 'image_features_pil.npy',
+      featureTol: 1e-4,
+      scaledTol: true,
+      methods: [], // the fixtures' top-k lists come from the default backend's features
+      checkLayout: tiledLayout,
+    },
+  ]),
 ];
 
 /** Fixture method name -> lens method. */
@@ -141,6 +181,7 @@ type NearTies = Record<string, { 'rows_with_gap_below_1e-5'?: number[] }>;
 
 interface ExpectedJson {
   n_image_tokens: number;
+  prompt?: { non_image_tokens: Array<[number, number, string, string, string]> };
   anyres?: { newline_positions: number[] } | null;
   /** 4.45 fixtures: topk.methods.<name>; the 5.x fixtures: topk.<name>. */
   topk?: unknown;
@@ -371,6 +412,60 @@ function onevisionGrid(
   );
 }
 
+/**
+ * Idefics3 / SmolVLM (fixtures-modern): token_layout rows are [position, feature_row, tile, tile_kind, grid_row,
+ * grid_col, token_row, token_col, first_patch_row, first_patch_col, tile_y0, tile_x0, tile_y1, tile_x1, orig_x0,
+ * orig_y0, orig_x1, orig_y1]; every token's tile, place and ORIGINAL-image box must match, and the layout's specials
+ * must be exactly the prompt's non-image tokens of the image run (same text, same positions).
+ */
+function tiledLayout(layout: TokenLayout, meta: ExpectedJson): void {
+  const cols = meta.token_layout_columns!;
+  assert.equal(cols[0], 'position');
+  assert.deepEqual(cols.slice(14), ['orig_x0', 'orig_y0', 'orig_x1', 'orig_y1']);
+  const rows = meta.token_layout!;
+  assert.equal(layout.tokens.length, rows.length, 'token_layout length');
+  const specials = layout.specials ?? [];
+  const nonImage = meta.prompt!.non_image_tokens;
+  const start = nonImage.find((t) => t[2] === '<fake_token_around_image>')![0];
+  const side = 1 + Math.max(...rows.map((r) => Number(r[7]))); // tokens per tile side
+  rows.forEach((row, i) => {
+    const [pos, feat, tile, kind, gr, gc, tr, tc, , , , , , , x0, y0, x1, y1] = row;
+    const t = layout.tokens[i];
+    assert.equal(t.index, feat, `token ${i} feature row`);
+    // Grid tokens: row/col in the canvas-wide token grid, so tile (row // side, col // side), place (row % side, ...).
+    const grid = t.view === 'grid';
+    assert.deepEqual(
+      [
+        t.crop,
+        grid ? 'tile' : 'global',
+        grid ? Math.floor(t.row / side) : -1,
+        grid ? Math.floor(t.col / side) : -1,
+        t.row % side,
+        t.col % side,
+      ],
+      [tile, kind, gr, gc, tr, tc],
+      `token ${i} tile`,
+    );
+    assert.equal(t.source, Number(tr) * side + Number(tc), `token ${i} row of its tile's features`);
+    assert.equal(t.view, kind === 'tile' ? 'grid' : 'base', `token ${i} view`);
+    const before = specials.filter((sp) => sp.before <= i).length;
+    assert.equal(start + i + before, pos, `token ${i} position in the prompt`);
+    // The fixture stores box corners rounded to 4 decimals: corners within 5e-5 px (1e-4 for the width/height).
+    assert.ok(t.box, `token ${i} has a box`);
+    const got = [t.box.x, t.box.y, t.box.x + t.box.w, t.box.y + t.box.h];
+    [x0, y0, x1, y1].forEach((v, j) => {
+      assert.ok(Math.abs(got[j] - Number(v)) <= 5.1e-5, `token ${i} box corner ${j}: ${got[j]} vs ${v}`);
+    });
+  });
+  const end = start + rows.length + specials.length; // one past the run
+  const inRun = nonImage.filter((t) => t[0] >= start && t[0] < end);
+  assert.deepEqual(
+    specials.map((sp) => [start + sp.position, sp.text]),
+    inRun.map((t) => [t[0], t[3]]),
+    'special tokens of the image run (position, decoded text)',
+  );
+}
+
 const models: Model[] = [];
 after(async () => {
   for (const m of models) await m.close();
@@ -382,14 +477,15 @@ test('every registered family has a conformance case', () => {
 });
 
 for (const c of CASES) {
-  describe(`${c.modelType}: ${c.dir}`, () => {
+  const backend = c.loadOptions?.imageBackend ? ` (${c.loadOptions.imageBackend} backend)` : '';
+  describe(`${c.modelType}: ${c.dir}${backend}`, () => {
     let model: Model;
     const images = readdirSync(`${c.dir}/expected`, { withFileTypes: true })
       .filter((d) => d.isDirectory())
       .map((d) => d.name);
 
     test('loads', async () => {
-      model = await loadModel(c.dir);
+      model = await loadModel(c.dir, c.loadOptions);
       models.push(model);
       assert.equal(model.info.modelType, c.modelType);
     });
@@ -403,6 +499,7 @@ for (const c of CASES) {
         const px = npyF32(`${exp}/${c.pixelsFile ?? 'pixel_values.npy'}`);
         if (c.skip?.pixel_values === undefined)
           assertClose(f.pixelValues, px.data, c.pixelTol, `${img} pixel_values`);
+        const close = c.scaledTol ? assertCloseScaled : assertClose;
         if (exists(`${exp}/crop_features.npy`)) {
           assertClose(
             f.cropFeatures,
@@ -413,7 +510,7 @@ for (const c of CASES) {
         }
         const want = npyF32(`${exp}/${c.featuresFile ?? 'image_features.npy'}`);
         assert.equal(f.layout.tokens.length, meta.n_image_tokens, `${img}: token count`);
-        const fd = assertClose(f.features, want.data, c.featureTol, `${img} image_features`);
+        const fd = close(f.features, want.data, c.featureTol, `${img} image_features`);
         tc.diagnostic(
           `features vs ${c.featuresFile ?? 'image_features.npy'}: maxdiff ${fd.toExponential(2)}`,
         );

@@ -105,7 +105,8 @@ export async function dumpTensors(dir: string, f: ImageFeatures, modelType: stri
   const anyres = f.layout.views.some((v) => v.name === 'grid');
   // As the image processors return them: anyres models [1, crops, 3, H, W]; single-view [1, 3, H, W];
   // Qwen2-VL its flattened patch rows [patches, C*T*p*p].
-  const pixelShape = anyres ? [1, ...f.pixelShape] : f.pixelShape;
+  // Tiling families (Idefics3 / SmolVLM) already give the processor's [1, tiles, 3, M, M].
+  const pixelShape = anyres && f.pixelShape.length === 4 ? [1, ...f.pixelShape] : f.pixelShape;
   await writeFileAtomic(join(dir, 'pixel_values.npy'), encodeNpy(f.pixelValues, pixelShape));
   if (anyres) await writeFileAtomic(join(dir, 'crop_features.npy'), encodeNpy(f.cropFeatures, f.cropShape));
   const n = f.layout.tokens.length;
@@ -134,7 +135,12 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
   const { input, name } = await readImageArg(a.image);
   const bar = progressBar({ quiet: a.quiet });
   try {
-    const model = await loadModel(a.model, { revision: a.revision, device: a.device, onProgress: bar });
+    const model = await loadModel(a.model, {
+      revision: a.revision,
+      device: a.device,
+      imageBackend: a.imageBackend,
+      onProgress: bar,
+    });
     try {
       const features = await model.encode(input, { exifTranspose: a.exifTranspose, name, onProgress: bar });
       if (a.dumpTensors) await dumpTensors(a.dumpTensors, features, model.info.modelType);

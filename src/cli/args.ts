@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { BadInputError } from '../errors.js';
 import { LENS_METHODS, type ExcludeKind, type LensMethod } from '../types.js';
-import type { Device } from '../api.js';
+import type { Device, ImageBackend } from '../api.js';
 
 export const DEFAULT_MODEL = 'llava-hf/llava-v1.6-vicuna-7b-hf';
 export const MAX_WORDS = 100;
@@ -54,6 +54,8 @@ Options:
       --exclude <kinds>    hide special and/or byte tokens: special,bytes
       --exif-transpose     rotate by the EXIF orientation first (transformers does not)
       --device <d>         cpu | webgpu | cuda (default cpu)
+      --image-backend <b>  pil | torchvision: which transformers 5 image processor to mirror
+                           (default: what AutoProcessor picks, torchvision; Gemma 3)
       --no-inline          never draw the picture in the terminal
   -q, --quiet              no progress output
   -h, --help               this help
@@ -109,6 +111,7 @@ export const MODEL_FLAGS = {
   exclude: { type: 'string' },
   'exif-transpose': { type: 'boolean' },
   device: { type: 'string' },
+  'image-backend': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -121,6 +124,8 @@ export interface ModelFlags {
   exclude: ExcludeKind[];
   exifTranspose: boolean;
   device: Device;
+  /** transformers 5's image-processor backend to mirror (families with two); absent = the family's default. */
+  imageBackend?: ImageBackend;
   quiet: boolean;
 }
 
@@ -133,8 +138,13 @@ export function parseModelFlags(v: {
   exclude?: string;
   'exif-transpose'?: boolean;
   device?: string;
+  'image-backend'?: string;
   quiet?: boolean;
 }): ModelFlags {
+  const backend = v['image-backend'];
+  if (backend !== undefined && backend !== 'pil' && backend !== 'torchvision') {
+    throw new BadInputError(`--image-backend must be pil or torchvision, got "${backend}"`);
+  }
   const device = v.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'webgpu' && device !== 'cuda') {
     throw new BadInputError(`--device must be cpu, webgpu or cuda, got "${device}"`);
@@ -156,6 +166,7 @@ export function parseModelFlags(v: {
     exclude: parseExclude(v.exclude),
     exifTranspose: v['exif-transpose'] ?? false,
     device,
+    imageBackend: backend,
     quiet: v.quiet ?? false,
   };
 }

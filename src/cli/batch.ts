@@ -32,6 +32,7 @@ Options:
       --exclude <kinds>    special,bytes
       --exif-transpose     rotate by the EXIF orientation first
       --device <d>         cpu | webgpu | cuda (default cpu)
+      --image-backend <b>  torchvision | pil (Idefics3 / SmolVLM; default torchvision)
       --no-worker          decode and preprocess on the main thread (no overlap with compute)
   -q, --quiet              no progress output
   -h, --help               this help
@@ -60,7 +61,17 @@ export async function runBatch(argv: string[]): Promise<number> {
     return 0;
   }
   if (!v.out) throw new BadInputError('--out is required', { hint: 'e.g. --out results.jsonl' });
-  const { model: modelId, revision, method, k, exclude, exifTranspose, device, quiet } = parseModelFlags(v);
+  const {
+    model: modelId,
+    revision,
+    method,
+    k,
+    exclude,
+    exifTranspose,
+    device,
+    imageBackend,
+    quiet,
+  } = parseModelFlags(v);
   const shard = v.shard === undefined ? undefined : parseShard(v.shard);
   await checkOutputPath('--out', v.out);
   const images = await expandInputs(parsed.positionals);
@@ -71,7 +82,7 @@ export async function runBatch(argv: string[]): Promise<number> {
   const onProgress: ProgressCallback = (e) => {
     if (loading || e.status === 'notice' || ('task' in e && e.task === 'batch')) bar(e);
   };
-  const model = await loadModel(modelId, { revision, device, onProgress });
+  const model = await loadModel(modelId, { revision, device, imageBackend, onProgress });
   loading = false;
   try {
     const s = await runBatchImages(model, {

@@ -34,3 +34,12 @@ test('a non-object image_processor is a checkpoint error naming the file', () =>
     (e: unknown) => e instanceof CheckpointError && /processor_config\.json.*image_processor/.test(e.message),
   );
 });
+
+test('nested processor_config.json wins over a flat preprocessor_config.json; flat is the fallback', () => {
+  const nestedCfg = { image_processor: { size: { height: 32, width: 32 } }, image_seq_length: 16 };
+  const flat = { size: { height: 224, width: 224 } };
+  const both = imageProcessorSettings(flat, nestedCfg, 'dir');
+  assert.deepEqual(both.settings, nestedCfg.image_processor);
+  assert.equal(both.where, 'dir/processor_config.json → image_processor');
+  assert.equal(both.processor['image_seq_length'], 16);
+});

@@ -4,8 +4,14 @@
  * hub repos made with 4.x have a flat `preprocessor_config.json` (+ a flat processor_config.json holding only
  * processor fields such as `image_seq_length`). 5.12.1 loads both layouts to the same processor
  * (processing_utils.py ProcessorMixin.get_processor_dict / image_processing_base.py get_image_processor_dict), and so
- * does this reader: the nested dict wins when both are present, as in 5.12.1.
- * Shared by the families that read 5.x layouts (gemma3, gemma4); it names no family.
+ * does this reader.
+ * Precedence: the NESTED dict wins when both are present; the flat file is read only when processor_config.json has
+ * no `image_processor` key. transformers 5.x src/transformers/image_processing_base.py,
+ * ImageProcessingMixin.get_image_processor_dict (read at 59ac1638a29c1ef522e113b37fd5de49abf21c16): "Load
+ * image_processor dict. Priority goes as (nested config if found -> image processor config)", then
+ * `if resolved_image_processor_file is not None and image_processor_dict is None:` loads the flat file; the same rule
+ * in models/auto/image_processing_auto.py (get_image_processor_config), which picks the class.
+ * Shared by every family that reads 5.x layouts; it names no family.
  */
 import { CheckpointError } from '../errors.js';
 import type { Json } from './reader.js';

@@ -20,6 +20,8 @@ import { paligemma } from './paligemma/index.js';
 import { qwen2vl } from './qwen2_vl/index.js';
 import { qwen2_5vl } from './qwen2_5_vl/index.js';
 import { qwen3vl } from './qwen3_vl/index.js';
+import { idefics3 } from './idefics3/index.js';
+import { smolvlm } from './smolvlm/index.js';
 import type { Family } from './types.js';
 
 const FAMILY_LIST: readonly Family[] = [
@@ -30,6 +32,8 @@ const FAMILY_LIST: readonly Family[] = [
   llavaOnevision,
   qwen2_5vl,
   qwen3vl,
+  idefics3,
+  smolvlm,
 ];
 
 export const FAMILIES: ReadonlyMap<string, Family> = new Map(FAMILY_LIST.map((f) => [f.modelType, f]));

@@ -9,6 +9,7 @@
  *   per image: preprocess with `processor` (src/families/index.ts preprocessImage) -> visionInputs(pre) -> run
  *   -> crop_features [crops, tokens, hidden] -> layout(pre) -> pack(...) -> [layout tokens, hidden]
  */
+import type { ImageBackend } from '../api.js';
 import type { ConfigReader, Json } from '../config/reader.js';
 import type { PreprocessResult, ProcessorDef, ProcessorSpec } from '../image/processor.js';
 import type { NamedTensor } from '../runtime/session.js';
@@ -64,6 +65,8 @@ export interface FamilyLoadArgs {
   preprocessor: Json | null;
   /** processor_config.json (transformers 5.x nests the image processor in it), or null / absent. */
   processorConfig?: Json | null;
+  /** LoadOptions.imageBackend: for families with a torchvision and a PIL processor; absent = the family's default. */
+  imageBackend?: ImageBackend;
   index: ReadonlyMap<string, TensorInfo>;
   /** The model source, for messages. */
   where: string;

@@ -52,7 +52,12 @@ export function siglipVisionTower(
   pixels: Value,
   cfg: VisionTowerConfig,
   upTo: number,
-  opts: { postLayerNorm?: boolean; name?: string } = {},
+  opts: {
+    postLayerNorm?: boolean;
+    name?: string;
+    /** Position-embedding row per patch (Idefics3's NaViT-style ids); absent: 0..T-1. */
+    positionIds?: readonly number[];
+  } = {},
 ): SiglipTowerOutput {
   const name = opts.name ?? 'vision';
   const C = cfg.hiddenSize;
@@ -63,7 +68,23 @@ export function siglipVisionTower(
   const patches = patchEmbedding(g, emb.pp('patch_embedding'), pixels, spec, `${name}.embeddings.patches`, {
     bias: true,
   }); // [N, G*G, C]
-  const embedded = addPositionEmbedding(g, emb, patches, tokens, C, `${name}.embeddings`); // [N, T, C]
+  const ids = opts.positionIds;
+  const identity = !ids || ids.every((v, i) => v === i);
+  if (ids && ids.length !== tokens) {
+    throw new CheckpointError(`SigLIP position ids: ${ids.length} for ${tokens} patches`);
+  }
+  const embedded = identity
+    ? addPositionEmbedding(g, emb, patches, tokens, C, `${name}.embeddings`) // [N, T, C]
+    : g.add(
+        patches,
+        g.gather(
+          emb.get('position_embedding.weight', [tokens, C]),
+          g.constInt64(ids, [tokens]),
+          0,
+          `${name}.embeddings.positions`,
+        ), // [T, C]
+        `${name}.embeddings`,
+      ); // [N, T, C]
   const hiddenStates = vitEncoder(g, w.pp('encoder'), embedded, encoderSpec(cfg), upTo, name); // upTo+1 states
   let lastHiddenState: Value | null = null;
   if (opts.postLayerNorm) {

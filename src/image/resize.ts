@@ -1,7 +1,8 @@
 /**
  * Pillow-exact resampling of 8-bit RGB images (`Image.resize(size, resample, box)` with reducing_gap=None).
  *
- * Mirrors the algorithm of Pillow 9.4.0 src/libImaging/Resample.c
+ * Mirrors the algorithm of Pillow 9.4.0 src/libImaging/Resample.c (identical in Pillow 12.3.0, which the transformers 5.12.1
+ * fixtures use: the PIL backend's LANCZOS tiles of fixtures-modern are reproduced bit for bit, src/families/idefics3)
  * (https://github.com/python-pillow/Pillow/blob/9.4.0/src/libImaging/Resample.c; unchanged in substance since Pillow 4.3):
  *   - separable convolution, horizontal pass first (only over the source rows the vertical pass will read), then vertical;
  *   - antialiasing: when downscaling the filter support is stretched by scale = in/out;
@@ -32,7 +33,8 @@ export const PIL_RESAMPLE_CODES: Record<number, ResampleFilter | 'nearest'> = {
   5: 'hamming',
 };
 
-interface Filter {
+/** A resampling kernel and its support (in source pixels at scale 1). */
+export interface Filter {
   fn: (x: number) => number;
   support: number;
 }
@@ -43,7 +45,7 @@ function sinc(x: number): number {
   return Math.sin(x) / x;
 }
 
-const FILTERS: Record<ResampleFilter, Filter> = {
+export const FILTERS: Readonly<Record<ResampleFilter, Filter>> = {
   bicubic: {
     support: 2,
     fn: (x) => {

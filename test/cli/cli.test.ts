@@ -95,6 +95,42 @@ test('--dump-tensors (llava) writes [1,3,H,W] pixels and no crop_features', () =
   );
 });
 
+test("--dump-tensors (idefics3) writes the processor's [1, tiles, 3, M, M] pixels and image_features per --image-backend", () => {
+  const exp = 'test/fixtures/modern/tiny-idefics3/expected/portrait_45x90';
+  for (const [backend, suffix] of [
+    [null, ''],
+    ['pil', '_pil'],
+  ] as const) {
+    const out = join(tmp, `dump-idefics3-${backend ?? 'default'}`);
+    const r = cli([
+      'test/fixtures/arch/images/portrait_45x90.jpg',
+      '--model',
+      'test/fixtures/modern/tiny-idefics3',
+      ...(backend ? ['--image-backend', backend] : []),
+      '--dump-tensors',
+      out,
+      '--json',
+      `${out}-result.json`,
+      '-q',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(validateResult(JSON.parse(readFileSync(`${out}-result.json`, 'utf8'))), []);
+    const px = parseNpy(readFileSync(join(out, 'pixel_values.npy')));
+    assert.deepEqual(px.shape, [1, 7, 3, 32, 32]);
+    assertClose(px.data as Float32Array, npyF32(`${exp}/pixel_values${suffix}.npy`).data, 0, 'pixel_values');
+    const feats = npyF32(join(out, 'image_features.npy'));
+    assert.deepEqual(feats.shape, [112, 48]);
+    assertClose(feats.data, npyF32(`${exp}/image_features${suffix}.npy`).data, 1e-4, 'image_features');
+    const layout = JSON.parse(readFileSync(join(out, 'layout.json'), 'utf8')) as {
+      specials: Array<{ text: string }>;
+    };
+    assert.equal(layout.specials.filter((sp) => sp.text === '<global-img>').length, 1);
+  }
+  const bad = cli(['test/fixtures/arch/images/portrait_45x90.jpg', '--image-backend', 'cv2', '-q']);
+  assert.equal(bad.code, 2);
+  assert.match(lastLine(bad.stderr), /--image-backend must be pil or torchvision/);
+});
+
 test('writes PNG, HTML, JSON and save-words; reads the image from stdin', () => {
   const png = join(tmp, 'o.png');
   const html = join(tmp, 'o.html');

@@ -46,6 +46,26 @@ export function assertClose(
 }
 
 /**
+ * Max of |a - b| / max(1, |b|): absolute below magnitude 1, relative above (the fixtures-modern tolerance rule).
+ * Asserts it is within `tol` and returns it.
+ */
+export function assertCloseScaled(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: number,
+  what: string,
+): number {
+  assert.equal(got.length, want.length, `${what}: length ${got.length} vs expected ${want.length}`);
+  let m = 0;
+  for (let i = 0; i < got.length; i++) {
+    const d = Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i]));
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  assert.ok(m <= tol, `${what}: scaled maxdiff ${m.toExponential(2)} > ${tol}`);
+  return m;
+}
+
+/**
  * Compares top-k rows: ids equal, except that on `tieRows` the id SETS of each row must agree on the entries whose
  * scores are separated from their neighbours; scores within `tol` position by position.
  */
