@@ -143,6 +143,7 @@ describe('the packed library, installed into an empty project', () => {
       'dist/cli/main.js',
       'dist/batch/prepare-worker.js',
       'dist/families/index.js',
+      'dist/web/viewer.js',
     ]) {
       assert.ok(files.includes(f), `${f} is packed`);
     }
