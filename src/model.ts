@@ -359,6 +359,7 @@ export class Model implements ImgTokensModel {
         row: tok.row,
         col: tok.col,
         box: tok.box,
+        ...(tok.text !== undefined ? { text: tok.text } : {}),
         top: words,
       };
     });

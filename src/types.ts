@@ -97,16 +97,9 @@ export interface ImageFeatures {
   rgb: RgbImage;
 }
 
-export type LensMethod = 'cosine' | 'dot' | 'l2' | 'omp' | 'ompp' | 'logit' | 'logit-raw';
-export const LENS_METHODS: readonly LensMethod[] = [
-  'cosine',
-  'dot',
-  'l2',
-  'omp',
-  'ompp',
-  'logit',
-  'logit-raw',
-];
+/** The lens methods are the rows of one table (src/lens/methods.ts). */
+import type { LensMethod } from './lens/methods.js';
+export { LENS_METHODS, type LensMethod } from './lens/methods.js';
 
 /** Top-k vocabulary entries for each token: ids and scores, [tokens, k] row-major. */
 export interface TopK {
@@ -143,6 +136,8 @@ export interface ResultJson {
     row: number;
     col: number;
     box: Box | null;
+    /** A special token's text (kind 'special' only). */
+    text?: string;
     top: WordScore[];
   }>;
 }

@@ -4,7 +4,15 @@
  */
 import { parseArgs } from 'node:util';
 import { BadInputError } from '../errors.js';
-import { LENS_METHODS, type ExcludeKind, type LensMethod } from '../types.js';
+import {
+  DEFAULT_K,
+  DEFAULT_METHOD,
+  isLensMethod,
+  LENS_METHOD_TABLE,
+  LENS_METHODS,
+  type LensMethod,
+} from '../lens/methods.js';
+import type { ExcludeKind } from '../types.js';
 import type { Device, ImageBackend } from '../api.js';
 
 export const DEFAULT_MODEL = 'llava-hf/llava-v1.6-vicuna-7b-hf';
@@ -28,6 +36,12 @@ export interface AnalyzeArgs extends ModelFlags {
   inline: 'auto' | 'never' | 'always';
 }
 
+/** The --method lines of --help: one per row of the method table. */
+const METHOD_HELP = LENS_METHOD_TABLE.map(
+  (m) =>
+    `                           ${m.name.padEnd(10)} ${m.description}${m.name === DEFAULT_METHOD ? ' (default)' : ''}`,
+).join('\n');
+
 export const ANALYZE_HELP = `imgtokens: show which vocabulary words a VLM's image tokens are closest to
 
 Usage:
@@ -42,8 +56,9 @@ Options:
   -m, --model <id|dir>     hub id (org/name[@revision]) or local HF directory
                            (default ${DEFAULT_MODEL})
       --revision <rev>     branch, tag or commit of a hub model
-      --method <name>      ${LENS_METHODS.join(' | ')} (default omp)
-  -k, --num-words <n>      words per token, 1..${MAX_WORDS} (default 1)
+      --method <name>      how words are found (default ${DEFAULT_METHOD}):
+${METHOD_HELP}
+  -k, --num-words <n>      words per token, 1..${MAX_WORDS} (default ${DEFAULT_K})
       --size <px>          longest side of the PNG (default 1000)
       --view <v>           base | grid | all (default all)
       --save-img <png>     the image with words drawn over each patch
@@ -95,11 +110,11 @@ export function parseExclude(v: string | undefined): ExcludeKind[] {
 }
 
 export function parseMethod(v: string | undefined): LensMethod {
-  if (v === undefined) return 'omp';
-  if (!(LENS_METHODS as readonly string[]).includes(v)) {
+  if (v === undefined) return DEFAULT_METHOD;
+  if (!isLensMethod(v)) {
     throw new BadInputError(`unknown --method "${v}"; choose one of ${LENS_METHODS.join(', ')}`);
   }
-  return v as LensMethod;
+  return v;
 }
 
 /** Flags every model-running command takes (analyze, batch): which model, which lens, which device. */
@@ -162,7 +177,7 @@ export function parseModelFlags(v: {
     model,
     revision,
     method: parseMethod(v.method),
-    k: intFlag('num-words', v['num-words'], 1, 1, MAX_WORDS),
+    k: intFlag('num-words', v['num-words'], DEFAULT_K, 1, MAX_WORDS),
     exclude: parseExclude(v.exclude),
     exifTranspose: v['exif-transpose'] ?? false,
     device,

@@ -20,9 +20,9 @@
 import { attr, GraphBuilder, type Value } from '../graph/builder.js';
 import type { ExternalData } from '../graph/onnx.js';
 import type { DType } from '../source/types.js';
+import type { ScoreKind } from './methods.js';
 
-/** The score graphs: `corr` is OMP's correlation step; `dot` also serves logit and logit-raw. */
-export type ScoreKind = 'dot' | 'cosine' | 'l2' | 'corr';
+export type { ScoreKind } from './methods.js';
 
 /** Names of graph inputs and outputs. */
 export const IO = {

@@ -1,4 +1,14 @@
-/** The lens: image-token vectors → nearest vocabulary entries (cosine, dot, l2, omp, ompp, logit, logit-raw). */
+/** The lens: image-token vectors → nearest vocabulary entries, by the methods of src/lens/methods.ts. */
+export {
+  DEFAULT_K,
+  DEFAULT_METHOD,
+  isLensMethod,
+  LENS_METHOD_TABLE,
+  LENS_METHODS,
+  lensMethod,
+  type LensMethod,
+  type LensMethodRow,
+} from './methods.js';
 export { Lens, type LensCreateOptions, type LensMatrix, type NormKind } from './lens.js';
 export { runOmp, type OmpInput, type OmpResult, type Correlate, type FetchRows } from './omp.js';
 export {

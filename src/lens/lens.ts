@@ -1,7 +1,7 @@
 /**
- * The lens: for each image token, the vocabulary entries its vector is closest to, by one of the measures of
- * the original tool (cosine, dot, l2, omp, ompp over the input embedding matrix) or the logit lens (logit =
- * final norm then lm_head; logit-raw = lm_head alone). Every row of the vocabulary is searched; an exclude mask
+ * The lens: for each image token, the vocabulary entries its vector is closest to, by one of the methods of
+ * the table in src/lens/methods.ts (the original tool's measures over the input embedding matrix, and the logit
+ * lens over lm_head); each row says which matrix, whether the final norm comes first, and which score graph or OMP. Every row of the vocabulary is searched; an exclude mask
  * removes rows before top-k (and from OMP's atom choice).
  *
  * The products and top-k run in onnxruntime (src/lens/graphs.ts); OMP's small k×k solves run in JS
@@ -20,7 +20,7 @@ import { toFloat32 } from '../source/safetensors.js';
 import type { WeightTensor } from '../source/types.js';
 import type { ProgressCallback } from '../progress.js';
 import { Session, type Device, type Feeds } from '../runtime/session.js';
-import type { LensMethod, TopK } from '../types.js';
+import type { TopK } from '../types.js';
 import {
   buildProjectGraph,
   buildRmsNormGraph,
@@ -31,6 +31,7 @@ import {
   type ProjectMatrix,
   type ScoreKind,
 } from './graphs.js';
+import { lensMethod, LENS_METHODS, type LensMethod } from './methods.js';
 import { runOmp } from './omp.js';
 
 export type NormKind = 'rms' | 'rms1p';
@@ -352,55 +353,47 @@ export class Lens {
         `k must be an integer in [1, ${kept}] (vocabulary rows left after exclusion), got ${k}`,
       );
     }
-    switch (method) {
-      case 'cosine':
-      case 'dot':
-      case 'l2': {
-        return { k, tokens, ...(await this.scoreTopK(method, this.embed, features, tokens, k, bias)) };
-      }
-      case 'logit': {
-        const normed = await this.rmsNorm(features, tokens); // [T, D]
-        return { k, tokens, ...(await this.scoreTopK('dot', this.lmHead, normed, tokens, k, bias)) };
-      }
-      case 'logit-raw':
-        return { k, tokens, ...(await this.scoreTopK('dot', this.lmHead, features, tokens, k, bias)) };
-      case 'omp':
-      case 'ompp': {
-        const task = `lens.${method}`;
-        onProgress?.({ status: 'initiate', task, label: method.toUpperCase(), total: k, unit: 'items' });
-        const t0 = performance.now();
-        const r = await runOmp({
-          features,
-          tokens,
-          hidden: D,
-          rows: (ids) => this.rows(ids),
-          k,
-          newestOnly: method === 'ompp',
-          correlate: async (res, n, width) =>
-            (await this.scoreTopK('corr', this.embed, res, n, width, bias)).ids,
-          onStep: (done, total) =>
-            onProgress?.({
-              status: 'progress',
-              task,
-              label: method.toUpperCase(),
-              done,
-              total,
-              unit: 'items',
-            }),
-        });
+    const row = lensMethod(method);
+    if (!row) {
+      throw new BadInputError(`unknown lens method ${String(method)}`, {
+        hint: `choose one of ${LENS_METHODS.join(', ')}`,
+      });
+    }
+    const matrix = row.matrix === 'embed_tokens' ? this.embed : this.lmHead;
+    const run = row.run;
+    if (run.kind === 'score') {
+      const x = run.finalNorm ? await this.rmsNorm(features, tokens) : features; // [T, D]
+      return { k, tokens, ...(await this.scoreTopK(run.score, matrix, x, tokens, k, bias)) };
+    }
+    if (matrix !== this.embed) throw new BadInputError(`lens method ${method}: OMP runs over embed_tokens`);
+    const task = `lens.${method}`;
+    onProgress?.({ status: 'initiate', task, label: method.toUpperCase(), total: k, unit: 'items' });
+    const t0 = performance.now();
+    const r = await runOmp({
+      features,
+      tokens,
+      hidden: D,
+      rows: (ids) => this.rows(ids),
+      k,
+      newestOnly: run.newestOnly,
+      correlate: async (res, n, width) => (await this.scoreTopK('corr', this.embed, res, n, width, bias)).ids,
+      onStep: (done, total) =>
         onProgress?.({
-          status: 'done',
+          status: 'progress',
           task,
           label: method.toUpperCase(),
-          seconds: (performance.now() - t0) / 1000,
-        });
-        return { k, tokens, ids: r.ids, scores: r.coefs };
-      }
-      default: {
-        const never: never = method;
-        throw new BadInputError(`unknown lens method ${String(never)}`);
-      }
-    }
+          done,
+          total,
+          unit: 'items',
+        }),
+    });
+    onProgress?.({
+      status: 'done',
+      task,
+      label: method.toUpperCase(),
+      seconds: (performance.now() - t0) / 1000,
+    });
+    return { k, tokens, ids: r.ids, scores: r.coefs };
   }
 
   /** Frees the onnxruntime sessions. */

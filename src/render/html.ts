@@ -5,6 +5,9 @@
  * high-resolution grid when the result has both; a heat-map toggle colours each patch by its top score (scaled
  * per view from the lowest to the highest top score).
  *
+ * The page's behaviour is the typed viewer src/web/client/viewer.ts, bundled at build time (src/render/viewer-script.ts)
+ * and inlined; this module only lays out the data and the markup.
+ *
  * Safety: all token text reaches the page only as JSON inside <script type="application/json"> with `<`, `>`, `&`,
  * U+2028 and U+2029 escaped, and the script writes it with textContent, never as markup; header text (model id,
  * image name) is HTML-escaped. Control, bidi and zero-width characters are shown as escapes (displayWord).
@@ -17,6 +20,7 @@ import { createCanvas } from '@napi-rs/canvas';
 import type { ResultJson, RgbImage } from '../types.js';
 import { BadInputError } from '../errors.js';
 import { fontSlicesFor } from './fonts.js';
+import { viewerScript } from './viewer-script.js';
 import { readFileSync } from 'node:fs';
 import {
   checkImageMatches,
@@ -153,7 +157,7 @@ export async function renderHtml(
 </main>
 <div id="tip" role="tooltip" hidden></div>
 <script type="application/json" id="data">${jsonForScript(data)}</script>
-<script>${SCRIPT}</script>
+<script>${await viewerScript()}</script>
 </body>
 </html>
 `;
@@ -293,136 +297,4 @@ main{padding:12px 16px}
 #tip td.g{color:var(--mut);font-size:12px}
 #tip td.i{color:#6c7280;font-size:11px;text-align:right}
 .help{color:var(--mut);font-size:12px;text-align:center;margin:8px 0 0}
-`;
-
-// The page script: plain ES2020, no dependencies. Words only ever reach the DOM through textContent.
-const SCRIPT = `
-(() => {
-  const data = JSON.parse(document.getElementById('data').textContent);
-  const stage = document.getElementById('stage');
-  const tip = document.getElementById('tip');
-  const viridis = [[68,1,84],[59,82,139],[33,145,140],[94,201,98],[253,231,37]];
-  const heat = (t) => {
-    const x = Math.min(Math.max(t, 0), 1) * 4, i = Math.min(Math.floor(x), 3), f = x - i;
-    const c = viridis[i].map((v, j) => Math.round(v + (viridis[i + 1][j] - v) * f));
-    return 'rgba(' + c.join(',') + ',0.8)';
-  };
-  const fmt = (s) => (Math.abs(s) >= 1000 || (s !== 0 && Math.abs(s) < 0.001)) ? s.toExponential(3) : s.toFixed(4);
-  const layers = new Map();
-  let pinned = null, shown = null;
-
-  for (const v of data.views) {
-    const layer = document.createElement('div');
-    layer.className = 'layer';
-    layer.dataset.view = v.name;
-    layer.setAttribute('role', 'group');
-    layer.setAttribute('aria-label', v.title);
-    const byPos = new Map();
-    for (const q of v.p) {
-      const [index, row, col, x, y, w, h, label, dark, f, top] = q;
-      const el = document.createElement('div');
-      el.className = 'p' + (dark ? ' d' : '');
-      el.style.left = x + '%'; el.style.top = y + '%'; el.style.width = w + '%'; el.style.height = h + '%';
-      el.style.setProperty('--f', String(f));
-      const t = top.length ? (top[0][1] - v.lo) / ((v.hi - v.lo) || 1) : 0;
-      el.style.setProperty('--heat', heat(t));
-      if (t > 0.62) el.classList.add('hd');
-      el.dataset.i = String(index); el.dataset.row = String(row); el.dataset.col = String(col);
-      el.tabIndex = -1;
-      el.setAttribute('role', 'button');
-      el.setAttribute('aria-label', 'row ' + row + ', column ' + col + ': ' + (label || 'no word') +
-        (top.length ? ' (' + fmt(top[0][1]) + ')' : ''));
-      const span = document.createElement('span');
-      span.textContent = label;
-      el.appendChild(span);
-      el._q = q; el._v = v;
-      layer.appendChild(el);
-      byPos.set(row + ',' + col, el);
-    }
-    layer._byPos = byPos;
-    const first = layer.querySelector('.p');
-    if (first) first.tabIndex = 0;
-    stage.appendChild(layer);
-    layers.set(v.name, layer);
-  }
-
-  function fill(el) {
-    const [index, row, col, , , , , , , , top] = el._q;
-    tip.textContent = '';
-    const h = document.createElement('div');
-    h.className = 'h';
-    h.textContent = el._v.title.split(' · ')[0] + ' · row ' + row + ', col ' + col + ' · token #' + index + ' · ' + data.method;
-    tip.appendChild(h);
-    const table = document.createElement('table');
-    top.forEach(([word, score, id, gloss], k) => {
-      const tr = table.insertRow();
-      const cells = [['r', String(k + 1)], ['w', word === '' ? '(empty)' : word], ['g', gloss], ['s', fmt(score)], ['i', '#' + id]];
-      for (const [cls, text] of cells) { const td = tr.insertCell(); td.className = cls; td.textContent = text; }
-    });
-    tip.appendChild(table);
-  }
-  function place(el) {
-    const r = el.getBoundingClientRect();
-    tip.hidden = false;
-    const tw = tip.offsetWidth, th = tip.offsetHeight, vw = innerWidth, vh = innerHeight;
-    let x = r.right + 8, y = r.top;
-    if (x + tw > vw - 4) x = r.left - tw - 8;
-    if (x < 4) x = Math.min(Math.max(4, r.left), vw - tw - 4);
-    if (y + th > vh - 4) y = Math.max(4, vh - th - 4);
-    tip.style.left = x + 'px'; tip.style.top = y + 'px';
-  }
-  function show(el) {
-    if (shown && shown !== el) shown.classList.remove('on');
-    shown = el; el.classList.add('on');
-    fill(el); place(el);
-  }
-  function hide() {
-    if (shown) shown.classList.remove('on');
-    shown = null; pinned = null; tip.hidden = true; tip.classList.remove('pinned');
-  }
-  function pin(el) {
-    if (pinned === el) { hide(); return; }
-    pinned = el; show(el); tip.classList.add('pinned');
-  }
-  const patchOf = (e) => (e.target instanceof Element ? e.target.closest('.p') : null);
-  stage.addEventListener('mouseover', (e) => { const el = patchOf(e); if (el && !pinned) show(el); });
-  stage.addEventListener('mouseleave', () => { if (!pinned) hide(); });
-  stage.addEventListener('click', (e) => { const el = patchOf(e); if (el) { el.focus({ preventScroll: true }); pin(el); } });
-  stage.addEventListener('focusin', (e) => {
-    const el = patchOf(e); if (!el) return;
-    for (const p of el.parentElement.querySelectorAll('.p[tabindex="0"]')) p.tabIndex = -1;
-    el.tabIndex = 0;
-    if (!pinned || pinned !== el) { pinned = null; tip.classList.remove('pinned'); show(el); }
-  });
-  stage.addEventListener('focusout', (e) => { if (!stage.contains(e.relatedTarget) && !pinned) hide(); });
-  stage.addEventListener('keydown', (e) => {
-    const el = patchOf(e); if (!el) return;
-    const d = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] }[e.key];
-    if (d) {
-      const next = el.parentElement._byPos.get((+el.dataset.row + d[0]) + ',' + (+el.dataset.col + d[1]));
-      if (next) next.focus();
-      e.preventDefault();
-    } else if (e.key === 'Enter' || e.key === ' ') { pin(el); e.preventDefault(); }
-    else if (e.key === 'Escape') { hide(); }
-  });
-  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') hide(); });
-  document.addEventListener('click', (e) => { if (pinned && !stage.contains(e.target) && !tip.contains(e.target)) hide(); });
-  addEventListener('resize', () => { if (shown) place(shown); });
-  addEventListener('scroll', () => { if (shown) place(shown); }, { passive: true });
-
-  const legend = document.getElementById('legend');
-  function selectView(name) {
-    hide();
-    for (const [n, layer] of layers) layer.hidden = n !== name;
-    for (const b of document.querySelectorAll('.seg button')) b.setAttribute('aria-pressed', String(b.dataset.view === name));
-    const v = data.views.find((x) => x.name === name);
-    if (v) { document.getElementById('lo').textContent = fmt(v.lo); document.getElementById('hi').textContent = fmt(v.hi); }
-  }
-  for (const b of document.querySelectorAll('.seg button')) b.addEventListener('click', () => selectView(b.dataset.view));
-  document.getElementById('words').addEventListener('change', (e) => stage.classList.toggle('nowords', !e.target.checked));
-  document.getElementById('heat').addEventListener('change', (e) => {
-    stage.classList.toggle('heat', e.target.checked); legend.hidden = !e.target.checked;
-  });
-  if (data.views.length) selectView(data.views[0].name);
-})();
 `;

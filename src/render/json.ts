@@ -8,14 +8,15 @@
  *     schema: "imgtokens.result/1",
  *     model:  { id: string, modelType: string, revision?: string, vocabSize: int > 0, hidden: int > 0 },
  *     image:  { width: int > 0, height: int > 0, name?: string },   // the ORIGINAL image, before any resize
- *     method: "cosine" | "dot" | "l2" | "omp" | "ompp" | "logit" | "logit-raw",
+ *     method: string,                   // a lens method: a row of src/lens/methods.ts (LENS_METHODS)
  *     k: int >= 1,                      // words per token asked for; each `top` has at most k entries
  *     exclude: ("special" | "bytes")[], // vocabulary filters applied
- *     views: [{ name: "base" | "grid", rows, cols, start, count }],   // token ranges [start, start+count)
+ *     views: [{ name: "base" | "grid" | "tiles" | "thumbnail", rows, cols, start, count }],   // [start, start+count)
  *     tokens: [{                         // tokens[i] is row i of image_features, in LLM order
- *       index: i, kind: "patch" | "cls" | "newline", view: "base" | "grid",
+ *       index: i, kind: "patch" | "cls" | "newline" | "special", view: one of views' names,
  *       row, col,                        // in the view's token grid (-1 for cls; newline: the row it ends)
- *       box: { x, y, w, h } | null,      // original-image pixels, may be fractional; null for cls / newline
+ *       box: { x, y, w, h } | null,      // original-image pixels, may be fractional; null unless a patch
+ *       text?: string,                   // a special token's text, e.g. "<row_1_col_2>"; special tokens only
  *       top: [{ id: int, text: string, score: finite number, gloss?: string }]   // best first
  *     }]
  *   }
@@ -27,7 +28,7 @@
  */
 
 import { BadInputError } from '../errors.js';
-import { LENS_METHODS, type ResultJson, type ViewName } from '../types.js';
+import { LENS_METHODS, VIEW_NAMES, type ResultJson, type ViewName } from '../types.js';
 import { viewGrid } from './text.js';
 
 export const RESULT_SCHEMA = 'imgtokens.result/1';
@@ -123,7 +124,14 @@ export function validateResult(value: unknown): string[] {
       const at = `views[${i}]`;
       if (!want(isObj(v), at, 'an object', v)) return;
       const vo = v as Obj;
-      if (want(vo.name === 'base' || vo.name === 'grid', `${at}.name`, '"base" or "grid"', vo.name)) {
+      if (
+        want(
+          VIEW_NAMES.includes(vo.name as ViewName),
+          `${at}.name`,
+          `one of ${VIEW_NAMES.join(', ')}`,
+          vo.name,
+        )
+      ) {
         want(!viewNames.has(vo.name as string), `${at}.name`, 'a name used once', vo.name);
         viewNames.set(vo.name as string, vo);
       }
@@ -147,9 +155,9 @@ export function validateResult(value: unknown): string[] {
     const to = t as Obj;
     want(to.index === i, `${at}.index`, `${i} (its position)`, to.index);
     const kindOk = want(
-      ['patch', 'cls', 'newline'].includes(to.kind as string),
+      ['patch', 'cls', 'newline', 'special'].includes(to.kind as string),
       `${at}.kind`,
-      'patch, cls or newline',
+      'patch, cls, newline or special',
       to.kind,
     );
     if (
@@ -188,6 +196,11 @@ export function validateResult(value: unknown): string[] {
       }
     } else if (kindOk) {
       want(to.box === null, `${at}.box`, `null for a ${String(to.kind)} token`, to.box);
+    }
+    if (kindOk && to.kind === 'special') {
+      want(typeof to.text === 'string' && to.text !== '', `${at}.text`, 'the special token text', to.text);
+    } else if (to.text !== undefined) {
+      want(false, `${at}.text`, 'absent (only special tokens have text)', to.text);
     }
     if (!want(Array.isArray(to.top), `${at}.top`, 'an array', to.top)) return;
     const top = to.top as unknown[];

@@ -3,6 +3,7 @@
  * into typed LensOptions with errors that name the field and its allowed values.
  */
 import { BadInputError } from '../errors.js';
+import { DEFAULT_K, DEFAULT_METHOD } from '../lens/methods.js';
 import { LENS_METHODS, type ExcludeKind, type LensMethod, type ViewName } from '../types.js';
 
 export interface AnalyzeParams {
@@ -15,8 +16,8 @@ export interface AnalyzeParams {
   requestId?: string;
 }
 
-export const DEFAULT_METHOD: LensMethod = 'cosine';
-export const DEFAULT_K = 5;
+/** The defaults of every entry point, from the lens-method table. */
+export { DEFAULT_K, DEFAULT_METHOD };
 const EXCLUDE_KINDS: readonly ExcludeKind[] = ['special', 'bytes'];
 const VIEWS = ['base', 'grid', 'all'] as const;
 

@@ -2,7 +2,18 @@
  * The page's HTML and CSS, served by src/server/app.ts at / and /style.css. They live in a TypeScript module
  * so that tsc carries them into dist/ with the rest of the package; the behaviour is in client/app.ts.
  * No external resources: the page works offline and under a strict Content-Security-Policy.
+ * The method <select> and the words-per-token default are generated from the lens-method table.
  */
+import { DEFAULT_K, DEFAULT_METHOD, LENS_METHOD_TABLE } from '../lens/methods.js';
+
+const escapeHtml = (s: string): string =>
+  s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** One <option> per lens method, the default selected; the description is the tooltip. */
+const METHOD_OPTIONS = LENS_METHOD_TABLE.map(
+  (m) =>
+    `        <option value="${m.name}" title="${escapeHtml(m.description)}"${m.name === DEFAULT_METHOD ? ' selected' : ''}>${escapeHtml(m.label)}</option>`,
+).join('\n');
 
 export const INDEX_HTML = /* html */ `<!doctype html>
 <html lang="en">
@@ -43,18 +54,12 @@ export const INDEX_HTML = /* html */ `<!doctype html>
     <div class="field">
       <label for="method">Method</label>
       <select id="method">
-        <option value="cosine">cosine similarity</option>
-        <option value="dot">dot product</option>
-        <option value="l2">L2 distance</option>
-        <option value="omp">OMP (sparse code)</option>
-        <option value="ompp">OMP, positive</option>
-        <option value="logit">logit lens (RMSNorm + LM head)</option>
-        <option value="logit-raw">LM head, no norm</option>
+${METHOD_OPTIONS}
       </select>
     </div>
     <div class="field">
-      <label for="k">Words per token <output id="k-out" for="k">3</output></label>
-      <input type="range" id="k" min="1" max="10" step="1" value="3">
+      <label for="k">Words per token <output id="k-out" for="k">${DEFAULT_K}</output></label>
+      <input type="range" id="k" min="1" max="10" step="1" value="${DEFAULT_K}">
     </div>
     <fieldset class="field">
       <legend>View</legend>

@@ -5,6 +5,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { ImgTokensModel } from '../../src/api.js';
+import { DEFAULT_METHOD } from '../../src/lens/methods.js';
 import type { ResultJson } from '../../src/types.js';
 import { blob, form, startServer } from './helpers.js';
 import { fakeModel, imageTag, pngOf, type FakeModel } from './fake-model.js';
@@ -115,7 +116,11 @@ describe('server API', () => {
     });
     assert.equal(png2.status, 200);
     assert.equal(png2.headers.get('content-type'), 'image/png');
-    assert.match(png2.headers.get('content-disposition') ?? '', /filename="red\.cosine\.png"/);
+    // No method was asked for: the result and its file name carry the default method.
+    assert.match(
+      png2.headers.get('content-disposition') ?? '',
+      new RegExp(`filename="red\\.${DEFAULT_METHOD}\\.png"`),
+    );
     assert.deepEqual([...new Uint8Array(await png2.arrayBuffer()).subarray(1, 4)], [0x50, 0x4e, 0x47]);
     const html = await fetch(`${url}api/render`, {
       method: 'POST',

@@ -6,6 +6,7 @@ import { BadInputError, BusyError } from '../../src/errors.js';
 import { FeatureCache, featuresBytes, imageKey } from '../../src/server/cache.js';
 import { isPrivateAddress } from '../../src/server/fetch-url.js';
 import { sniffImageFormat } from '../../src/server/limits.js';
+import { DEFAULT_K, DEFAULT_METHOD } from '../../src/lens/methods.js';
 import { parseAnalyzeParams } from '../../src/server/params.js';
 import { AnalysisQueue } from '../../src/server/queue.js';
 import type { ImageFeatures } from '../../src/types.js';
@@ -89,8 +90,8 @@ describe('server units', () => {
   test('parseAnalyzeParams: defaults, repeats refused, and errors that name the field', () => {
     const from = (m: Record<string, string[]>) => (k: string) => m[k] ?? [];
     assert.deepEqual(parseAnalyzeParams(from({}), 50), {
-      method: 'cosine',
-      k: 5,
+      method: DEFAULT_METHOD,
+      k: DEFAULT_K,
       exclude: [],
       view: 'all',
       requestId: undefined,

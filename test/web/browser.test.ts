@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ImgTokensModel } from '../../src/api.js';
 import { loadModel } from '../../src/model.js';
+import { DEFAULT_K, DEFAULT_METHOD, LENS_METHODS } from '../../src/lens/methods.js';
 import type { ResultJson } from '../../src/types.js';
 import { startServer } from '../server/helpers.js';
 
@@ -70,6 +71,15 @@ describe('page in chromium', { skip }, () => {
       cache: { misses: number; hits: number };
     };
 
+    // The method <select> and the k slider start at the lens table's defaults; three words per token from here on.
+    assert.equal(await page.locator('#method').inputValue(), DEFAULT_METHOD);
+    assert.deepEqual(
+      await page.locator('#method option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value)),
+      [...LENS_METHODS],
+    );
+    assert.equal(await page.locator('#k').inputValue(), String(DEFAULT_K));
+    await page.locator('#k').fill('3');
+
     await page.locator('#file').setInputFiles(IMAGE);
     await page.locator('.cell').first().waitFor();
     const base = model.info.modelType === 'fake' ? 16 : 64;
@@ -81,7 +91,7 @@ describe('page in chromium', { skip }, () => {
     );
     assert.match(await page.locator('#caption').innerText(), /shapes_120x80\.png · 120×80/);
 
-    // Hover a patch: its top-k (k = 3 by default) appear as bars, matching the server's answer.
+    // Hover a patch: its top-k (k = 3) appear as bars, matching the server's answer.
     await page.locator('.cell').nth(9).hover();
     await page.locator('#bars li').nth(2).waitFor();
     assert.equal(await page.locator('#bars li').count(), 3);

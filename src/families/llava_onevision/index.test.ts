@@ -10,7 +10,8 @@ import { ConfigReader } from '../../config/reader.js';
 import { anyresPreprocess } from '../../image/anyres.js';
 import { anyresGridShape, tokenLayout } from '../../layout/layout.js';
 import { parseNpy } from '../../util/npy.js';
-import { bilinearResize, packOnevision, parseLlavaOnevisionConfig } from './index.js';
+import { parseLlavaOnevisionConfig } from './config.js';
+import { bilinearResize, packOnevision } from './pack.js';
 import { parseOnevisionProcessorConfig } from './processor.js';
 
 const FIX = 'test/fixtures/arch/tiny-llava-onevision';

@@ -14,13 +14,9 @@ import { parseNpy } from '../../util/npy.js';
 import { ConfigReader, type Json } from '../../config/reader.js';
 import { parseProcessorConfig } from '../index.js';
 import { llavaProcessorImageTokens } from '../llava/index.js';
-import {
-  PALIGEMMA_STAGES,
-  buildPaliGemmaVisionGraph,
-  f32Sqrt,
-  paliGemmaVisionTensorNames,
-  parsePaliGemmaConfig,
-} from './index.js';
+import { f32Sqrt } from '../../text/models.js';
+import { parsePaliGemmaConfig } from './config.js';
+import { PALIGEMMA_STAGES, buildPaliGemmaVisionGraph, paliGemmaVisionTensorNames } from './vision.js';
 
 const DIR = 'test/fixtures/arch/tiny-paligemma';
 const IMAGES_DIR = 'test/fixtures/arch/images';
