@@ -122,7 +122,8 @@ export interface WordScore {
 
 /** The versioned result of one analysis; `tokens[i]` is row i of image_features. */
 export interface ResultJson {
-  schema: 'imgtokens.result/1';
+  /** /2 adds `deep`; readers accept both. */
+  schema: 'imgtokens.result/1' | 'imgtokens.result/2';
   model: { id: string; modelType: string; revision?: string; vocabSize: number; hidden: number };
   image: { width: number; height: number; name?: string };
   method: LensMethod;
@@ -140,6 +141,39 @@ export interface ResultJson {
     text?: string;
     top: WordScore[];
   }>;
+  /** Present when the deep lens ran (schema imgtokens.result/2). */
+  deep?: DeepJson;
+}
+
+/**
+ * The deep lens (issue 12): what every chosen layer of the language model makes of each image token, run on the
+ * model's own one-image prompt. Layer indices follow HF's `hidden_states`: 0 = the input embeddings, N = the output
+ * of decoder layer N (the last one, `hidden_states[numLayers]`, is already passed through the final norm).
+ * `top[t]` belongs to `ResultJson.tokens[t]` (row t of image_features, one LLM position each).
+ */
+export interface DeepLayerJson {
+  /** hidden_states index, 0..numLayers. */
+  layer: number;
+  /** Logit lens (final norm once, then lm_head), top-k per image token. */
+  logit: WordScore[][];
+  /** Embedding lens (cosine to embed_tokens), top-k per image token. */
+  embed: WordScore[][];
+}
+
+export interface DeepJson {
+  /** Whose behaviour the run mirrors where transformers 4.45.1 and 5.x differ. */
+  reference: 'v4' | 'v5';
+  /** 'llava-interp': clemneo/llava-interp's double norm at the last layer and its layer numbering. */
+  compat?: 'llava-interp';
+  /** The prompt as the model saw it: the rendered text, its ids, and where the image tokens sit in it. */
+  prompt: { text: string; ids: number[]; imagePositions: number[] };
+  /** Decoder layers in the model. */
+  numLayers: number;
+  k: number;
+  /** The chosen layers, ascending. */
+  layers: DeepLayerJson[];
+  /** The model's own next-token top-k at the end of the prompt (softmax probabilities as scores). */
+  next: WordScore[];
 }
 
 /** What the library accepts as an image: a file path, encoded bytes (JPEG/PNG/WebP/GIF), or decoded RGB. */
