@@ -154,6 +154,8 @@ export interface ResultJson {
 export interface DeepLayerJson {
   /** hidden_states index, 0..numLayers. */
   layer: number;
+  /** compat 'llava-interp' only: that tool's name for this entry ("Layer {layer + 1}"). */
+  label?: string;
   /** Logit lens (final norm once, then lm_head), top-k per image token. */
   logit: WordScore[][];
   /** Embedding lens (cosine to embed_tokens), top-k per image token. */

@@ -127,6 +127,8 @@ export function makeIdefics3Family(info: Idefics3FamilyInfo): Family {
         views: spec.doImageSplitting ? ['grid', 'base'] : ['base'],
         processor: spec,
         text: text.spec,
+        // the deep lens for Idefics3 / SmolVLM (row and column tokens among the image tokens) is not built yet
+        language: null,
         notices: [...notices, ...text.notices],
         visionTensorNames: () => idefics3VisionTensorNames(cfg, index, where),
         extraTensorNames: () => [],

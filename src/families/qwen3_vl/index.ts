@@ -78,6 +78,8 @@ export const qwen3vl: Family = {
       modelType: 'qwen3_vl',
       views: ['base'],
       text: text.spec,
+      // Qwen3-VL's text layer (q/k norms, interleaved M-RoPE, DeepStack) is not the shared decoder layer
+      language: null,
       notices: [...notices, ...text.notices, `${where}: ${BACKEND_NOTICE}`],
       processor: proc,
       visionTensorNames: () => qwen3vlVisionTensorNames(v, index, where),
