@@ -4,6 +4,7 @@ export { renderPng, renderCanvas, type PngOptions } from './png.js';
 export { renderHtml, escapeHtml, jsonForScript, type HtmlOptions } from './html.js';
 export {
   RESULT_SCHEMA,
+  RESULT_SCHEMA_DEEP,
   serializeResult,
   parseResult,
   validateResult,
