@@ -122,3 +122,34 @@ test('deep flags: --prompt without --layers, bad --reference, --raw-prompt witho
   assert.equal(r.code, 2);
   assert.match(r.stderr, /0 image tokens/);
 });
+
+test('batch --layers: every line is an imgtokens.result/2 with the chosen layers', () => {
+  const out = join(tmp, 'batch.jsonl');
+  const r = cli([
+    'batch',
+    'test/fixtures/llava/images/shapes_120x80.png',
+    'test/fixtures/llava/images/checker_64x64.png',
+    '--model',
+    'test/fixtures/llava/tiny-llava',
+    '--layers',
+    '0,2',
+    '--out',
+    out,
+    '--no-worker',
+    '-q',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = readFileSync(out, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 2);
+  for (const l of lines) {
+    const { result } = JSON.parse(l) as { result: unknown };
+    assert.deepEqual(validateResult(result), []);
+    const res = result as { schema: string; deep: { layers: Array<{ layer: number }>; next: unknown[] } };
+    assert.equal(res.schema, 'imgtokens.result/2');
+    assert.deepEqual(
+      res.deep.layers.map((x) => x.layer),
+      [0, 2],
+    );
+    assert.equal(res.deep.next.length, 1);
+  }
+});
