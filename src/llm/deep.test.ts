@@ -29,6 +29,10 @@ const MODEL_DIRS: Record<string, string> = {
   'tiny-llava-onevision': 'test/fixtures/arch/tiny-llava-onevision',
   'tiny-paligemma': 'test/fixtures/arch/tiny-paligemma',
   'tiny-qwen2-vl': 'test/fixtures/arch/tiny-qwen2-vl',
+  'tiny-qwen2_5-vl': 'test/fixtures/modern/tiny-qwen2_5-vl',
+  'tiny-qwen3-vl': 'test/fixtures/modern/tiny-qwen3-vl',
+  'tiny-idefics3': 'test/fixtures/modern/tiny-idefics3',
+  'tiny-smolvlm': 'test/fixtures/modern/tiny-smolvlm',
 };
 
 function npy(path: string) {
@@ -92,10 +96,11 @@ function idMismatches(got: BigInt64Array, want: BigInt64Array, n: number, k: num
   return bad;
 }
 
-const CASES: Array<{ set: 'deep' | 'deep-v5'; reference: 'v4' | 'v5'; model: string; image: string }> = [];
+const CASES: Array<{ set: string; reference: 'v4' | 'v5'; model: string; image: string }> = [];
 for (const [set, reference] of [
   ['deep', 'v4'],
   ['deep-v5', 'v5'],
+  ['deep-modern', 'v5'],
 ] as const) {
   for (const m of readdirSync(join('test/fixtures', set), { withFileTypes: true })) {
     if (!m.isDirectory()) continue;
@@ -110,7 +115,9 @@ for (const c of CASES) {
     const dir = join('test/fixtures', c.set, c.model, c.image);
     const m = await model(c.model);
     const feats = await fixtureFeatures(m, dir, c.image);
-    const r = await m.deep(feats, { k: 10, reference: c.reference });
+    const ties = JSON.parse(readFileSync(join(dir, 'ties.json'), 'utf8')) as Json;
+    const question = typeof ties.question === 'string' ? ties.question : undefined; // the fixture's own question
+    const r = await m.deep(feats, { k: 10, reference: c.reference, prompt: question });
     const t = r.tensors;
     assert.deepEqual(Array.from(t.inputIds), Array.from(i64(join(dir, 'input_ids.npy'))), 'input_ids');
     const hs = f32(join(dir, 'hidden_states.npy'));
@@ -118,7 +125,6 @@ for (const c of CASES) {
     assert.equal(t.shape.layers, L1);
     const dh = relDiff(t.hiddenStates, hs.data);
     const want = i64(join(dir, 'lens_ids.npy'));
-    const ties = JSON.parse(readFileSync(join(dir, 'ties.json'), 'utf8')) as Json;
     const bad = idMismatches(t.lensIds, want, n, 10, ties);
     const dl = relDiff(t.lensScores, f32(join(dir, 'lens_scores.npy')).data);
     const df = relDiff(t.finalLogits!, f32(join(dir, 'final_logits.npy')).data);
