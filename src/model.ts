@@ -527,7 +527,7 @@ export class Model implements ImgTokensModel {
         chatTemplate,
         question: opts.prompt,
         raw: opts.rawPrompt,
-        imageTokens: features.layout.tokens.length,
+        layout: features.layout,
         where: source.description,
       });
       if (prompt.source === 'family_format' && chatTemplate === null) {

@@ -252,7 +252,7 @@ async function runEdited(
     tokenizer: tok,
     chatTemplate: null,
     question: DEFAULT_QUESTION,
-    imageTokens: feats.layout.tokens.length,
+    layout: feats.layout,
     where: name,
   });
   const readLayer: LayerReader = async (names) => {

@@ -181,7 +181,7 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     if (!Number.isInteger(L) || L < 0 || L > N)
       throw new BadInputError(`deep lens: layer ${L} is not in 0..${N}`);
   }
-  const start = prompt.imagePositions[0]!;
+  const start = prompt.imagePositions[0]!; // where the image begins (M-RoPE counts from it)
   const chosen = new Set(a.layers);
   const maxLayer = Math.max(...a.layers);
   const runTo = maxLayer; // layers 0..runTo-1 run; runTo = N also gives the model's own next token
@@ -189,10 +189,13 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
   // hidden_states[0]: embed_tokens rows (times the embedding scale) at the text positions, the features at the
   // image run (transformers: inputs_embeds.masked_scatter(image_mask, image_features)).
   const x = new Float32Array(S * D); // [S, D]
-  const textPos = prompt.ids.map((_, i) => i).filter((i) => i < start || i >= start + n);
+  const positions = prompt.imagePositions; // ascending; one run, or interleaved with specials (Idefics3)
+  const isImage = new Uint8Array(S);
+  for (const p of positions) isImage[p] = 1;
+  const textPos = prompt.ids.map((_, i) => i).filter((i) => !isImage[i]);
   const rows = await lens.embeddingRows(textPos.map((i) => prompt.ids[i]!)); // [text, D]
   textPos.forEach((p, j) => x.set(rows.subarray(j * D, (j + 1) * D), p * D));
-  x.set(a.features, start * D);
+  positions.forEach((p, t) => x.set(a.features.subarray(t * D, (t + 1) * D), p * D));
 
   // Rotary cos/sin for the prompt's positions, once.
   const pos = a.lang.positions(S, start, a.layout);
@@ -214,7 +217,11 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
   const w = text.decoder.slidingWindow;
   const windowMask = w !== null && w < S ? attentionMask(S, a.lang.attention, w) : fullMask;
 
-  const imageRows = (h: Float32Array): Float32Array => h.slice(start * D, (start + n) * D); // [n, D]
+  const imageRows = (h: Float32Array): Float32Array => {
+    const out = new Float32Array(n * D); // [n, D]
+    positions.forEach((p, t) => out.set(h.subarray(p * D, (p + 1) * D), t * D));
+    return out;
+  };
   const out: DeepLayerRaw[] = [];
   const readLens = async (layer: number, h: Float32Array, normed: boolean): Promise<void> => {
     // h [n, D] = hidden_states[layer] at the image rows; `normed`: already passed through model.norm.

@@ -12,6 +12,7 @@ import type { Json } from '../config/reader.js';
 import { BadInputError, CheckpointError } from '../errors.js';
 import { oneImageMessages, type PromptFormat } from './spec.js';
 import type { PromptTokenizer } from './tokenizer.js';
+import type { TokenLayout } from '../types.js';
 
 export const DEFAULT_QUESTION = 'What is shown in this image?';
 
@@ -22,7 +23,7 @@ export interface BuiltPrompt {
   /** What the processor tokenized. */
   expanded: string;
   ids: number[];
-  /** Positions of the image tokens, ascending (one run). */
+  /** Positions of the image tokens, ascending (one run, or with the family's special tokens among them). */
   imagePositions: number[];
   /** How the text was made, for notices and JSON. */
   source: 'raw' | 'chat_template' | 'family_format';
@@ -85,11 +86,12 @@ export function buildPrompt(args: {
   chatTemplate: string | null;
   question?: string;
   raw?: string;
-  /** Image tokens of the image (rows of image_features). */
-  imageTokens: number;
+  /** The image's token layout: its rows of image_features, and the specials the processor puts among them. */
+  layout: TokenLayout;
   where: string;
 }): BuiltPrompt {
-  const { format, tokenizer, imageTokens: n, where } = args;
+  const { format, tokenizer, where } = args;
+  const n = args.layout.tokens.length;
   let text: string;
   let source: BuiltPrompt['source'];
   if (args.raw !== undefined) {
@@ -101,8 +103,11 @@ export function buildPrompt(args: {
     text = renderChatTemplate(own ?? format.fallbackTemplate, q, tokenizer.bos, where);
     source = own ? 'chat_template' : 'family_format';
   }
-  const expanded = format.expand(text, n, { bos: tokenizer.bos });
-  const ids = tokenizer.encode(expanded, format.addSpecialTokens);
+  const expanded = format.expand(text, args.layout, { bos: tokenizer.bos });
+  // transformers' ProcessorMixin.apply_chat_template: a rendered template that already starts with the bos token
+  // is tokenized without special tokens ("we'd add special tokens twice").
+  const templated = source !== 'raw' && tokenizer.bos !== '' && expanded.startsWith(tokenizer.bos);
+  const ids = tokenizer.encode(expanded, format.addSpecialTokens && !templated);
   const imageId = tokenizer.tokenId(format.imageToken);
   if (imageId === undefined) {
     throw new CheckpointError(`${where}: the tokenizer has no ${format.imageToken} token`, {
@@ -123,12 +128,6 @@ export function buildPrompt(args: {
             : `write the image placeholder ${format.placeholder} exactly once (one image per prompt)`,
       },
     );
-  }
-  const first = imagePositions[0]!;
-  if (imagePositions[n - 1] !== first + n - 1) {
-    throw new BadInputError('the image tokens of the prompt are not one contiguous run', {
-      hint: `write the image placeholder ${format.placeholder} once; do not type ${format.imageToken} yourself`,
-    });
   }
   return { text, expanded, ids, imagePositions, source };
 }

@@ -21,8 +21,8 @@ export interface PromptFormat {
   fallbackSource: string;
   /** Whether the checkpoint's own chat template is used when present (PaliGemma's processor writes its own). */
   useChatTemplate: boolean;
-  /** processor(text=..., images=[one image of n tokens]): the exact string it tokenizes. */
-  expand(text: string, n: number, special: { bos: string }): string;
+  /** processor(text=..., images=[one image]): the exact string it tokenizes (n = layout.tokens.length). */
+  expand(text: string, layout: TokenLayout, special: { bos: string }): string;
   /** tokenizer(..., add_special_tokens) as the processor calls it. */
   addSpecialTokens: boolean;
   /**
@@ -52,6 +52,22 @@ export function plainPositions(seq: number, offset = 0): PositionIds {
   const data = new Float32Array(seq);
   for (let i = 0; i < seq; i++) data[i] = i + offset;
   return { rows: 1, data };
+}
+
+/**
+ * The processor's text for one image's run: the layout's specials (`<fake_token_around_image>`, `<row_1_col_1>`,
+ * "\n", ...) at their places among `imageToken` x layout.tokens.length.
+ */
+export function imageRunText(layout: TokenLayout, imageToken: string): string {
+  const specials = layout.specials ?? [];
+  const n = layout.tokens.length;
+  let out = '';
+  let s = 0;
+  for (let t = 0; t <= n; t++) {
+    while (s < specials.length && specials[s]!.before === t) out += specials[s++]!.text;
+    if (t < n) out += imageToken;
+  }
+  return out;
 }
 
 /** LLaVA's placeholder expansion: every `placeholder` becomes `placeholder` x n before tokenizing. */

@@ -25,7 +25,7 @@ export function llavaLanguage(
       fallbackTemplate,
       fallbackSource,
       useChatTemplate: true,
-      expand: (text, n) => repeatPlaceholder(text, LLAVA_IMAGE_TOKEN, n),
+      expand: (text, layout) => repeatPlaceholder(text, LLAVA_IMAGE_TOKEN, layout.tokens.length),
       addSpecialTokens: true,
       v5TokenizerAsWritten: v5AsWritten,
     },

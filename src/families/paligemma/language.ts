@@ -19,7 +19,8 @@ export const PALIGEMMA_LANGUAGE: LanguageSide = {
     fallbackTemplate: `answer en ${QUESTION_JINJA}`,
     fallbackSource: "PaliGemma's VQA task prefix (its processor writes the prompt)",
     useChatTemplate: false,
-    expand: (text, n, { bos }) => `${IMAGE.repeat(n)}${bos}${text.split(IMAGE).join('')}\n`,
+    expand: (text, layout, { bos }) =>
+      `${IMAGE.repeat(layout.tokens.length)}${bos}${text.split(IMAGE).join('')}\n`,
     addSpecialTokens: false,
     v5TokenizerAsWritten: false,
   },

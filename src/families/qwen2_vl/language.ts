@@ -57,7 +57,7 @@ export const QWEN2_VL_LANGUAGE: LanguageSide = {
     fallbackTemplate: QWEN2_VL_CHAT_TEMPLATE,
     fallbackSource: 'the chat template of Qwen/Qwen2-VL-*-Instruct',
     useChatTemplate: true,
-    expand: (text, n) => repeatPlaceholder(text, PAD, n),
+    expand: (text, layout) => repeatPlaceholder(text, PAD, layout.tokens.length),
     addSpecialTokens: true,
     v5TokenizerAsWritten: false,
   },
