@@ -348,6 +348,16 @@ export class Model implements ImgTokensModel {
     const layout = this.family.layout(pre);
     const features = this.family.pack(crop.data, pre, layout, this.extra);
     checkFinite(features, 'pack', 'the packed image features', 'NaN/Inf in image_newline', this.info.id);
+    // Vision outputs the decoder adds at the image positions (Qwen3-VL DeepStack), packed like the features.
+    const injections = (this.family.language?.injections ?? []).map((j) => {
+      const o = out.f32(j.output); // [crops, tokens, hidden] or [crops * tokens, hidden]
+      if (o.data.length !== crops * tokens * this.info.hidden) {
+        throw new CheckpointError(
+          `${this.info.id}: vision output ${j.output} is [${o.shape.join(', ')}], expected ${crops * tokens} x ${this.info.hidden}`,
+        );
+      }
+      return { beforeLayer: j.beforeLayer, features: this.family.pack(o.data, pre, layout, this.extra) };
+    });
     const result: ImageFeatures = {
       image: { width: rgb.width, height: rgb.height },
       pixelValues: pre.pixelValues,
@@ -358,6 +368,7 @@ export class Model implements ImgTokensModel {
       hidden: this.info.hidden,
       layout,
       rgb,
+      ...(injections.length > 0 ? { injections } : {}),
     };
     featuresOwner.set(result, this.info);
     return result;
@@ -544,6 +555,7 @@ export class Model implements ImgTokensModel {
         index,
         where,
         features: features.features,
+        injections: features.injections,
         layout: features.layout,
         prompt,
         layers,

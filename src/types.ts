@@ -95,6 +95,11 @@ export interface ImageFeatures {
   layout: TokenLayout;
   /** The decoded image the boxes refer to (what the renderers draw on). */
   rgb: RgbImage;
+  /**
+   * Extra vision outputs the language model adds inside the decoder (Qwen3-VL DeepStack), packed like `features`
+   * ([tokens, hidden] each), with the decoder layer whose input they are added to; absent for other families.
+   */
+  injections?: Array<{ beforeLayer: number; features: Float32Array }>;
 }
 
 /** The lens methods are the rows of one table (src/lens/methods.ts). */

@@ -28,6 +28,7 @@ export const DECODER_IO = {
   hidden: 'hidden', // [seq, hidden] the residual stream entering the layer
   mask: 'attn_mask', // [seq, seq] additive: 0 = may attend, finfo(float32).min = masked
   out: 'layer_out', // [seq, hidden]
+  inject: 'inject', // [seq, hidden] added to `hidden` (DeepStack); zero outside the image positions
 } as const;
 
 /** torch.finfo(torch.float32).min, what HF writes into masked entries (not -inf). */
@@ -44,13 +45,37 @@ export interface DecoderLayerSpec {
   /** 'rms': w · x/rms (Llama, Qwen2); 'rms1p': (1 + w) · x/rms (Gemma). */
   normKind: 'rms' | 'rms1p';
   qkvBias: boolean;
+  /** Qwen3: RMSNorm (w · x/rms, the same eps) over head_dim on each q and k head before RoPE. */
+  qkNorm: boolean;
 }
 
 export interface RopeSpec {
   headDim: number;
   theta: number;
-  /** Frequencies per position row (M-RoPE t, h, w); [headDim / 2] = one row of plain positions. */
-  section: readonly number[];
+  /** Position rows (1 plain, 3 for M-RoPE t, h, w). */
+  rows: number;
+  /** For each of the headDim / 2 frequencies, the position row its angle comes from. */
+  rowOf: readonly number[];
+}
+
+/**
+ * Which position row each frequency reads (RopeSpec.rowOf): plain RoPE row 0 everywhere; M-RoPE chunked
+ * (Qwen2-VL apply_multimodal_rotary_pos_emb: mrope_section[0] frequencies from t, then h, then w) or interleaved
+ * (Qwen3-VL apply_interleaved_mrope: t everywhere, then h at 1, 4, ... < 3·section[1] and w at 2, 5, ... <
+ * 3·section[2]).
+ */
+export function ropeRows(headDim: number, section: readonly number[] | null, interleaved: boolean): number[] {
+  const half = headDim / 2;
+  if (!section) return new Array<number>(half).fill(0);
+  if (section.reduce((a, b) => a + b, 0) !== half) {
+    throw new Error(`mrope_section ${JSON.stringify(section)} must sum to head_dim / 2 = ${half}`);
+  }
+  if (!interleaved) return section.flatMap((n, p) => new Array<number>(n).fill(p));
+  const rows = new Array<number>(half).fill(0);
+  for (let dim = 1; dim < section.length; dim++) {
+    for (let i = dim; i < section[dim]! * 3 && i < half; i += 3) rows[i] = dim;
+  }
+  return rows;
 }
 
 /**
@@ -73,20 +98,17 @@ export function ropeInvFreq(headDim: number, theta: number): Float32Array {
  * rows, exact); emb = cat(freqs, freqs); cos/sin in float32.
  */
 export function buildRopeGraph(spec: RopeSpec): Uint8Array {
-  const { headDim: d, theta, section } = spec;
+  const { headDim: d, theta, rowOf } = spec;
   const half = d / 2;
-  if (!Number.isInteger(half) || section.reduce((a, b) => a + b, 0) !== half) {
-    throw new Error(`rope: sections ${JSON.stringify(section)} must sum to head_dim / 2 = ${half}`);
+  if (!Number.isInteger(half) || rowOf.length !== half || rowOf.some((r) => r < 0 || r >= spec.rows)) {
+    throw new Error(`rope: ${rowOf.length} frequency rows for head_dim ${d} and ${spec.rows} position rows`);
   }
-  const P = section.length;
+  const P = spec.rows;
   const g = new GraphBuilder({ name: 'decoder.rope' });
   const pos = g.input(DECODER_IO.positions, 'float32', [P, 'seq']); // [P, S]
   const inv = g.initFloat32('rope.inv_freq', ropeInvFreq(d, theta), [half]); // [d/2]
   const select = new Float32Array(P * half); // [P, 1, d/2]: 1 where frequency f reads row p
-  let f = 0;
-  section.forEach((n, p) => {
-    for (let j = 0; j < n; j++) select[p * half + f++] = 1;
-  });
+  rowOf.forEach((p, f) => (select[p * half + f] = 1));
   const sel = g.initFloat32('rope.row_select', select, [P, 1, half]);
   const freqsAll = g.mul(g.unsqueeze(pos, [2]), inv, 'rope.freqs_rows'); // [P, S, d/2]
   const freqs = g.reduce('ReduceSum', g.mul(freqsAll, sel, 'rope.freqs_selected'), [0], {
@@ -143,8 +165,12 @@ export function decoderAttention(
   const bias = { bias: spec.qkvBias };
   const heads = (v: Value, n: number, nm: string): Value =>
     g.transpose(g.reshape(v, [0, n, d], `${nm}.split`), [1, 0, 2], nm); // [n, S, d]
-  const q = heads(linear(g, w.pp('q_proj'), x, D, H * d, `${name}.q_proj`, bias), H, `${name}.q`);
-  const k = heads(linear(g, w.pp('k_proj'), x, D, KV * d, `${name}.k_proj`, bias), KV, `${name}.k`);
+  let q = heads(linear(g, w.pp('q_proj'), x, D, H * d, `${name}.q_proj`, bias), H, `${name}.q`);
+  let k = heads(linear(g, w.pp('k_proj'), x, D, KV * d, `${name}.k_proj`, bias), KV, `${name}.k`);
+  if (spec.qkNorm) {
+    q = decoderNorm(g, w.pp('q_norm'), q, d, spec.eps, 'rms', `${name}.q_norm`); // [H, S, d]
+    k = decoderNorm(g, w.pp('k_norm'), k, d, spec.eps, 'rms', `${name}.k_norm`); // [KV, S, d]
+  }
   const v = heads(linear(g, w.pp('v_proj'), x, D, KV * d, `${name}.v_proj`, bias), KV, `${name}.v`);
   const qr = applyRope(g, q, io.cos, io.sin, d, `${name}.q_rope`); // [H, S, d]
   const kr = applyRope(g, k, io.cos, io.sin, d, `${name}.k_rope`); // [KV, S, d]
@@ -169,16 +195,21 @@ export function decoderAttention(
 /**
  * One decoder layer as a whole graph: inputs hidden [S, D], rope_cos / rope_sin [S, d], attn_mask [S, S];
  * output layer_out [S, D]. `w` is at the layer (`language_model.model.layers.{i}`). Intermediates are named
- * `decoder.layer.{i}.*`.
+ * `decoder.layer.{i}.*`. With `inject`, an input `inject` [S, D] is added to `hidden` first: Qwen3-VL's DeepStack
+ * adds visual features at the image positions to the previous layer's output (zero rows elsewhere).
  */
 export function buildDecoderLayer(
   g: GraphBuilder,
   w: Weights,
   spec: DecoderLayerSpec,
   layer: number,
+  opts: { inject?: boolean } = {},
 ): { out: Value } {
   const name = `decoder.layer.${layer}`;
-  const x = g.input(DECODER_IO.hidden, 'float32', ['seq', spec.hidden]); // [S, D]
+  const h0 = g.input(DECODER_IO.hidden, 'float32', ['seq', spec.hidden]); // [S, D]
+  const x = opts.inject
+    ? g.add(h0, g.input(DECODER_IO.inject, 'float32', ['seq', spec.hidden]), `${name}.injected`) // [S, D]
+    : h0;
   const cos = g.input(DECODER_IO.cos, 'float32', ['seq', spec.headDim]); // [S, d]
   const sin = g.input(DECODER_IO.sin, 'float32', ['seq', spec.headDim]); // [S, d]
   const mask = g.input(DECODER_IO.mask, 'float32', ['seq', 'seq']); // [S, S]

@@ -13,6 +13,7 @@ import type { Json } from '../config/reader.js';
 import { loadModel, type Model } from '../model.js';
 import { LocalSource } from '../source/local.js';
 import type { RawTensor, WeightTensor } from '../source/types.js';
+import type { TextSpec } from '../text/tensors.js';
 import type { ImageFeatures } from '../types.js';
 import { parseNpy } from '../util/npy.js';
 import { parseLayers, runDeepLens, type LayerReader } from './deep.js';
@@ -236,6 +237,7 @@ async function runEdited(
   image: string,
   edit: (name: string, t: Float32Array) => Float32Array,
   lang?: LanguageSide,
+  over: { text?: (t: TextSpec) => TextSpec; noInjections?: boolean } = {},
 ): Promise<number> {
   const m = await model(name);
   const feats = await fixtureFeatures(m, dir, image);
@@ -251,7 +253,9 @@ async function runEdited(
     format: language.prompt,
     tokenizer: tok,
     chatTemplate: null,
-    question: DEFAULT_QUESTION,
+    question:
+      ((JSON.parse(readFileSync(join(dir, 'ties.json'), 'utf8')) as Json).question as string | undefined) ??
+      DEFAULT_QUESTION,
     layout: feats.layout,
     where: name,
   });
@@ -270,12 +274,13 @@ async function runEdited(
     return { tensors: out };
   };
   const res = await runDeepLens({
-    text: m.family.text,
+    text: over.text ? over.text(m.family.text) : m.family.text,
     lang: language,
     lens: m.lensEngine,
     index,
     where: name,
     features: feats.features,
+    injections: over.noInjections ? undefined : feats.injections,
     layout: feats.layout,
     prompt,
     layers: [m.family.text.numLayers],
@@ -357,6 +362,26 @@ test('the fixtures catch plain positions for Qwen2-VL (M-RoPE is needed)', async
   console.log(`  M-RoPE ${right.toExponential(2)}, arange positions ${wrong.toExponential(2)}`);
   assert.ok(right <= TOL);
   assert.ok(wrong > 100 * TOL);
+});
+
+test('the fixtures catch Qwen3-VL without DeepStack, and with chunked instead of interleaved M-RoPE', async () => {
+  const dir = 'test/fixtures/deep-modern/tiny-qwen3-vl/shapes_120x80';
+  const same = (_: string, t: Float32Array) => t;
+  const right = await runEdited('tiny-qwen3-vl', dir, 'shapes_120x80', same);
+  const noStack = await runEdited('tiny-qwen3-vl', dir, 'shapes_120x80', same, undefined, {
+    noInjections: true,
+  });
+  const chunked = await runEdited('tiny-qwen3-vl', dir, 'shapes_120x80', same, undefined, {
+    text: (t) => ({ ...t, decoder: { ...t.decoder, mropeInterleaved: false } }),
+  });
+  const noQkNorm = await runEdited('tiny-qwen3-vl', dir, 'shapes_120x80', same, undefined, {
+    text: (t) => ({ ...t, decoder: { ...t.decoder, qkNorm: false } }),
+  });
+  console.log(
+    `  right ${right.toExponential(2)}, no DeepStack ${noStack.toExponential(2)}, chunked M-RoPE ${chunked.toExponential(2)}, no q/k norm ${noQkNorm.toExponential(2)}`,
+  );
+  assert.ok(right <= TOL);
+  for (const wrong of [noStack, chunked, noQkNorm]) assert.ok(wrong > 100 * TOL);
 });
 
 test('fixture copies exist for both reference versions', () => {

@@ -25,6 +25,7 @@ import {
   buildDecoderLayer,
   buildRopeGraph,
   DECODER_IO,
+  ropeRows,
   type DecoderLayerSpec,
 } from '../graph/decoder.js';
 import { loadWeights, planWeights } from '../graph/weights.js';
@@ -55,6 +56,8 @@ export interface DeepRunArgs {
   where: string;
   /** What the LLM receives for the image, [n, hidden] (rows of image_features). */
   features: Float32Array;
+  /** Vectors added at the image positions to the input of decoder layer `beforeLayer` (Qwen3-VL DeepStack). */
+  injections?: ReadonlyArray<{ beforeLayer: number; features: Float32Array }>;
   layout: TokenLayout;
   prompt: BuiltPrompt;
   /** hidden_states indices to read, ascending, each in [0, numLayers]. */
@@ -121,6 +124,11 @@ export function parseLayers(spec: string, numLayers: number): number[] {
 /** The decoder-layer spec of a text model, or a typed error saying why the deep lens cannot run it. */
 export function decoderLayerSpec(text: TextSpec, where: string): DecoderLayerSpec {
   const d = text.decoder;
+  if (d.problem !== null) {
+    throw new UnsupportedModelError(`${where}: the deep lens cannot run this decoder: ${d.problem}`, {
+      hint: 'fix the text settings in config.json; the projector-level lens still works (drop --layers)',
+    });
+  }
   if (!text.decoderSupported) {
     throw new UnsupportedModelError(
       `${where}: the deep lens does not support the ${text.modelType} language model yet`,
@@ -149,6 +157,7 @@ export function decoderLayerSpec(text: TextSpec, where: string): DecoderLayerSpe
     eps: text.rmsEps,
     normKind: text.normKind,
     qkvBias: d.qkvBias,
+    qkNorm: d.qkNorm,
   };
 }
 
@@ -193,20 +202,22 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
   const isImage = new Uint8Array(S);
   for (const p of positions) isImage[p] = 1;
   const textPos = prompt.ids.map((_, i) => i).filter((i) => !isImage[i]);
-  const rows = await lens.embeddingRows(textPos.map((i) => prompt.ids[i]!)); // [text, D]
-  textPos.forEach((p, j) => x.set(rows.subarray(j * D, (j + 1) * D), p * D));
+  const embedRows = await lens.embeddingRows(textPos.map((i) => prompt.ids[i]!)); // [text, D]
+  textPos.forEach((p, j) => x.set(embedRows.subarray(j * D, (j + 1) * D), p * D));
   positions.forEach((p, t) => x.set(a.features.subarray(t * D, (t + 1) * D), p * D));
 
   // Rotary cos/sin for the prompt's positions, once.
   const pos = a.lang.positions(S, start, a.layout);
-  const section = text.decoder.mropeSection ?? [spec.headDim / 2];
-  if (pos.rows !== section.length || pos.data.length !== pos.rows * S) {
+  const section = text.decoder.mropeSection;
+  const rows = section ? section.length : 1;
+  if (pos.rows !== rows || pos.data.length !== pos.rows * S) {
     throw new BadInputError(
-      `deep lens: ${pos.rows} position rows for ${section.length} rotary sections (mrope_section ${JSON.stringify(text.decoder.mropeSection)})`,
+      `deep lens: ${pos.rows} position rows for ${rows} rotary sections (mrope_section ${JSON.stringify(section)})`,
     );
   }
+  const rowOf = ropeRows(spec.headDim, section, text.decoder.mropeInterleaved);
   const ropeSession = await Session.create(
-    buildRopeGraph({ headDim: spec.headDim, theta: text.decoder.ropeTheta, section }),
+    buildRopeGraph({ headDim: spec.headDim, theta: text.decoder.ropeTheta, rows, rowOf }),
     { device: a.device },
   );
   const rope = await ropeSession.run({ [DECODER_IO.positions]: { data: pos.data, shape: [pos.rows, S] } });
@@ -243,12 +254,29 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     if (L === runTo || L >= N) break;
     const tl = performance.now();
     const prefix = decoderLayerPrefix(L);
+    // DeepStack: hidden_states[L] is the raw output of layer L-1; the features are added to it on the way in.
+    const inj = (a.injections ?? []).filter((j) => j.beforeLayer === L);
+    let inject: Float32Array | null = null;
+    if (inj.length > 0) {
+      inject = new Float32Array(S * D); // [S, D], zero outside the image positions
+      const sum = inj.length === 1 ? inj[0]!.features : null;
+      if (!sum)
+        throw new BadInputError(`deep lens: ${inj.length} injections before layer ${L}; one is supported`);
+      positions.forEach((p, t) => inject!.set(sum.subarray(t * D, (t + 1) * D), p * D));
+    }
+    const layerOpts = { inject: inject !== null };
     const planG = new GraphBuilder({ name: `decoder.layer.${L}.plan` });
     const plan = planWeights(planG, a.index, text.naming, where);
-    buildDecoderLayer(planG, plan.weights.pp(prefix), spec, L);
+    buildDecoderLayer(planG, plan.weights.pp(prefix), spec, L, layerOpts);
     const got = await a.readLayer(plan.names(), L);
     const g = new GraphBuilder({ name: `decoder.layer.${L}` });
-    buildDecoderLayer(g, loadWeights(g, got.tensors, text.naming, where).weights.pp(prefix), spec, L);
+    buildDecoderLayer(
+      g,
+      loadWeights(g, got.tensors, text.naming, where).weights.pp(prefix),
+      spec,
+      L,
+      layerOpts,
+    );
     const session = await Session.create(g.build(), { device: a.device, externalDataDir: got.dir });
     try {
       const mask = w !== null && L >= text.decoder.windowFromLayer ? windowMask : fullMask;
@@ -257,6 +285,7 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
         [DECODER_IO.cos]: { data: cos, shape: [S, spec.headDim] },
         [DECODER_IO.sin]: { data: sin, shape: [S, spec.headDim] },
         [DECODER_IO.mask]: { data: mask, shape: [S, S] },
+        ...(inject ? { [DECODER_IO.inject]: { data: inject, shape: [S, D] } } : {}),
       });
       cur = res.f32(DECODER_IO.out, [S, D]).data;
     } finally {

@@ -45,6 +45,11 @@ export interface LanguageSide {
   attention: 'causal' | 'bidirectional';
   /** Position ids of a prompt of `seq` tokens whose image run is [imageStart, imageStart + layout tokens). */
   positions(seq: number, imageStart: number, layout: TokenLayout): PositionIds;
+  /**
+   * Vision-graph outputs (packed like the features) added at the image positions to the input of decoder layer
+   * `beforeLayer` (Qwen3-VL's DeepStack); [] for every other family.
+   */
+  injections: ReadonlyArray<{ output: string; beforeLayer: number }>;
 }
 
 /** arange(offset, offset + seq): LlamaModel's default position ids (PaliGemma counts from 1). */

@@ -40,8 +40,14 @@ export interface DecoderConfig {
   ropeType: string;
   /** M-RoPE (Qwen2-VL): frequencies per position axis (t, h, w), summing to headDim / 2; null = plain RoPE. */
   mropeSection: number[] | null;
+  /** Qwen3-VL's interleaved M-RoPE frequency layout (THWTHW…) instead of chunked (TT…HH…WW…). */
+  mropeInterleaved: boolean;
+  /** Qwen3: RMSNorm over head_dim on every query and key head (self_attn.q_norm / k_norm) before RoPE. */
+  qkNorm: boolean;
   /** q/k/v projections have biases (Qwen2: always; Llama/Gemma: attention_bias). o_proj never does here. */
   qkvBias: boolean;
+  /** Why the deep lens cannot run this decoder (an invalid setting), or null. */
+  problem: string | null;
   /** Keys at distance >= window are masked (Mistral sliding_window; Qwen2 only with use_sliding_window). */
   slidingWindow: number | null;
   /** With a window: layers below this index attend fully (Qwen2 max_window_layers); 0 = every layer windowed. */
@@ -65,6 +71,8 @@ export interface DecoderDefaults {
   /** Mistral: sliding_window (default 4096); Qwen2: sliding_window only when use_sliding_window. */
   window: 'none' | 'mistral' | 'qwen2';
   sliding_window: number | null;
+  /** Qwen3: per-head q/k RMSNorm. */
+  qkNorm?: boolean;
 }
 
 /** 'rms' = Llama RMSNorm (w · x/rms); 'rms1p' = Gemma ((1 + w) · x/rms). */
@@ -249,6 +257,26 @@ export const QWEN2_VL_DECODER: DecoderDefaults = {
   sliding_window: 4096,
 };
 
+/**
+ * Qwen3-VL's language model (transformers 5.x models/qwen3_vl/configuration_qwen3_vl.py Qwen3VLTextConfig and
+ * modeling_qwen3_vl.py Qwen3VLTextAttention): num_attention_heads=32, num_key_value_heads=32, head_dim=128,
+ * intermediate_size=22016, hidden_act="silu", rope_theta=5000000.0, attention_bias=False; q_norm / k_norm
+ * (RMSNorm over head_dim) on every head before the interleaved M-RoPE.
+ */
+export const QWEN3_VL_DECODER: DecoderDefaults = {
+  num_attention_heads: 32,
+  num_key_value_heads: 32,
+  head_dim: 128,
+  intermediate_size: 22016,
+  actField: 'hidden_act',
+  act: 'silu',
+  rope_theta: 5e6,
+  qkvBiasAlways: false,
+  window: 'none',
+  sliding_window: null,
+  qkNorm: true,
+};
+
 export const TEXT_MODELS: ReadonlyMap<string, TextModelDef> = new Map(
   [LLAMA, MISTRAL, QWEN2, GEMMA, GEMMA2].map((d) => [d.modelType, d]),
 );
@@ -288,23 +316,37 @@ export function parseDecoderConfig(
   d: DecoderDefaults | null,
   hiddenDefault: number,
 ): DecoderConfig {
-  const hidden = r.posInt('hidden_size', hiddenDefault);
-  if (!d) {
-    // Parsed lazily by the deep lens: a config the projector-level lens reads fine must still load.
-    return {
-      numHeads: 0,
-      numKvHeads: 0,
-      headDim: 0,
-      intermediate: 0,
-      act: '',
-      ropeTheta: 0,
-      ropeType: 'default',
-      mropeSection: null,
-      qkvBias: false,
-      slidingWindow: null,
-      windowFromLayer: 0,
-    };
+  // A config the projector-level lens reads fine must still load: a decoder setting that is missing or invalid
+  // only makes the deep lens refuse (with the reason), when it is asked for.
+  try {
+    return d ? parseDecoder(r, d, hiddenDefault) : unsupportedDecoder(null);
+  } catch (e) {
+    if (e instanceof CheckpointError) return unsupportedDecoder(e.message);
+    throw e;
   }
+}
+
+function unsupportedDecoder(problem: string | null): DecoderConfig {
+  return {
+    problem,
+    numHeads: 0,
+    numKvHeads: 0,
+    headDim: 0,
+    intermediate: 0,
+    act: '',
+    ropeTheta: 0,
+    ropeType: 'default',
+    mropeSection: null,
+    mropeInterleaved: false,
+    qkNorm: false,
+    qkvBias: false,
+    slidingWindow: null,
+    windowFromLayer: 0,
+  };
+}
+
+function parseDecoder(r: ConfigReader, d: DecoderDefaults, hiddenDefault: number): DecoderConfig {
+  const hidden = r.posInt('hidden_size', hiddenDefault);
   const numHeads = r.posInt('num_attention_heads', d.num_attention_heads);
   const numKvHeads = r.posInt('num_key_value_heads', d.num_key_value_heads ?? numHeads);
   const headDim = r.posInt('head_dim', d.head_dim ?? Math.floor(hidden / numHeads));
@@ -326,9 +368,12 @@ export function parseDecoderConfig(
     act: r.str(d.actField, d.act),
     ropeTheta: rope.num('rope_theta', r.num('rope_theta', d.rope_theta)),
     mropeSection: mrope,
+    mropeInterleaved: rope.bool('mrope_interleaved', false),
+    qkNorm: d.qkNorm ?? false,
     qkvBias: d.qkvBiasAlways || r.bool('attention_bias', false),
     slidingWindow,
     windowFromLayer,
     ropeType,
+    problem: null,
   };
 }

@@ -103,7 +103,7 @@ export function resolveTextTensors(
       norm,
       numLayers: text.numHiddenLayers,
       decoder: text.decoder,
-      decoderSupported: text.decoder.numHeads > 0,
+      decoderSupported: text.decoder.numHeads > 0 && text.decoder.problem === null,
       naming,
     },
     notices,

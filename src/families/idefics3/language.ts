@@ -28,4 +28,5 @@ export const IDEFICS3_LANGUAGE: LanguageSide = {
   },
   attention: 'causal',
   positions: (seq) => plainPositions(seq),
+  injections: [],
 };

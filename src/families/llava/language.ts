@@ -31,6 +31,7 @@ export function llavaLanguage(
     },
     attention: 'causal',
     positions: (seq) => plainPositions(seq),
+    injections: [],
   };
 }
 

@@ -26,4 +26,5 @@ export const PALIGEMMA_LANGUAGE: LanguageSide = {
   },
   attention: 'bidirectional',
   positions: (seq) => plainPositions(seq, 1),
+  injections: [],
 };

@@ -66,4 +66,5 @@ export const QWEN2_VL_LANGUAGE: LanguageSide = {
     const { rows, cols } = baseGrid(layout);
     return mropePositions(seq, start, rows, cols);
   },
+  injections: [],
 };
