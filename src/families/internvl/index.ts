@@ -129,6 +129,7 @@ export const internvl: Family = {
         feeds: { [PIXEL_INPUT]: { data: pre.pixelValues, shape: [...pre.shape] } }, // [n, 3, T, T]
         cropShape: [pre.shape[0], perTile],
       }),
+      processorShape: (pre) => [...pre.shape], // InternVLProcessor: [n_tiles, 3, T, T], tiles of all images concatenated
       layout: (pre) => internvlLayout(pre.geometry.image, gridOf(pre), { tileSize: T, tokenGrid: t }),
       pack: (cropFeatures, pre, layout) => internvlPack(cropFeatures, pre.shape[0], perTile, H, layout),
     };
