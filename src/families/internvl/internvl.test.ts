@@ -85,6 +85,9 @@ describe('internvl: config', () => {
       ['layer_norm', false, false, true, true],
     );
     assert.equal(d.text.modelType, 'qwen2');
+    const raw = json(`${DIR}/config.json`);
+    const llama = configOf({ ...raw, text_config: { ...(raw['text_config'] as Json), model_type: 'llama' } });
+    assert.deepEqual([llama.text.modelType, llama.text.hiddenSize], ['llama', 48]);
   });
 
   test('refuses what it cannot mirror, with the field named', () => {
