@@ -34,6 +34,7 @@ import { stage, type ProgressEvent } from '../progress.js';
 import { LENS_METHODS, type ResultJson } from '../types.js';
 import { decodeImage } from '../image/decode.js';
 import { parseResult, renderHtml, renderPng } from '../render/index.js';
+import { parseViewChoice } from '../render/text.js';
 import { INDEX_HTML, STYLE_CSS } from '../web/page.js';
 import { FeatureCache, imageKey } from './cache.js';
 import { ProgressHub } from './events.js';
@@ -323,9 +324,9 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
       const { bytes, name, fields, fromUrl } = await readImage(c, opts, limits.maxUploadBytes, log);
       // Form fields win over the query string; either may give a single-valued parameter once.
       const params = parseAnalyzeParams((k) => fields.get(k) ?? c.req.queries(k) ?? [], maxK);
-      if (params.view === 'grid' && !m.info.views.includes('grid')) {
+      if (params.view !== 'all' && !m.info.views.includes(params.view)) {
         throw new BadInputError(
-          `"view" is grid but ${m.info.id} produces only ${m.info.views.join(', ')} tokens`,
+          `"view" is ${params.view} but ${m.info.id} produces only ${m.info.views.join(', ')} tokens`,
         );
       }
       if (fromUrl) {
@@ -392,9 +393,7 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
       const format = field('format') ?? 'png';
       if (format !== 'png' && format !== 'html')
         throw new BadInputError(`"format" must be png or html; got "${format.slice(0, 20)}"`);
-      const view = field('view') ?? 'base';
-      if (view !== 'base' && view !== 'grid' && view !== 'all')
-        throw new BadInputError(`"view" must be base, grid or all`);
+      const view = parseViewChoice(field('view') ?? 'base', '"view"');
       const words = Number(field('words') ?? '1');
       if (!Number.isInteger(words) || words < 1 || words > 10)
         throw new BadInputError('"words" must be 1 to 10');
