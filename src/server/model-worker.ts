@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { EncodeOptions, ImgTokensModel } from '../api.js';
-import { ImgTokensError } from '../errors.js';
+import { errorToData } from '../errors.js';
 import { loadModel } from '../model.js';
 import type { ProgressEvent } from '../progress.js';
 import type { ImageFeatures, ImageInput, LensOptions } from '../types.js';
@@ -16,13 +16,7 @@ const port = parentPort;
 if (!port) throw new Error('model-worker.ts runs as a worker thread');
 const post = (m: FromWorker): void => port.postMessage(m);
 
-function toWire(e: unknown): WorkerError {
-  if (e instanceof ImgTokensError) return { kind: e.kind, message: e.message, hint: e.hint, stack: e.stack };
-  return {
-    message: e instanceof Error ? e.message : String(e),
-    stack: e instanceof Error ? e.stack : undefined,
-  };
-}
+const toWire = errorToData;
 
 const data = workerData as WorkerData;
 const aborts = new Map<number, AbortController>();
