@@ -10,7 +10,7 @@ import { errorToData } from '../errors.js';
 import { loadModel } from '../model.js';
 import type { ProgressEvent } from '../progress.js';
 import type { ImageFeatures, ImageInput, LensOptions } from '../types.js';
-import type { FromWorker, ToWorker, WorkerData, WorkerError } from './worker-model.js';
+import type { FromWorker, ToWorker, WorkerData } from './worker-model.js';
 
 const port = parentPort;
 if (!port) throw new Error('model-worker.ts runs as a worker thread');
