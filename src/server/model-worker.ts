@@ -16,8 +16,6 @@ const port = parentPort;
 if (!port) throw new Error('model-worker.ts runs as a worker thread');
 const post = (m: FromWorker): void => port.postMessage(m);
 
-const toWire = errorToData;
-
 const data = workerData as WorkerData;
 const aborts = new Map<number, AbortController>();
 let model: ImgTokensModel | undefined;
@@ -31,7 +29,7 @@ const loading = loadModel(data.model, {
     model = m;
     post({ type: 'ready', info: m.info });
   },
-  (e: unknown) => post({ type: 'load-error', error: toWire(e) }),
+  (e: unknown) => post({ type: 'load-error', error: errorToData(e) }),
 );
 
 port.on('message', (msg: ToWorker) => {
@@ -59,7 +57,7 @@ port.on('message', (msg: ToWorker) => {
       else value = await model.analyze(msg.image as ImageInput, opts);
       post({ type: 'result', id, value });
     } catch (e) {
-      post({ type: 'error', id, error: toWire(e) });
+      post({ type: 'error', id, error: errorToData(e) });
     } finally {
       aborts.delete(id);
     }

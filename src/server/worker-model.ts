@@ -36,8 +36,6 @@ export type FromWorker =
   | { type: 'error'; id: number; error: WorkerError }
   | { type: 'closed' };
 
-const fromWire = errorFromData;
-
 /** The worker entry: the compiled .js next to this file, or the .ts source through tsx when run from source. */
 function startWorker(data: WorkerData): Worker {
   const self = import.meta.url;
@@ -108,12 +106,12 @@ export function loadModelInWorker(
         resolveLoad(proxy);
       } else if (m.type === 'load-error') {
         void worker.terminate();
-        rejectLoad(fromWire(m.error));
+        rejectLoad(errorFromData(m.error));
       } else if (m.type === 'result' || m.type === 'error') {
         const c = calls.get(m.id);
         calls.delete(m.id);
         if (m.type === 'result') c?.resolve(m.value);
-        else c?.reject(fromWire(m.error));
+        else c?.reject(errorFromData(m.error));
       } else if (m.type === 'closed') onClosed?.();
     });
     worker.on('error', (e) => {
