@@ -1,11 +1,12 @@
 // InternVL against transformers 5.12.1 (test/fixtures/modern/tiny-internvl, copied from fixtures-modern): every stored
 // vision stage from the fixture's own pixel_values, the layout against the prompt, and one test per InternVL pitfall
-// README-pixelshuffle.md names (4, 5, 7, 9, 10): each deliberately wrong convention must fail the comparison.
+// README-pixelshuffle.md names (4, 5, 6, 7, 9, 10): each deliberately wrong convention must fail the comparison.
 // Tolerance: |d| / max(1, |want|) <= 1e-4 (fixtures-modern's rule); maxdiffs are printed.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import sharp from 'sharp';
 import { ConfigReader, type Json } from '../../config/reader.js';
 import { loadImage } from '../../image/decode.js';
 import { Session } from '../../runtime/session.js';
@@ -14,7 +15,7 @@ import { parseNpy } from '../../util/npy.js';
 import { parseInternVLConfig, type InternVLConfig } from './config.js';
 import { internvl, internvlProcessorSpec } from './index.js';
 import { internvlLayout } from './layout.js';
-import { gotOcr2Preprocess, parseGotOcr2ProcessorConfig } from './processor.js';
+import { gotOcr2Preprocess, gridCandidates, parseGotOcr2ProcessorConfig } from './processor.js';
 import {
   buildInternVLVisionGraph,
   internvlVisionTensorNames,
@@ -231,11 +232,42 @@ describe('internvl pitfalls (README-pixelshuffle.md): each wrong convention fail
 
   test('5. thumbnail only past one tile; an exact grid tie goes to the later grid only past half its area', async () => {
     const rgb = (await loadImage(`${IMAGES}/checker_64x64.png`)).image;
-    const pre = gotOcr2Preprocess(rgb, specOf('pil'));
+    const spec = specOf('pil');
+    const pre = gotOcr2Preprocess(rgb, spec);
     assert.deepEqual([pre.rows, pre.cols, pre.thumbnail, pre.shape[0]], [2, 2, true, 5]);
-    // Without the area rule the tie would keep (1, 1): one tile and no thumbnail, not the fixture's 5.
-    const json5 = json(join(exp('checker_64x64'), 'expected.json'));
-    assert.equal((json5['geometry'] as Json)['n_tiles'], 5);
+    assert.equal(scaledDiff(pre.pixelValues, f32(join(exp('checker_64x64'), 'pixel_values_pil.npy'))), 0);
+    // The wrong rule (keep the first of equal aspect ratios) stays at (1, 1): one tile, not the fixture's 2 x 2 + 1.
+    let best: [number, number] = [1, 1];
+    let bestDiff = Infinity;
+    for (const g of gridCandidates(spec.minPatches, spec.maxPatches)) {
+      const d = Math.abs(rgb.width / rgb.height - g[0] / g[1]);
+      if (d < bestDiff) [best, bestDiff] = [g, d];
+    }
+    assert.deepEqual(best, [1, 1]);
+    assert.notDeepEqual([best[1], best[0]], [pre.rows, pre.cols]);
+    // A 1 x 1 grid has no thumbnail (a thumbnail there would be a second copy of the same squashed image).
+    const small = { width: 20, height: 20, data: new Uint8Array(20 * 20 * 3).fill(50) };
+    assert.equal(gotOcr2Preprocess(small, spec).shape[0], 1);
+  });
+
+  test('6. RGBA: alpha dropped, not composited on white', async () => {
+    const rgb = (await loadImage(`${IMAGES}/shapes_120x80.png`)).image;
+    const rgba = new Uint8Array(rgb.width * rgb.height * 4);
+    for (let i = 0; i < rgb.width * rgb.height; i++) {
+      rgba.set(rgb.data.subarray(i * 3, i * 3 + 3), i * 4);
+      rgba[i * 4 + 3] = i % 3 === 0 ? 0 : 255; // every third pixel fully transparent
+    }
+    const png = await sharp(rgba, { raw: { width: rgb.width, height: rgb.height, channels: 4 } })
+      .png()
+      .toBuffer();
+    const decoded = (await loadImage(new Uint8Array(png))).image;
+    const want = f32(join(exp('shapes_120x80'), 'pixel_values_pil.npy'));
+    assert.equal(scaledDiff(gotOcr2Preprocess(decoded, specOf('pil')).pixelValues, want), 0);
+    const white = { ...rgb, data: rgb.data.map((v, j) => (Math.floor(j / 3) % 3 === 0 ? 255 : v)) };
+    assert.ok(
+      scaledDiff(gotOcr2Preprocess(white, specOf('pil')).pixelValues, want) > TOL,
+      'composited on white',
+    );
   });
 
   for (const [label, opts] of [
