@@ -303,6 +303,7 @@ export class Model implements ImgTokensModel {
       image: { width: rgb.width, height: rgb.height },
       pixelValues: pre.pixelValues,
       pixelShape: [...pre.shape],
+      ...(this.family.processorShape ? { processorShape: this.family.processorShape(pre) } : {}),
       cropFeatures: crop.data,
       cropShape: crop.shape,
       features,

@@ -89,6 +89,11 @@ export interface ImageFeatures {
   /** Model input, [crops, 3, H, W] (for llava crops = 1). */
   pixelValues: Float32Array;
   pixelShape: number[];
+  /**
+   * pixel_values' shape as transformers' processor returns it, when the family states it (InternVL: the 4-D tile
+   * batch); absent: `--dump-tensors` derives it from pixelShape (anyres: [1, crops, 3, H, W]).
+   */
+  processorShape?: number[];
   /** Projector output per crop before packing, [crops, tokensPerCrop, hidden]. */
   cropFeatures: Float32Array;
   cropShape: number[];

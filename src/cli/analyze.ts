@@ -105,8 +105,10 @@ export async function dumpTensors(dir: string, f: ImageFeatures, modelType: stri
   const anyres = f.layout.views.some((v) => v.name === 'grid');
   // As the image processors return them: anyres models [1, crops, 3, H, W]; single-view [1, 3, H, W];
   // Qwen2-VL its flattened patch rows [patches, C*T*p*p].
-  // Tiling families (Idefics3 / SmolVLM) already give the processor's [1, tiles, 3, M, M].
-  const pixelShape = anyres && f.pixelShape.length === 4 ? [1, ...f.pixelShape] : f.pixelShape;
+  // Tiling families (Idefics3 / SmolVLM) already give the processor's [1, tiles, 3, M, M]; a family that states the
+  // processor's shape (InternVL: [tiles, 3, T, T]) is written as stated.
+  const pixelShape =
+    f.processorShape ?? (anyres && f.pixelShape.length === 4 ? [1, ...f.pixelShape] : f.pixelShape);
   await writeFileAtomic(join(dir, 'pixel_values.npy'), encodeNpy(f.pixelValues, pixelShape));
   if (anyres) await writeFileAtomic(join(dir, 'crop_features.npy'), encodeNpy(f.cropFeatures, f.cropShape));
   const n = f.layout.tokens.length;
