@@ -360,7 +360,6 @@ export class Model implements ImgTokensModel {
         row: tok.row,
         col: tok.col,
         box: tok.box,
-        ...(tok.text !== undefined ? { text: tok.text } : {}),
         top: words,
       };
     });
@@ -379,6 +378,7 @@ export class Model implements ImgTokensModel {
       exclude,
       views: features.layout.views,
       tokens,
+      ...(features.layout.specials?.length ? { specials: features.layout.specials } : {}),
     };
   }
 
