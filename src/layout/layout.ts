@@ -18,7 +18,7 @@
 import { MissingTensorError, UnsupportedModelError } from '../errors.js';
 import type { AffineMap, CropGeometry, PreprocessGeometry } from '../image/processor.js';
 import type { Size } from '../image/transforms.js';
-import type { Box, LayoutToken, TokenLayout, ViewInfo, ViewName } from '../types.js';
+import type { Box, LayoutToken, TokenLayout, ViewInfo } from '../types.js';
 import { checkShape } from '../util/shape.js';
 
 /** The tokens one crop yields, as a grid (e.g. 24 x 24 for CLIP-L/14 at 336 px), not counting a CLS token. */
