@@ -17,6 +17,7 @@ import {
   serializeWords,
   shouldShowInline,
   textGrid,
+  resultAtLayer,
   wordsGrid,
   writeFileAtomic,
 } from '../render/index.js';
@@ -153,11 +154,13 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
         );
       }
       const rgb = features.rgb;
+      // --layer N: the PNG and the terminal draw that deep-lens layer's words (the JSON and HTML keep them all).
+      const drawn = a.layer === undefined ? result : resultAtLayer(result, a.layer);
       let png: Buffer | undefined;
       const needPng =
         a.saveImg !== undefined ||
         (a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout)));
-      if (needPng) png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3) });
+      if (needPng) png = await renderPng(drawn, rgb, { view, size: a.size, words: Math.min(a.k, 3) });
       if (a.saveImg && png) await writeFileAtomic(a.saveImg, png);
       if (a.saveHtml) await writeFileAtomic(a.saveHtml, await renderHtml(result, rgb, { view }));
       if (a.json) await writeFileAtomic(a.json, serializeResult(result));
@@ -170,7 +173,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
         const proto = detectInlineProtocol();
         process.stdout.write(
           proto === 'text'
-            ? textGrid(result, {
+            ? textGrid(drawn, {
                 view: view === 'grid' ? 'grid' : 'base',
                 columns: process.stdout.columns ?? 80,
               })
@@ -180,7 +183,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       const noFiles = outputs.every(([, p]) => !p) && !a.dumpTensors;
       if (!png && noFiles) {
         // Piped with nothing else asked for: the words as text, so `imgtokens photo.jpg | less` shows something.
-        process.stdout.write(textGrid(result, { view: view === 'grid' ? 'grid' : 'base', columns: 160 }));
+        process.stdout.write(textGrid(drawn, { view: view === 'grid' ? 'grid' : 'base', columns: 160 }));
       }
       const wrote = outputs.filter(([, p]) => p).map(([, p]) => p);
       if (!a.quiet) {
