@@ -37,6 +37,8 @@ export interface DeepControls {
   /** Shown layer position (index into page.layers). */
   position(): number;
   setPosition(p: number): void;
+  /** Stops playing and drops the page-wide key handler (before mounting controls for another result). */
+  destroy(): void;
 }
 
 const LENS_NAMES: Record<DeepLens | 'proj', string> = {
@@ -276,7 +278,7 @@ export function mountDeep(container: HTMLElement, page: DeepPage, host: DeepHost
     draw();
   });
   // Left/right and Home/End step through the layers when no control or patch has the focus.
-  document.addEventListener('keydown', (e) => {
+  const onKey = (e: KeyboardEvent): void => {
     const t = e.target as HTMLElement | null;
     const free =
       !t ||
@@ -289,7 +291,8 @@ export function mountDeep(container: HTMLElement, page: DeepPage, host: DeepHost
     e.preventDefault();
     stop();
     setPosition(to);
-  });
+  };
+  document.addEventListener('keydown', onKey);
 
   setLens('logit');
   return {
@@ -321,5 +324,9 @@ export function mountDeep(container: HTMLElement, page: DeepPage, host: DeepHost
     },
     position: () => pos,
     setPosition,
+    destroy() {
+      stop();
+      document.removeEventListener('keydown', onKey);
+    },
   };
 }
