@@ -18,6 +18,7 @@ import {
   shouldShowInline,
   textGrid,
   resultAtLayer,
+  deepPngOptions,
   wordsGrid,
   writeFileAtomic,
 } from '../render/index.js';
@@ -154,15 +155,18 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
         );
       }
       const rgb = features.rgb;
-      // --layer N: the PNG and the terminal draw that deep-lens layer's words (the JSON and HTML keep them all).
+      // --layer N: the PNG and the terminal draw that deep-lens layer's words (the JSON and HTML keep them all);
+      // a deep lens over several layers without --layer makes the PNG a sheet of them (src/render/deep.ts).
       const drawn = a.layer === undefined ? result : resultAtLayer(result, a.layer);
+      const deepPng = deepPngOptions(result, a.layer);
       let png: Buffer | undefined;
       const needPng =
         a.saveImg !== undefined ||
         (a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout)));
       // Outputs that show one grid (the words file, the terminal text) take the first view for 'all'.
       const oneView = view === 'all' ? result.views[0].name : view;
-      if (needPng) png = await renderPng(drawn, rgb, { view, size: a.size, words: Math.min(a.k, 3) });
+      if (needPng)
+        png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3), ...deepPng });
       if (a.saveImg && png) await writeFileAtomic(a.saveImg, png);
       if (a.saveHtml) await writeFileAtomic(a.saveHtml, await renderHtml(result, rgb, { view }));
       if (a.json) await writeFileAtomic(a.json, serializeResult(result));

@@ -41,3 +41,14 @@ export function resultAtLayer(result: ResultJson, layer: number, lens: DeepLensN
 export function layerTitle(deep: DeepJson, layer: number, lens: DeepLensName): string {
   return `layer ${layer} / ${deep.numLayers} · ${lens === 'logit' ? 'logit lens' : 'embedding lens'}`;
 }
+
+/**
+ * What the CLI's PNG draws for a result: `--layer N` that layer; else, when the deep lens ran on several layers
+ * (`--layers 0,8,16 --save-img sheet.png`), a sheet of every chosen layer; else (one layer, or no deep lens) the
+ * projector-level words, as before.
+ */
+export function deepPngOptions(result: ResultJson, layer?: number): { layer?: number; layers?: number[] } {
+  if (layer !== undefined) return { layer };
+  const layers = result.deep?.layers.map((l) => l.layer) ?? [];
+  return layers.length > 1 ? { layers } : {};
+}

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { BadInputError } from '../../src/errors.js';
-import { resultAtLayer } from '../../src/render/deep.js';
+import { deepPngOptions, resultAtLayer } from '../../src/render/deep.js';
 import { renderHtml } from '../../src/render/html.js';
 import { renderPng } from '../../src/render/png.js';
 import {
@@ -66,6 +66,15 @@ describe('resultAtLayer', () => {
       },
     );
     assert.throws(() => resultAtLayer(makeResult(), 0), /has no deep lens/);
+  });
+});
+
+describe('deepPngOptions (what the CLI PNG draws)', () => {
+  it('--layer N, else a sheet of several layers, else the projector words', () => {
+    assert.deepEqual(deepPngOptions(result, 4), { layer: 4 });
+    assert.deepEqual(deepPngOptions(result), { layers: LAYERS });
+    assert.deepEqual(deepPngOptions(withDeep(makeResult(), { layers: [8] })), {});
+    assert.deepEqual(deepPngOptions(makeResult()), {});
   });
 });
 

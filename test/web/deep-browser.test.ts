@@ -5,7 +5,7 @@
 // heat map marks exactly the patches whose top-k holds the word, and says so when no patch does; the next-token
 // list. Screenshots go to test-artifacts/. Skipped, with the reason, when chromium is not installed.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -229,12 +229,15 @@ describe('deep lens in chromium', { skip }, () => {
       const problems = watch(page);
       // What the page's form sends: fetch is wrapped to record the FormData's "layers" field.
       await page.addInitScript(() => {
-        const w = window as unknown as { sentLayers: Array<string | null> };
+        const w = window as unknown as { sentLayers: Array<string | null>; rendered: string[] };
         w.sentLayers = [];
+        w.rendered = [];
         const orig = window.fetch.bind(window);
         window.fetch = (input, init) => {
           if (String(input).endsWith('/api/analyze') && init?.body instanceof FormData)
             w.sentLayers.push(init.body.get('layers') as string | null);
+          if (String(input).endsWith('/api/render') && init?.body instanceof FormData)
+            w.rendered.push(init.body.get('result') as string);
           return orig(input, init);
         };
       });
@@ -274,6 +277,17 @@ describe('deep lens in chromium', { skip }, () => {
       await page.locator('#deep-detail', { hasText: '“needle”: rank 2 of 5 here' }).waitFor();
       assert.deepEqual(await page.locator('#deep-next li b').allInnerTexts(), ['The', 'This', 'A']);
       await page.screenshot({ path: `${ARTIFACTS}deep-web.png`, fullPage: true });
+
+      // The PNG download draws the layer on screen (sent as a plain result with that layer's words).
+      const [png] = await Promise.all([page.waitForEvent('download'), page.locator('#dl-png').click()]);
+      assert.deepEqual([...readFileSync((await png.path())!).subarray(1, 4)], [0x50, 0x4e, 0x47]);
+      const rendered = await page.evaluate(() => (window as unknown as { rendered: string[] }).rendered);
+      const sentResult = JSON.parse(rendered[0]) as ResultJson;
+      assert.equal(sentResult.deep, undefined);
+      assert.deepEqual(
+        sentResult.tokens.filter((t) => t.kind === 'patch').map((t) => t.top[0].text),
+        expect(1),
+      );
       assert.deepEqual(problems, []);
       await page.close();
     } finally {

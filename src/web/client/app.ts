@@ -625,11 +625,26 @@ els.dlJson.addEventListener('click', () => {
   save(new Blob([JSON.stringify(state.result, null, 1)], { type: 'application/json' }), `${baseName()}.json`);
 });
 /** PNG and HTML come from the server's renderers (src/render); if that fails the page draws its own. */
+/**
+ * What the PNG shows: with a deep-lens layer on screen, that layer's words as a plain (schema /1) result; the HTML
+ * download keeps the whole result, deep lens included.
+ */
+function shownResult(): ResultJson | null {
+  const r = state.result;
+  const tops = state.deepTops;
+  if (!r || !tops) return r;
+  const tokens = r.tokens.map((t) => ({
+    ...t,
+    top: (tops[t.index] ?? []).map(([text, score, id]) => ({ text, score, id })),
+  }));
+  return { ...r, schema: 'imgtokens.result/1', deep: undefined, tokens };
+}
+
 async function serverRender(format: 'png' | 'html'): Promise<Blob | null> {
   if (!state.result || !state.image) return null;
   const form = new FormData();
   form.append('image', state.image, state.imageName);
-  form.append('result', JSON.stringify(state.result));
+  form.append('result', JSON.stringify(format === 'png' ? shownResult() : state.result));
   form.append('format', format);
   form.append('view', state.view);
   form.append('words', String(Math.min(3, Number(els.k.value))));
@@ -647,7 +662,10 @@ els.dlPng.addEventListener('click', async () => {
   const name = `${baseName()}.png`;
   const blob = await serverRender('png');
   if (blob) return save(blob, name);
-  drawOverlay(els.photo, result, drawOptions()).toBlob((b) => b && save(b, name), 'image/png');
+  drawOverlay(els.photo, shownResult() ?? result, drawOptions()).toBlob(
+    (b) => b && save(b, name),
+    'image/png',
+  );
 });
 els.dlHtml.addEventListener('click', async () => {
   const result = state.result;

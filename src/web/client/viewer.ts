@@ -291,14 +291,18 @@ export function startViewer(): void {
             tops ? tops[index]?.[0]?.[1] : top[0]?.[1],
           );
           const finite = scores.filter((x): x is number => x !== undefined && Number.isFinite(x));
-          const lo = tops ? Math.min(...finite) : v.lo;
-          const hi = tops ? Math.max(...finite) : v.hi;
+          const lo = !tops ? v.lo : finite.length ? Math.min(...finite) : 0;
+          const hi = !tops ? v.hi : finite.length ? Math.max(...finite) : 1;
+          // As html.ts: each label as large as fits, capped at 1.25x the view's median so short words stay modest.
+          const fits = v.p.map(([, , , , , w, h], j) => labelFit(labels[j], (w / h) * aspect));
+          const sorted = fits.filter((_, j) => labels[j] !== '').sort((a, b) => a - b);
+          const cap = sorted.length ? 1.25 * sorted[Math.floor(sorted.length / 2)] : 1;
           v.p.forEach((q, j) => {
             const e = els[j];
-            const [, row, col, , , w, h, , , f] = q;
+            const [, row, col, , , , , , , f] = q;
             const label = labels[j];
             (e.firstChild as HTMLElement).textContent = label;
-            e.style.setProperty('--f', String(tops ? labelFit(label, (w / h) * aspect) : f));
+            e.style.setProperty('--f', String(tops ? Math.min(fits[j], cap) : f));
             const s = scores[j];
             const t = s === undefined ? 0 : (s - lo) / (hi - lo || 1);
             e.style.setProperty('--heat', heatCss(t, 0.8));
