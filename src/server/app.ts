@@ -48,6 +48,11 @@ import { AnalysisQueue } from './queue.js';
 import { loadStaticFiles } from './static.js';
 
 export interface ServerOptions {
+  /**
+   * The model to serve. `imgtokens serve` passes one from loadModelInWorker (src/server/worker-model.ts), so the
+   * model math runs off the event loop and /healthz, /readyz, /api/events answer during an analysis; a model from
+   * loadModel (in-process, as the tests' fakes) blocks them while it computes.
+   */
   model: ImgTokensModel | Promise<ImgTokensModel>;
   /** Shown by /api/models while the model loads (e.g. the --model flag). */
   modelId?: string;
