@@ -13,6 +13,7 @@ import type { ImgTokensModel } from '../../src/api.js';
 import { loadModel } from '../../src/model.js';
 import { renderHtml } from '../../src/render/html.js';
 import { displayWord } from '../../src/render/word.js';
+import { heatCss } from '../../src/web/client/view.js';
 import type { ResultJson, RgbImage } from '../../src/types.js';
 import { needleRank, withDeep } from '../render/deep-fixture.js';
 import { startServer } from '../server/helpers.js';
@@ -144,6 +145,13 @@ describe('deep lens in chromium', { skip }, () => {
             .map((p) => Number((p as HTMLElement).dataset.i)),
         );
     assert.equal((await dheat()).length, 64);
+    // Token 3's final word tops it from layer 2 (position 1 of 5): heat 1 - 1/4 on the magma ramp.
+    assert.equal(
+      await page
+        .locator('.p[data-i="3"]')
+        .evaluate((p) => (p as HTMLElement).style.getPropertyValue('--dheat')),
+      heatCss(0.75, 0.8),
+    );
     assert.equal(await page.locator('#stage.dheat').count(), 1);
     await page.locator('#deep-first').uncheck();
 
@@ -183,7 +191,7 @@ describe('deep lens in chromium', { skip }, () => {
     assert.deepEqual(await dheat(), []);
     assert.match(
       await page.locator('#deep-status').innerText(),
-      /“zebra” is in no token’s top-5 at layer 0 nor at any layer/,
+      /“zebra” is in no token’s top-5 at layer 0 nor at any chosen layer/,
     );
     await page.locator('#deep-find').fill('');
     assert.equal(await page.locator('#stage.dheat').count(), 0);

@@ -150,8 +150,8 @@ export function mountDeep(container: HTMLElement, page: DeepPage, host: DeepHost
     if (lens === 'proj') return null;
     if (query) return hits[pos].map((h) => hitHeat(h, page.k));
     if (firstBox.checked) {
-      const last = page.layers[n - 1] || 1;
-      return first.map((f) => (f.top1 < 0 ? null : 1 - f.top1 / last));
+      // By position among the chosen layers: the first chosen layer is brightest, the last darkest.
+      return first.map((f) => (f.top1 < 0 ? null : 1 - page.layers.indexOf(f.top1) / (n - 1 || 1)));
     }
     return null;
   }
@@ -184,7 +184,7 @@ export function mountDeep(container: HTMLElement, page: DeepPage, host: DeepHost
           ? `“${query}” at layer ${page.layers[pos]}: in the top-${page.k} of ${c} of ${hits[pos].length} tokens ` +
             `(${viewCount()} of ${total} shown patches; colour = rank, brightest = rank 1)`
           : `“${query}” is in no token’s top-${page.k} at layer ${page.layers[pos]}` +
-            (anywhere ? ` (it is in ${anywhere} of ${n} layers: see the maps)` : ` nor at any layer shown`) +
+            (anywhere ? ` (it is in ${anywhere} of ${n} layers: see the maps)` : ` nor at any chosen layer`) +
             `; a rank below ${page.k} is not stored, so no patch is coloured`;
     } else if (firstBox.checked) {
       status.textContent =
