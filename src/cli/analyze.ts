@@ -17,6 +17,8 @@ import {
   serializeWords,
   shouldShowInline,
   textGrid,
+  resultAtLayer,
+  deepPngOptions,
   wordsGrid,
   writeFileAtomic,
 } from '../render/index.js';
@@ -155,13 +157,18 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
         );
       }
       const rgb = features.rgb;
+      // --layer N: the PNG and the terminal draw that deep-lens layer's words (the JSON and HTML keep them all);
+      // a deep lens over several layers without --layer makes the PNG a sheet of them (src/render/deep.ts).
+      const drawn = a.layer === undefined ? result : resultAtLayer(result, a.layer);
+      const deepPng = deepPngOptions(result, a.layer);
       let png: Buffer | undefined;
       const needPng =
         a.saveImg !== undefined ||
         (a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout)));
       // Outputs that show one grid (the words file, the terminal text) take the first view for 'all'.
       const oneView = view === 'all' ? result.views[0].name : view;
-      if (needPng) png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3) });
+      if (needPng)
+        png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3), ...deepPng });
       if (a.saveImg && png) await writeFileAtomic(a.saveImg, png);
       if (a.saveHtml) await writeFileAtomic(a.saveHtml, await renderHtml(result, rgb, { view }));
       if (a.json) await writeFileAtomic(a.json, serializeResult(result));
@@ -173,7 +180,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
         const proto = detectInlineProtocol();
         process.stdout.write(
           proto === 'text'
-            ? textGrid(result, {
+            ? textGrid(drawn, {
                 view: oneView,
                 columns: process.stdout.columns ?? 80,
               })
@@ -183,7 +190,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       const noFiles = outputs.every(([, p]) => !p) && !a.dumpTensors;
       if (!png && noFiles) {
         // Piped with nothing else asked for: the words as text, so `imgtokens photo.jpg | less` shows something.
-        process.stdout.write(textGrid(result, { view: oneView, columns: 160 }));
+        process.stdout.write(textGrid(drawn, { view: oneView, columns: 160 }));
       }
       const wrote = outputs.filter(([, p]) => p).map(([, p]) => p);
       if (!a.quiet) {

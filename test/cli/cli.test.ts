@@ -224,6 +224,16 @@ const bad: Array<[string, string[], RegExp]> = [
     /--save-img \/nonexistent-dir\/x.png: folder \/nonexistent-dir does not exist/,
   ],
   [
+    'bad --layer',
+    [`${FIX}/images/checker_64x64.png`, '--model', `${FIX}/tiny-llava`, '--layer', 'x'],
+    /--layer must be an integer from 0 to 1000, got "x"/,
+  ],
+  [
+    '--layer without the deep lens',
+    [`${FIX}/images/checker_64x64.png`, '--model', `${FIX}/tiny-llava`, '--layer', '3', '--no-inline'],
+    /this result has no deep lens, so there is no layer to draw/,
+  ],
+  [
     'missing model dir',
     [`${FIX}/images/checker_64x64.png`, '--model', './no-such-model'],
     /no such directory: .\/no-such-model/,
