@@ -179,7 +179,7 @@ export const CASES: Case[] = [
   // backend with every lens measure in the space the features live in (embed_tokens * sqrt(H): dot_scaled, l2_scaled;
   // the logit lens over the raw tied matrix), and the PIL backend, bit-exact pixels and the features from them.
   // The pan-and-scan runs and the stage-by-stage checks are in src/families/gemma3/gemma3.test.ts.
-  ...(['gemma3'] as const).flatMap((m): Case[] => [
+  ...(['gemma3', 'gemma4'] as const).flatMap((m): Case[] => [
     {
       dir: `test/fixtures/modern/tiny-${m}`,
       modelType: m,
@@ -642,6 +642,7 @@ for (const c of CASES) {
             new Set(ties[fx]?.['rows_with_gap_below_1e-5'] ?? []),
             c.scoreTol ?? 1e-4,
             `${img} ${method}`,
+            c.scaledTol,
           );
           tc.diagnostic(
             `${fx} as ${method}: score maxdiff ${r.maxScoreDiff.toExponential(2)}, near-tie rows swapped ${r.swappedRows}`,

@@ -23,6 +23,7 @@ import { qwen3vl } from './qwen3_vl/index.js';
 import { idefics3 } from './idefics3/index.js';
 import { smolvlm } from './smolvlm/index.js';
 import { gemma3 } from './gemma3/index.js';
+import { gemma4 } from './gemma4/index.js';
 import type { Family } from './types.js';
 
 const FAMILY_LIST: readonly Family[] = [
@@ -36,6 +37,7 @@ const FAMILY_LIST: readonly Family[] = [
   idefics3,
   smolvlm,
   gemma3,
+  gemma4,
 ];
 
 export const FAMILIES: ReadonlyMap<string, Family> = new Map(FAMILY_LIST.map((f) => [f.modelType, f]));
