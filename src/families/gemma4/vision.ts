@@ -212,7 +212,7 @@ function build(g: GraphBuilder, w: Weights, cfg: Gemma4Config, opts: Gemma4Visio
   const mean = g.reduce('ReduceMean', blocks, [1, 3], { keepdims: false, name: 'vision.pool_mean' }); // [R, C, Hv]
   const pooled = g.reshape(mean, [-1, Hv], GEMMA4_STAGES.pooled); // [T, Hv]
   const pooledScaled = g.mul(pooled, f32Sqrt(Hv), GEMMA4_STAGES.pooledScaled);
-  let last = pooledScaled;
+  let last: Value;
   if (v.standardize) {
     const bias = tw.get('std_bias', [Hv]);
     const sc = tw.get('std_scale', [Hv]);
