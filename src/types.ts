@@ -31,6 +31,9 @@ export type TokenKind = 'patch' | 'cls' | 'newline' | 'special';
  */
 export type ViewName = 'base' | 'grid' | 'tiles' | 'thumbnail';
 export const VIEW_NAMES: readonly ViewName[] = ['base', 'grid', 'tiles', 'thumbnail'];
+/** What a user picks to draw or return: one view, or every view the result has. */
+export type ViewChoice = ViewName | 'all';
+export const VIEW_CHOICES: readonly ViewChoice[] = [...VIEW_NAMES, 'all'];
 
 /** One image token, in the order the LLM receives it. */
 export interface LayoutToken {

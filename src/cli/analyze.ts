@@ -157,13 +157,14 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       const needPng =
         a.saveImg !== undefined ||
         (a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout)));
+      // Outputs that show one grid (the words file, the terminal text) take the first view for 'all'.
+      const oneView = view === 'all' ? result.views[0].name : view;
       if (needPng) png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3) });
       if (a.saveImg && png) await writeFileAtomic(a.saveImg, png);
       if (a.saveHtml) await writeFileAtomic(a.saveHtml, await renderHtml(result, rgb, { view }));
       if (a.json) await writeFileAtomic(a.json, serializeResult(result));
       if (a.saveWords) {
-        const v = view === 'all' ? 'base' : view;
-        await writeFileAtomic(a.saveWords, serializeWords(wordsGrid(result, { view: v, words: a.k })));
+        await writeFileAtomic(a.saveWords, serializeWords(wordsGrid(result, { view: oneView, words: a.k })));
       }
       bar.finish();
       if (png && a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout))) {
@@ -171,7 +172,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
         process.stdout.write(
           proto === 'text'
             ? textGrid(result, {
-                view: view === 'grid' ? 'grid' : 'base',
+                view: oneView,
                 columns: process.stdout.columns ?? 80,
               })
             : inlineImage(png, proto) + '\n',
@@ -180,7 +181,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       const noFiles = outputs.every(([, p]) => !p) && !a.dumpTensors;
       if (!png && noFiles) {
         // Piped with nothing else asked for: the words as text, so `imgtokens photo.jpg | less` shows something.
-        process.stdout.write(textGrid(result, { view: view === 'grid' ? 'grid' : 'base', columns: 160 }));
+        process.stdout.write(textGrid(result, { view: oneView, columns: 160 }));
       }
       const wrote = outputs.filter(([, p]) => p).map(([, p]) => p);
       if (!a.quiet) {

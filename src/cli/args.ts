@@ -12,13 +12,14 @@ import {
   LENS_METHODS,
   type LensMethod,
 } from '../lens/methods.js';
-import type { ExcludeKind } from '../types.js';
+import { parseViewChoice } from '../render/text.js';
+import type { ExcludeKind, ViewChoice } from '../types.js';
 import type { Device, ImageBackend } from '../api.js';
 
 export const DEFAULT_MODEL = 'llava-hf/llava-v1.6-vicuna-7b-hf';
 export const MAX_WORDS = 100;
 
-export type ViewChoice = 'base' | 'grid' | 'all';
+export type { ViewChoice } from '../types.js';
 
 export interface AnalyzeArgs extends ModelFlags {
   image: string;
@@ -227,10 +228,7 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
       },
     );
   }
-  const view = v.view ?? 'all';
-  if (view !== 'base' && view !== 'grid' && view !== 'all') {
-    throw new BadInputError(`--view must be base, grid or all, got "${view}"`);
-  }
+  const view = parseViewChoice(v.view ?? 'all', '--view');
   return {
     ...parseModelFlags(v),
     image: parsed.positionals[0],
