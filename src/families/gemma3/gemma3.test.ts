@@ -211,6 +211,18 @@ describe('gemma3: lens matrices and conventions', () => {
     await scaled.release();
   });
 
+  test('pitfall: the logit lens without the final norm changes the top-10 of every row', async () => {
+    const lens = await lensWith({ embedScale: f32Sqrt(cfg.text.hiddenSize), normKind: 'rms1p' });
+    const exp = runDir('portrait_45x90');
+    const feats = f32(join(exp, 'image_features.npy'));
+    const want = Int32Array.from(npy(join(exp, 'topk_lm_head_normed_ids.npy')).data as BigInt64Array, Number);
+    assert.equal(rowsDiffering((await lens.run(feats, 16, 'logit', 10)).ids, want, 16), 0);
+    const d = rowsDiffering((await lens.run(feats, 16, 'logit-raw', 10)).ids, want, 16);
+    console.log(`  no final norm: ${d}/16 rows differ`);
+    assert.equal(d, 16);
+    await lens.release();
+  });
+
   test('pitfall: the logit lens with plain w (not 1 + w) changes the top-10', async () => {
     const wrong = await lensWith({ embedScale: f32Sqrt(cfg.text.hiddenSize), normKind: 'rms' });
     const exp = runDir('checker_64x64');
@@ -296,6 +308,16 @@ describe('gemma3: config, processor settings, tensor names', () => {
         name,
       );
     }
+  });
+
+  test('pitfall: mm_input_projection_weight stored as a Linear weight [H, Hv] is refused by its shape', async () => {
+    const index = new Map(await new LocalSource(DIR).tensorIndex());
+    const name = 'multi_modal_projector.mm_input_projection_weight';
+    index.set(name, { ...index.get(name)!, shape: [48, 32] });
+    assert.throws(
+      () => gemma3VisionTensorNames(cfg, index, DIR),
+      /mm_input_projection_weight has shape \[48, 32\], expected \[32, 48\]/,
+    );
   });
 
   test('registered family: tied (no lm_head read), (1 + w) norm, sqrt(H) embed scale', async () => {

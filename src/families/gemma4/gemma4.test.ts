@@ -178,6 +178,21 @@ describe('gemma4: processor geometry and conventions', () => {
       );
       // channel-last patches: the uint8 resize of the default backend, un-patchified, is the fixture's
       check(`${r} resized_uint8`, pre.cropsUint8, chwOf(npy(join(exp(r), 'resized_uint8.npy'))), 0);
+      check(`${r} pixel_values`, pre.pixelValues, f32(join(exp(r), 'pixel_values.npy')), 0);
+      // pitfall: SigLIP's (c, py, px) order for the patch vectors does not give the processor's pixel_values
+      const p = cfg.vision.patchSize;
+      const wrong = new Float32Array(pre.pixelValues);
+      const dim = 3 * p * p;
+      for (let n = 0; n < pre.gemma4.realPatches; n++) {
+        for (let c = 0; c < 3; c++) {
+          for (let i = 0; i < p * p; i++)
+            wrong[n * dim + c * p * p + i] = pre.pixelValues[n * dim + i * 3 + c];
+        }
+      }
+      assert.ok(
+        scaledDiff(wrong, f32(join(exp(r), 'pixel_values.npy'))) > 0.1,
+        `${r}: channel-first patches differ`,
+      );
     }
   });
 
