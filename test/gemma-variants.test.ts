@@ -32,7 +32,7 @@ const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Json;
 async function variant(
   src: string,
   name: string,
-  opts: { dtype: 'F32' | 'BF16'; round: boolean; hubLayout: boolean },
+  opts: { dtype: 'F32' | 'BF16'; round: boolean; hubLayout: boolean; bareLinear?: boolean },
 ): Promise<string> {
   const dir = join(tmp, name);
   const s = new LocalSource(src);
@@ -47,8 +47,9 @@ async function variant(
         : opts.round
           ? new Uint8Array(Uint32Array.from(bits, (b) => b << 16).buffer)
           : new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-    const out =
+    let out =
       opts.hubLayout && n.startsWith('vision_tower.') ? `vision_tower.vision_model.${n.slice(13)}` : n;
+    if (opts.bareLinear) out = out.replace('.linear.weight', '.weight');
     tensors.push({ name: out, dtype: opts.dtype, shape: t.info.shape, data });
   }
   mkdirSync(dir, { recursive: true });
@@ -105,6 +106,21 @@ test('Gemma 3: hub layout (vision_tower.vision_model.*, flat preprocessor_config
     await hub.close();
     await bf.close();
     await rf.close();
+  }
+});
+
+test('Gemma 4: clipped linears stored as bare <proj>.weight (no .linear) give the fixture features', async () => {
+  const SRC = 'test/fixtures/modern/tiny-gemma4';
+  const m = await loadModel(
+    await variant(SRC, 'g4-bare', { dtype: 'F32', round: false, hubLayout: false, bareLinear: true }),
+  );
+  try {
+    const f = await m.encode(IMAGE);
+    const want = npyF32(`${SRC}/expected/shapes_120x80/image_features.npy`).data;
+    const d = assertCloseScaled(f.features, want, 1e-4, 'bare-linear image_features');
+    console.log(`  bare .weight vs fixture: maxdiff ${d.toExponential(2)}`);
+  } finally {
+    await m.close();
   }
 });
 

@@ -81,13 +81,12 @@ export function parseGemma4Config(r: ConfigReader): Gemma4Config {
     throw new UnsupportedModelError(`${v.where}: vision model_type "${mt}" is not gemma4_vision`);
   }
   const rope = v.has('rope_parameters') ? v.sub('rope_parameters') : null;
-  if (rope && rope.str('rope_type', 'default') !== 'default') {
-    throw new UnsupportedModelError(
-      `${v.where}: vision rope_type "${rope.str('rope_type')}" is not supported`,
-      {
-        hint: 'Gemma4VisionConfig uses the default 2-D rope',
-      },
-    );
+  // 'default' is what 5.12.1 writes; later transformers name the same per-axis (x | y halves) rope 'axial'.
+  const ropeType = rope ? rope.str('rope_type', 'default') : 'default';
+  if (ropeType !== 'default' && ropeType !== 'axial') {
+    throw new UnsupportedModelError(`${v.where}: vision rope_type "${ropeType}" is not supported`, {
+      hint: 'Gemma4VisionConfig uses the 2-D (axial) rope: rope_type default or axial',
+    });
   }
   const vision: Gemma4VisionConfig = {
     hiddenSize: v.posInt('hidden_size', d.hidden_size),

@@ -206,6 +206,16 @@ describe('gemma4: processor geometry and conventions', () => {
     );
   });
 
+  test('config: vision rope_type axial (later transformers) is the same rope; another is refused', () => {
+    const raw = json(`${DIR}/config.json`);
+    const withRope = (t: string) => ({
+      ...raw,
+      vision_config: { ...(raw.vision_config as object), rope_parameters: { rope_type: t, rope_theta: 100 } },
+    });
+    assert.equal(parseGemma4Config(new ConfigReader(withRope('axial'), 'x')).vision.ropeTheta, 100);
+    assert.throws(() => parseGemma4Config(new ConfigReader(withRope('yarn'), 'x')), /rope_type "yarn"/);
+  });
+
   test('registered family: tied, plain-w norm, sqrt(H) embed scale, every row of the 512-row vocabulary', async () => {
     const src = new LocalSource(DIR);
     const fam = getFamily('gemma4', DIR).load({

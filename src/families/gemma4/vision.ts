@@ -69,7 +69,9 @@ function clippedLinear(
   const xin = clip
     ? g.op('Clip', [x, lim('input_min'), lim('input_max')], {}, { name: `${name}.in_clip` })[0]
     : x;
-  const y = linear(g, w.pp('linear'), xin, inF, outF, `${name}.linear`, { bias: false });
+  // `<proj>.linear.weight` (Gemma4ClippableLinear, what 5.12.1 writes); a bare `<proj>.weight` is read too
+  const lin = w.pp('linear').opt('weight', [outF, inF]) ? w.pp('linear') : w;
+  const y = linear(g, lin, xin, inF, outF, `${name}.linear`, { bias: false });
   return clip ? g.op('Clip', [y, lim('output_min'), lim('output_max')], {}, { name })[0] : y;
 }
 
