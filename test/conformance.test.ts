@@ -204,6 +204,27 @@ export const CASES: Case[] = [
       checkLayout: gemmaLayout,
     },
   ]),
+  // InternVL against transformers 5.12.1 (fixtures-modern): GotOcr2ImageProcessor with crop_to_patches forced, the
+  // default (torchvision) backend's uint8 BICUBIC kernel and fused normalisation (bit-exact on these images) with
+  // every lens measure, and the PIL backend (bit-exact pixels, image_features_pil). Vision stages are checked one by
+  // one in src/families/internvl/internvl.test.ts. Tied: logit-raw is dot.
+  ...[{}, { pil: true }].map((o): Case => ({
+    dir: 'test/fixtures/modern/tiny-internvl',
+    modelType: 'internvl',
+    imagesDir: 'test/fixtures/arch/images',
+    pixelTol: 0,
+    featureTol: 1e-4,
+    scaledTol: true,
+    checkLayout: tiledLayout,
+    ...('pil' in o
+      ? {
+          loadOptions: { imageBackend: 'pil' as const },
+          pixelsFile: 'pixel_values_pil.npy',
+          featuresFile: 'image_features_pil.npy',
+          methods: [], // the fixtures' top-k lists come from the default backend's features
+        }
+      : {}),
+  })),
 ];
 
 /** Fixture method name -> lens method. */
@@ -457,7 +478,7 @@ function onevisionGrid(
 }
 
 /**
- * Idefics3 / SmolVLM (fixtures-modern): token_layout rows are [position, feature_row, tile, tile_kind, grid_row,
+ * Idefics3 / SmolVLM / InternVL (fixtures-modern): token_layout rows are [position, feature_row, tile, tile_kind, grid_row,
  * grid_col, token_row, token_col, first_patch_row, first_patch_col, tile_y0, tile_x0, tile_y1, tile_x1, orig_x0,
  * orig_y0, orig_x1, orig_y1]; every token's tile, place and ORIGINAL-image box must match, and the layout's specials
  * must be exactly the prompt's non-image tokens of the image run (same text, same positions).
@@ -470,7 +491,8 @@ function tiledLayout(layout: TokenLayout, meta: ExpectedJson): void {
   assert.equal(layout.tokens.length, rows.length, 'token_layout length');
   const specials = layout.specials ?? [];
   const nonImage = meta.prompt!.non_image_tokens;
-  const start = nonImage.find((t) => t[2] === '<fake_token_around_image>')![0];
+  // The image run starts at the layout's first special (<fake_token_around_image>; InternVL: <img>).
+  const start = nonImage.find((t) => t[3] === specials[0].text)![0];
   const side = 1 + Math.max(...rows.map((r) => Number(r[7]))); // tokens per tile side
   rows.forEach((row, i) => {
     const [pos, feat, tile, kind, gr, gc, tr, tc, , , , , , , x0, y0, x1, y1] = row;
@@ -481,7 +503,7 @@ function tiledLayout(layout: TokenLayout, meta: ExpectedJson): void {
     assert.deepEqual(
       [
         t.crop,
-        grid ? 'tile' : 'global',
+        grid ? 'tile' : kind === 'thumbnail' ? 'thumbnail' : 'global',
         grid ? Math.floor(t.row / side) : -1,
         grid ? Math.floor(t.col / side) : -1,
         t.row % side,

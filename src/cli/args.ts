@@ -35,6 +35,8 @@ export interface AnalyzeArgs extends ModelFlags {
   device: Device;
   quiet: boolean;
   inline: 'auto' | 'never' | 'always';
+  /** --layer N: the PNG and terminal draw deep-lens layer N (a hidden_states index). */
+  layer?: number;
 }
 
 /** The --method lines of --help: one per row of the method table. */
@@ -64,6 +66,7 @@ ${METHOD_HELP}
       --view <v>           base | grid | all (default all)
       --save-img <png>     the image with words drawn over each patch
       --save-html <html>   one self-contained interactive page
+      --layer <n>          draw deep-lens layer n's words in the PNG and terminal
       --json <file>        the full result (schema imgtokens.result/1)
       --save-words <file>  the original tool's grid of words (JSON)
       --dump-tensors <dir> pixel_values.npy, crop_features.npy, image_features.npy, layout.json
@@ -202,6 +205,7 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
         json: { type: 'string' },
         'save-words': { type: 'string' },
         'dump-tensors': { type: 'string' },
+        layer: { type: 'string' },
         inline: { type: 'boolean' },
         'no-inline': { type: 'boolean' },
         version: { type: 'boolean', short: 'V' },
@@ -240,5 +244,6 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
     saveWords: v['save-words'],
     dumpTensors: v['dump-tensors'],
     inline: v['no-inline'] ? 'never' : v.inline ? 'always' : 'auto',
+    ...(v.layer === undefined ? {} : { layer: intFlag('layer', v.layer, 0, 0, 1000) }),
   };
 }

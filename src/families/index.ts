@@ -24,6 +24,7 @@ import { idefics3 } from './idefics3/index.js';
 import { smolvlm } from './smolvlm/index.js';
 import { gemma3 } from './gemma3/index.js';
 import { gemma4 } from './gemma4/index.js';
+import { internvl } from './internvl/index.js';
 import type { Family } from './types.js';
 
 const FAMILY_LIST: readonly Family[] = [
@@ -38,6 +39,7 @@ const FAMILY_LIST: readonly Family[] = [
   smolvlm,
   gemma3,
   gemma4,
+  internvl,
 ];
 
 export const FAMILIES: ReadonlyMap<string, Family> = new Map(FAMILY_LIST.map((f) => [f.modelType, f]));
