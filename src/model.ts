@@ -362,6 +362,7 @@ export class Model implements ImgTokensModel {
       image: { width: rgb.width, height: rgb.height },
       pixelValues: pre.pixelValues,
       pixelShape: [...pre.shape],
+      ...(this.family.processorShape ? { processorShape: this.family.processorShape(pre) } : {}),
       cropFeatures: crop.data,
       cropShape: crop.shape,
       features,
@@ -419,7 +420,6 @@ export class Model implements ImgTokensModel {
         row: tok.row,
         col: tok.col,
         box: tok.box,
-        ...(tok.text !== undefined ? { text: tok.text } : {}),
         top: words,
       };
     });
@@ -438,6 +438,7 @@ export class Model implements ImgTokensModel {
       exclude,
       views: features.layout.views,
       tokens,
+      ...(features.layout.specials?.length ? { specials: features.layout.specials } : {}),
     };
   }
 

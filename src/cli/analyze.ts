@@ -17,6 +17,8 @@ import {
   serializeWords,
   shouldShowInline,
   textGrid,
+  resultAtLayer,
+  deepPngOptions,
   wordsGrid,
   writeFileAtomic,
 } from '../render/index.js';
@@ -106,8 +108,10 @@ export async function dumpTensors(dir: string, f: ImageFeatures, modelType: stri
   const anyres = f.layout.views.some((v) => v.name === 'grid');
   // As the image processors return them: anyres models [1, crops, 3, H, W]; single-view [1, 3, H, W];
   // Qwen2-VL its flattened patch rows [patches, C*T*p*p].
-  // Tiling families (Idefics3 / SmolVLM) already give the processor's [1, tiles, 3, M, M].
-  const pixelShape = anyres && f.pixelShape.length === 4 ? [1, ...f.pixelShape] : f.pixelShape;
+  // Tiling families (Idefics3 / SmolVLM) already give the processor's [1, tiles, 3, M, M]; a family that states the
+  // processor's shape (InternVL: [tiles, 3, T, T]) is written as stated.
+  const pixelShape =
+    f.processorShape ?? (anyres && f.pixelShape.length === 4 ? [1, ...f.pixelShape] : f.pixelShape);
   await writeFileAtomic(join(dir, 'pixel_values.npy'), encodeNpy(f.pixelValues, pixelShape));
   if (anyres) await writeFileAtomic(join(dir, 'crop_features.npy'), encodeNpy(f.cropFeatures, f.cropShape));
   const n = f.layout.tokens.length;
@@ -184,25 +188,31 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
         );
       }
       const rgb = features.rgb;
+      // --layer N: the PNG and the terminal draw that deep-lens layer's words (the JSON and HTML keep them all);
+      // a deep lens over several layers without --layer makes the PNG a sheet of them (src/render/deep.ts).
+      const drawn = a.layer === undefined ? result : resultAtLayer(result, a.layer);
+      const deepPng = deepPngOptions(result, a.layer);
       let png: Buffer | undefined;
       const needPng =
         a.saveImg !== undefined ||
         (a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout)));
-      if (needPng) png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3) });
+      // Outputs that show one grid (the words file, the terminal text) take the first view for 'all'.
+      const oneView = view === 'all' ? result.views[0].name : view;
+      if (needPng)
+        png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3), ...deepPng });
       if (a.saveImg && png) await writeFileAtomic(a.saveImg, png);
       if (a.saveHtml) await writeFileAtomic(a.saveHtml, await renderHtml(result, rgb, { view }));
       if (a.json) await writeFileAtomic(a.json, serializeResult(result));
       if (a.saveWords) {
-        const v = view === 'all' ? 'base' : view;
-        await writeFileAtomic(a.saveWords, serializeWords(wordsGrid(result, { view: v, words: a.k })));
+        await writeFileAtomic(a.saveWords, serializeWords(wordsGrid(result, { view: oneView, words: a.k })));
       }
       bar.finish();
       if (png && a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout))) {
         const proto = detectInlineProtocol();
         process.stdout.write(
           proto === 'text'
-            ? textGrid(result, {
-                view: view === 'grid' ? 'grid' : 'base',
+            ? textGrid(drawn, {
+                view: oneView,
                 columns: process.stdout.columns ?? 80,
               })
             : inlineImage(png, proto) + '\n',
@@ -211,7 +221,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       const noFiles = outputs.every(([, p]) => !p) && !a.dumpTensors;
       if (!png && noFiles) {
         // Piped with nothing else asked for: the words as text, so `imgtokens photo.jpg | less` shows something.
-        process.stdout.write(textGrid(result, { view: view === 'grid' ? 'grid' : 'base', columns: 160 }));
+        process.stdout.write(textGrid(drawn, { view: oneView, columns: 160 }));
       }
       const wrote = outputs.filter(([, p]) => p).map(([, p]) => p);
       if (!a.quiet) {

@@ -12,13 +12,14 @@ import {
   LENS_METHODS,
   type LensMethod,
 } from '../lens/methods.js';
-import type { ExcludeKind } from '../types.js';
+import { parseViewChoice } from '../render/text.js';
+import type { ExcludeKind, ViewChoice } from '../types.js';
 import type { DeepOptions, Device, ImageBackend } from '../api.js';
 
 export const DEFAULT_MODEL = 'llava-hf/llava-v1.6-vicuna-7b-hf';
 export const MAX_WORDS = 100;
 
-export type ViewChoice = 'base' | 'grid' | 'all';
+export type { ViewChoice } from '../types.js';
 
 /** The deep-lens flags (analyze and batch): --layers turns the deep lens on; the others refine it. */
 export const DEEP_FLAGS = {
@@ -94,6 +95,8 @@ export interface AnalyzeArgs extends ModelFlags {
   inline: 'auto' | 'never' | 'always';
   /** The deep lens (--layers and friends); absent = the projector-level lens only. */
   deep?: DeepOptions;
+  /** --layer N: the PNG and terminal draw deep-lens layer N (a hidden_states index). */
+  layer?: number;
 }
 
 /** The --method lines of --help: one per row of the method table. */
@@ -123,6 +126,7 @@ ${METHOD_HELP}
       --view <v>           base | grid | all (default all)
       --save-img <png>     the image with words drawn over each patch
       --save-html <html>   one self-contained interactive page
+      --layer <n>          draw deep-lens layer n's words in the PNG and terminal
       --json <file>        the full result (schema imgtokens.result/1; /2 with --layers)
       --save-words <file>  the original tool's grid of words (JSON)
       --dump-tensors <dir> pixel_values.npy, crop_features.npy, image_features.npy, layout.json;
@@ -266,6 +270,7 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
         json: { type: 'string' },
         'save-words': { type: 'string' },
         'dump-tensors': { type: 'string' },
+        layer: { type: 'string' },
         inline: { type: 'boolean' },
         'no-inline': { type: 'boolean' },
         version: { type: 'boolean', short: 'V' },
@@ -292,10 +297,7 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
       },
     );
   }
-  const view = v.view ?? 'all';
-  if (view !== 'base' && view !== 'grid' && view !== 'all') {
-    throw new BadInputError(`--view must be base, grid or all, got "${view}"`);
-  }
+  const view = parseViewChoice(v.view ?? 'all', '--view');
   return {
     ...parseModelFlags(v),
     image: parsed.positionals[0],
@@ -308,5 +310,6 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
     dumpTensors: v['dump-tensors'],
     deep: parseDeepFlags(v),
     inline: v['no-inline'] ? 'never' : v.inline ? 'always' : 'auto',
+    ...(v.layer === undefined ? {} : { layer: intFlag('layer', v.layer, 0, 0, 1000) }),
   };
 }

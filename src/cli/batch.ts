@@ -40,7 +40,7 @@ Options:
       --exclude <kinds>    special,bytes
       --exif-transpose     rotate by the EXIF orientation first
       --device <d>         cpu | webgpu | cuda (default cpu)
-      --image-backend <b>  torchvision | pil (Idefics3 / SmolVLM; default torchvision)
+      --image-backend <b>  torchvision | pil (Idefics3 / SmolVLM / InternVL; default torchvision)
       --no-worker          decode and preprocess on the main thread (no overlap with compute)
 ${DEEP_HELP}
   -q, --quiet              no progress output

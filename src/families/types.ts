@@ -55,6 +55,8 @@ export interface LoadedFamily {
   /** ONNX model: visionInputs' feeds -> crop_features [crops, tokens, hidden]. */
   buildVisionGraph(tensors: ReadonlyMap<string, WeightTensor>): Uint8Array;
   visionInputs(pre: PreprocessResult): VisionInputs;
+  /** pixel_values' shape as transformers' processor returns it, when `pre.shape` alone does not say (optional). */
+  processorShape?(pre: PreprocessResult): number[];
   layout(pre: PreprocessResult): TokenLayout;
   /** Packs crop_features into what the LLM receives, [layout tokens, hidden]. */
   pack(

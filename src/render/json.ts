@@ -13,12 +13,14 @@
  *     exclude: ("special" | "bytes")[], // vocabulary filters applied
  *     views: [{ name: "base" | "grid" | "tiles" | "thumbnail", rows, cols, start, count }],   // [start, start+count)
  *     tokens: [{                         // tokens[i] is row i of image_features, in LLM order
- *       index: i, kind: "patch" | "cls" | "newline" | "special", view: one of views' names,
+ *       index: i, kind: "patch" | "cls" | "newline", view: one of views' names,
  *       row, col,                        // in the view's token grid (-1 for cls; newline: the row it ends)
  *       box: { x, y, w, h } | null,      // original-image pixels, may be fractional; null unless a patch
- *       text?: string,                   // a special token's text, e.g. "<row_1_col_2>"; special tokens only
  *       top: [{ id: int, text: string, score: finite number, gloss?: string }]   // best first
  *     }],
+ *     specials?: [{ text: string,       // a text token among the image tokens ("<row_1_col_2>", "<img>", boi/eoi)
+ *                   before: int,        // the index of the image token it precedes (tokens.length: after the last)
+ *                   position: int }]    // its place in the image run, image tokens and specials counted from 0
  *     deep?: {                           // imgtokens.result/2 only: the deep lens (src/llm/deep.ts)
  *       reference: "v4" | "v5", compat?: "llava-interp",
  *       prompt: { text: string, ids: int[], imagePositions: int[] },   // one position per token, ascending
@@ -216,9 +218,9 @@ export function validateResult(value: unknown): string[] {
     const to = t as Obj;
     want(to.index === i, `${at}.index`, `${i} (its position)`, to.index);
     const kindOk = want(
-      ['patch', 'cls', 'newline', 'special'].includes(to.kind as string),
+      ['patch', 'cls', 'newline'].includes(to.kind as string),
       `${at}.kind`,
-      'patch, cls, newline or special',
+      'patch, cls or newline',
       to.kind,
     );
     if (
@@ -258,11 +260,6 @@ export function validateResult(value: unknown): string[] {
     } else if (kindOk) {
       want(to.box === null, `${at}.box`, `null for a ${String(to.kind)} token`, to.box);
     }
-    if (kindOk && to.kind === 'special') {
-      want(typeof to.text === 'string' && to.text !== '', `${at}.text`, 'the special token text', to.text);
-    } else if (to.text !== undefined) {
-      want(false, `${at}.text`, 'absent (only special tokens have text)', to.text);
-    }
     if (!want(Array.isArray(to.top), `${at}.top`, 'an array', to.top)) return;
     const top = to.top as unknown[];
     want(top.length <= k, `${at}.top`, `at most k = ${k} words`, top.length);
@@ -285,6 +282,24 @@ export function validateResult(value: unknown): string[] {
       if (wo.gloss !== undefined) want(typeof wo.gloss === 'string', `${wat}.gloss`, 'a string', wo.gloss);
     });
   });
+  if (r.specials !== undefined && want(Array.isArray(r.specials), 'specials', 'an array', r.specials)) {
+    const n = tokens?.length ?? Infinity;
+    let last = -1;
+    (r.specials as unknown[]).forEach((sp, i) => {
+      const at = `specials[${i}]`;
+      if (!want(isObj(sp), at, 'an object', sp)) return;
+      const so = sp as Obj;
+      want(typeof so.text === 'string' && so.text !== '', `${at}.text`, 'the token text', so.text);
+      const before = so.before;
+      want(isInt(before) && before >= 0 && before <= n, `${at}.before`, `an integer in [0, ${n}]`, before);
+      // position = image tokens before it + specials before it, so it is fixed by `before` and the order
+      want(so.position === (before as number) + i, `${at}.position`, `before + ${i}`, so.position);
+      if (isInt(so.position)) {
+        want((so.position as number) > last, `${at}.position`, 'ascending', so.position);
+        last = so.position as number;
+      }
+    });
+  }
   return p;
 }
 

@@ -277,8 +277,50 @@ export const QWEN3_VL_DECODER: DecoderDefaults = {
   qkNorm: true,
 };
 
+/**
+ * Gemma 3's text model (transformers 5.12.1 models/gemma3: Gemma3TextConfig defaults; Gemma3RMSNorm is (1 + w) · x̂
+ * with zero-centred weights; Gemma3TextScaledWordEmbedding multiplies the looked-up rows by embed_scale =
+ * float32(sqrt(hidden)) inside the embedding). The decoder's shape is src/text/gemma-decoder.ts.
+ */
+export const GEMMA3_TEXT: TextModelDef = {
+  modelType: 'gemma3_text',
+  configClass: 'Gemma3TextConfig',
+  defaults: {
+    vocab_size: 262_208,
+    hidden_size: 2304,
+    num_hidden_layers: 26,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+  },
+  normKind: 'rms1p',
+  embedScale: f32Sqrt,
+  // Gemma 3's layer (q/k norms, pre/post-feedforward norms, alternating sliding windows with their own rope base;
+  // src/text/gemma-decoder.ts) is not the shared decoder layer: the deep lens refuses it for now.
+  decoderDefaults: null,
+};
+
+/**
+ * Gemma 4's text model (transformers 5.12.1 models/gemma4: Gemma4TextConfig defaults; Gemma4RMSNorm is PLAIN
+ * w · x̂ with weights stored around 1, unlike Gemma 3; the embedding is scaled by float32(sqrt(hidden)) as Gemma 3's).
+ */
+export const GEMMA4_TEXT: TextModelDef = {
+  modelType: 'gemma4_text',
+  configClass: 'Gemma4TextConfig',
+  defaults: {
+    vocab_size: 262_144,
+    hidden_size: 2304,
+    num_hidden_layers: 30,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+  },
+  normKind: 'rms',
+  embedScale: f32Sqrt,
+  // Gemma 4's layer is not the shared decoder layer either (see GEMMA3_TEXT).
+  decoderDefaults: null,
+};
+
 export const TEXT_MODELS: ReadonlyMap<string, TextModelDef> = new Map(
-  [LLAMA, MISTRAL, QWEN2, GEMMA, GEMMA2].map((d) => [d.modelType, d]),
+  [LLAMA, MISTRAL, QWEN2, GEMMA, GEMMA2, GEMMA3_TEXT, GEMMA4_TEXT].map((d) => [d.modelType, d]),
 );
 
 export function textModelDef(modelType: string, where: string): TextModelDef {
