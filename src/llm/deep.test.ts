@@ -34,6 +34,7 @@ const MODEL_DIRS: Record<string, string> = {
   'tiny-qwen3-vl': 'test/fixtures/modern/tiny-qwen3-vl',
   'tiny-idefics3': 'test/fixtures/modern/tiny-idefics3',
   'tiny-smolvlm': 'test/fixtures/modern/tiny-smolvlm',
+  'tiny-internvl': 'test/fixtures/modern/tiny-internvl',
 };
 
 function npy(path: string) {
