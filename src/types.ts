@@ -102,6 +102,11 @@ export interface ImageFeatures {
   layout: TokenLayout;
   /** The decoded image the boxes refer to (what the renderers draw on). */
   rgb: RgbImage;
+  /**
+   * Extra vision outputs the language model adds inside the decoder (Qwen3-VL DeepStack), packed like `features`
+   * ([tokens, hidden] each), with the decoder layer whose input they are added to; absent for other families.
+   */
+  injections?: Array<{ beforeLayer: number; features: Float32Array }>;
 }
 
 /** The lens methods are the rows of one table (src/lens/methods.ts). */
@@ -161,6 +166,8 @@ export interface ResultJson {
 export interface DeepLayerJson {
   /** hidden_states index, 0..numLayers. */
   layer: number;
+  /** compat 'llava-interp' only: that tool's name for this entry ("Layer {layer + 1}"). */
+  label?: string;
   /** Logit lens (final norm once, then lm_head), top-k per image token. */
   logit: WordScore[][];
   /** Embedding lens (cosine to embed_tokens), top-k per image token. */

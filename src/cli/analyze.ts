@@ -22,6 +22,7 @@ import {
   wordsGrid,
   writeFileAtomic,
 } from '../render/index.js';
+import type { DeepResult } from '../api.js';
 import type { ImageFeatures, ResultJson } from '../types.js';
 import { DEFAULT_MAX_IMAGE_BYTES, fetchLimited, isUrl, readLimited } from '../util/fetch-limited.js';
 import { encodeNpy } from '../util/npy.js';
@@ -118,6 +119,30 @@ export async function dumpTensors(dir: string, f: ImageFeatures, modelType: stri
   await writeFileAtomic(join(dir, 'layout.json'), JSON.stringify({ modelType, ...f.layout }, null, 1) + '\n');
 }
 
+/**
+ * The deep lens's dump, named and shaped as ../shared/fixtures-deep: input_ids.npy int64 [1, seq],
+ * hidden_states.npy float32 [chosen layers, n_image_tokens, hidden] (HF semantics: index N already normed),
+ * lens_ids.npy int64 / lens_scores.npy float32 [chosen layers, n_image_tokens, k] (the logit lens), and
+ * final_logits.npy float32 [vocab] when the last layer ran; deep_layers.json lists the chosen layer indices.
+ */
+export async function dumpDeepTensors(dir: string, r: DeepResult): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const t = r.tensors;
+  const s = t.shape;
+  await writeFileAtomic(join(dir, 'input_ids.npy'), encodeNpy(t.inputIds, [1, s.seq]));
+  await writeFileAtomic(
+    join(dir, 'hidden_states.npy'),
+    encodeNpy(t.hiddenStates, [s.layers, s.tokens, s.hidden]),
+  );
+  await writeFileAtomic(join(dir, 'lens_ids.npy'), encodeNpy(t.lensIds, [s.layers, s.tokens, s.k]));
+  await writeFileAtomic(join(dir, 'lens_scores.npy'), encodeNpy(t.lensScores, [s.layers, s.tokens, s.k]));
+  if (t.finalLogits) {
+    await writeFileAtomic(join(dir, 'final_logits.npy'), encodeNpy(t.finalLogits, [t.finalLogits.length]));
+  }
+  const layers = r.deep.layers.map((l) => l.layer);
+  await writeFileAtomic(join(dir, 'deep_layers.json'), JSON.stringify({ layers }) + '\n');
+}
+
 export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
   const outputs: Array<[string, string | undefined]> = [
     ['--save-img', a.saveImg],
@@ -150,6 +175,12 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       if (a.dumpTensors) await dumpTensors(a.dumpTensors, features, model.info.modelType);
       const result = await model.lens(features, { method: a.method, k: a.k, exclude: a.exclude });
       result.image.name = name;
+      if (a.deep) {
+        const d = await model.deep(features, { k: a.k, exclude: a.exclude, onProgress: bar, ...a.deep });
+        if (a.dumpTensors) await dumpDeepTensors(a.dumpTensors, d);
+        result.schema = 'imgtokens.result/2';
+        result.deep = d.deep;
+      }
       const view = a.view;
       if (view !== 'all' && !result.views.some((v) => v.name === view)) {
         throw new BadInputError(
@@ -195,8 +226,11 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       const wrote = outputs.filter(([, p]) => p).map(([, p]) => p);
       if (!a.quiet) {
         const count = result.tokens.length;
+        const deep = result.deep
+          ? `; deep lens over ${result.deep.layers.length} of ${result.deep.numLayers + 1} hidden states${result.deep.next[0] ? `, next token ${JSON.stringify(result.deep.next[0].text)}` : ''}`
+          : '';
         process.stderr.write(
-          `${count} image tokens, method ${result.method}, k ${result.k}${wrote.length ? `; wrote ${wrote.join(', ')}` : ''}\n`,
+          `${count} image tokens, method ${result.method}, k ${result.k}${deep}${wrote.length ? `; wrote ${wrote.join(', ')}` : ''}\n`,
         );
       }
       return result;

@@ -5,6 +5,7 @@ export { resultAtLayer, deepPngOptions, type DeepLensName } from './deep.js';
 export { renderHtml, escapeHtml, jsonForScript, type HtmlOptions } from './html.js';
 export {
   RESULT_SCHEMA,
+  RESULT_SCHEMA_DEEP,
   serializeResult,
   parseResult,
   validateResult,

@@ -31,6 +31,7 @@ import {
   ImgTokensError,
   ModelUnavailableError,
   TooLargeError,
+  UnsupportedModelError,
 } from '../errors.js';
 import { stage, type ProgressEvent } from '../progress.js';
 import { LENS_METHODS, type ResultJson } from '../types.js';
@@ -360,9 +361,23 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
           }
           const f = features;
           signal.throwIfAborted(); // timed out during the vision tower: skip the lens
-          return stage(onProgress, 'lens', `${params.method} top-${params.k}`, () =>
+          const r = await stage(onProgress, 'lens', `${params.method} top-${params.k}`, () =>
             m.lens(f, { method: params.method, k: params.k, exclude: params.exclude }),
           );
+          if (params.layers !== undefined) {
+            if (!m.deep) throw new UnsupportedModelError('this server model has no deep lens');
+            const d = await m.deep(f, {
+              layers: params.layers,
+              ...(params.prompt !== undefined ? { prompt: params.prompt } : {}),
+              k: params.k,
+              exclude: params.exclude,
+              onProgress,
+              signal,
+            });
+            r.schema = 'imgtokens.result/2';
+            r.deep = d.deep;
+          }
+          return r;
         },
         {
           timeoutMs: opts.analysisTimeoutMs ?? 120_000,
@@ -614,12 +629,26 @@ function shapeResult(result: ResultJson, params: AnalyzeParams, name: string | u
   const image = { ...result.image, name };
   const model = { ...result.model, id: publicModelId(result.model.id) };
   if (params.view === 'all') return { ...result, model, image };
+  const keep = result.tokens.map((t) => t.view === params.view);
+  const deep = result.deep && {
+    ...result.deep,
+    prompt: {
+      ...result.deep.prompt,
+      imagePositions: result.deep.prompt.imagePositions.filter((_, i) => keep[i]),
+    },
+    layers: result.deep.layers.map((l) => ({
+      ...l,
+      logit: l.logit.filter((_, i) => keep[i]),
+      embed: l.embed.filter((_, i) => keep[i]),
+    })),
+  };
   return {
     ...result,
     model,
     image,
     views: result.views.filter((v) => v.name === params.view),
     tokens: result.tokens.filter((t) => t.view === params.view),
+    ...(deep ? { deep } : {}),
   };
 }
 

@@ -5,9 +5,9 @@
  * while an analysis computes, and an abort message stops a call at its next stage.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { EncodeOptions, ImgTokensModel } from '../api.js';
+import type { EncodeOptions } from '../api.js';
 import { errorToData } from '../errors.js';
-import { loadModel } from '../model.js';
+import { loadModel, type Model } from '../model.js';
 import type { ProgressEvent } from '../progress.js';
 import type { ImageFeatures, ImageInput, LensOptions } from '../types.js';
 import type { FromWorker, ToWorker, WorkerData } from './worker-model.js';
@@ -18,7 +18,7 @@ const post = (m: FromWorker): void => port.postMessage(m);
 
 const data = workerData as WorkerData;
 const aborts = new Map<number, AbortController>();
-let model: ImgTokensModel | undefined;
+let model: Model | undefined;
 
 const loading = loadModel(data.model, {
   revision: data.revision,
@@ -54,6 +54,7 @@ port.on('message', (msg: ToWorker) => {
       let value: unknown;
       if (msg.method === 'encode') value = await model.encode(msg.image as ImageInput, opts);
       else if (msg.method === 'lens') value = await model.lens(msg.features as ImageFeatures, opts);
+      else if (msg.method === 'deep') value = await model.deep(msg.features as ImageFeatures, opts);
       else value = await model.analyze(msg.image as ImageInput, opts);
       post({ type: 'result', id, value });
     } catch (e) {

@@ -15,6 +15,10 @@ export interface AnalyzeParams {
   view: ViewChoice;
   /** Client-chosen id that ties server-sent progress events to this request. */
   requestId?: string;
+  /** The deep lens's layers (all | a-b | i,j,k), checked against the model's layer count when it runs. */
+  layers?: string;
+  /** The deep lens's question (the model's chat template is applied). */
+  prompt?: string;
 }
 
 /** The defaults of every entry point, from the lens-method table. */
@@ -57,5 +61,25 @@ export function parseAnalyzeParams(get: (name: string) => string[], maxK: number
   if (requestId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(requestId)) {
     throw new BadInputError('"request" must be 1-64 letters, digits, "-" or "_"');
   }
-  return { method: method as LensMethod, k, exclude, view: view as AnalyzeParams['view'], requestId };
+  const layers = one('layers') || undefined;
+  if (layers !== undefined && !/^(all|[0-9][0-9 ,-]{0,200})$/.test(layers)) {
+    throw new BadInputError(
+      `"layers" must be all, a range a-b or a list i,j,k; got "${layers.slice(0, 40)}"`,
+    );
+  }
+  const prompt = one('prompt') || undefined;
+  if (prompt !== undefined && prompt.length > 2000)
+    throw new BadInputError('"prompt" is over 2000 characters');
+  if (prompt !== undefined && layers === undefined) {
+    throw new BadInputError('"prompt" needs "layers" (it belongs to the deep lens)');
+  }
+  return {
+    method: method as LensMethod,
+    k,
+    exclude,
+    view: view as AnalyzeParams['view'],
+    requestId,
+    ...(layers !== undefined ? { layers } : {}),
+    ...(prompt !== undefined ? { prompt } : {}),
+  };
 }

@@ -5,7 +5,7 @@
  * analyze is forwarded, so the queue's timeout stops the work at its next stage.
  */
 import { Worker } from 'node:worker_threads';
-import type { Device, EncodeOptions, ImgTokensModel, ModelInfo } from '../api.js';
+import type { DeepResult, Device, EncodeOptions, ImgTokensModel, ModelInfo } from '../api.js';
 import { ClosedError, errorFromData, type ErrorData } from '../errors.js';
 import type { ProgressCallback, ProgressEvent } from '../progress.js';
 import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from '../types.js';
@@ -21,7 +21,7 @@ export type ToWorker =
   | {
       type: 'call';
       id: number;
-      method: 'encode' | 'lens' | 'analyze';
+      method: 'encode' | 'lens' | 'analyze' | 'deep';
       image?: unknown;
       features?: unknown;
       opts: unknown;
@@ -63,7 +63,7 @@ export function loadModelInWorker(
   let onClosed: (() => void) | undefined;
   return new Promise<ImgTokensModel>((resolveLoad, rejectLoad) => {
     const call = (
-      method: 'encode' | 'lens' | 'analyze',
+      method: 'encode' | 'lens' | 'analyze' | 'deep',
       payload: { image?: ImageInput; features?: ImageFeatures },
       o: (EncodeOptions & Partial<LensOptions>) | LensOptions,
     ): Promise<unknown> => {
@@ -93,6 +93,7 @@ export function loadModelInWorker(
           encode: (image, o = {}) => call('encode', { image }, o) as Promise<ImageFeatures>,
           lens: (features, o) => call('lens', { features }, o) as Promise<ResultJson>,
           analyze: (image, o) => call('analyze', { image }, o) as Promise<ResultJson>,
+          deep: (features, o = {}) => call('deep', { features }, o) as Promise<DeepResult>,
           close: async () => {
             if (closed) return;
             closed = true;

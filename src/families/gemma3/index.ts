@@ -93,6 +93,8 @@ export const gemma3: Family = {
       views: spec.panAndScan ? ['base', 'grid'] : ['base'],
       processor: spec,
       text: text.spec,
+      // Gemma 3's text layer (src/text/gemma-decoder.ts) is not the shared decoder layer yet
+      language: null,
       notices: [...notices, ...text.notices],
       visionTensorNames: () => gemma3VisionTensorNames(cfg, index, where),
       extraTensorNames: () => [],

@@ -88,6 +88,8 @@ export const gemma4: Family = {
       views: ['base'],
       processor: spec,
       text: text.spec,
+      // Gemma 4's text layer is not the shared decoder layer yet
+      language: null,
       notices: [...notices, ...text.notices],
       visionTensorNames: () => gemma4VisionTensorNames(cfg, index, where),
       extraTensorNames: () => [],

@@ -27,6 +27,7 @@ import {
   type GotOcr2ProcessorSpec,
 } from './processor.js';
 import { buildInternVLVisionGraph, internvlVisionTensorNames } from './vision.js';
+import { INTERNVL_LANGUAGE } from './language.js';
 
 /**
  * Text naming: 5.12.1 saves the legacy `language_model.model.*` / `language_model.lm_head.weight` (absent when tied);
@@ -121,6 +122,7 @@ export const internvl: Family = {
       views: spec.maxPatches > 1 ? ['grid', 'base'] : ['base'],
       processor: spec,
       text: text.spec,
+      language: INTERNVL_LANGUAGE,
       notices: [...notices, ...text.notices],
       visionTensorNames: () => internvlVisionTensorNames(cfg, index, where),
       extraTensorNames: () => [],
