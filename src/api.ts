@@ -87,6 +87,8 @@ export interface ModelInfo {
   hidden: number;
   /** Token views this model produces (base only for llava; base + grid for anyres models). */
   views: ViewName[];
+  /** The image-processor backend the model's processor runs (LoadOptions.imageBackend or the family's default). */
+  imageBackend?: ImageBackend;
 }
 
 export interface ImgTokensModel {
