@@ -112,7 +112,7 @@ export function toPixelValuesWith(
 
 /** What a family's notices say about the backend that runs (the class names are transformers 5's). */
 export function backendNotice(backend: ImageBackend, processorClass: string, dflt: ImageBackend): string {
-  const base = processorClass.replace(/Pil$/, '');
+  const base = processorClass.replace(/(Fast|Pil)$/, '');
   const which =
     backend === 'pil'
       ? `the Pillow backend (${base}Pil, = transformers 4.45, bit-exact)`
