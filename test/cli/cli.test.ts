@@ -170,6 +170,8 @@ test("--image-backend torchvision (qwen2_5_vl) dumps transformers 5.12.1's defau
   assert.equal(backendsOf('llava'), 'pil (default), torchvision');
   assert.equal(backendsOf('qwen2_5_vl'), 'pil (default), torchvision');
   assert.equal(backendsOf('idefics3'), 'pil, torchvision (default)');
+  for (const t of ['smolvlm', 'internvl', 'gemma3', 'gemma4'])
+    assert.equal(backendsOf(t), 'pil, torchvision (default)', t);
 });
 
 test('writes PNG, HTML, JSON and save-words; reads the image from stdin', () => {
