@@ -25,7 +25,8 @@ export interface LoadOptions {
   hub?: Omit<HubSourceOptions, 'revision' | 'onProgress'>;
   /**
    * transformers 5's image-processor backend to mirror, for families that have two ('torchvision', what
-   * AutoProcessor picks, or 'pil', the `*ImageProcessorPil` classes); default: the family's default.
+   * AutoProcessor picks, or 'pil', the `*ImageProcessorPil` classes = transformers 4.45, Pillow bit for bit); default:
+   * 'torchvision' for every family (Family.imageBackends), as transformers 5.
    */
   imageBackend?: ImageBackend;
 }

@@ -45,6 +45,8 @@ test('--dump-tensors (llava_next) matches the golden pixel_values, crop_features
     `${FIX}/images/portrait_45x90.jpg`,
     '--model',
     `${FIX}/tiny-llava-next`,
+    '--image-backend',
+    'pil', // the 4.45.1 goldens are Pillow pixels
     '--dump-tensors',
     out,
     '-q',
@@ -81,6 +83,8 @@ test('--dump-tensors (llava) writes [1,3,H,W] pixels and no crop_features', () =
     `${FIX}/images/gradient_37x23.png`,
     '--model',
     `${FIX}/tiny-llava`,
+    '--image-backend',
+    'pil', // the 4.45.1 goldens are Pillow pixels
     '--dump-tensors',
     out,
     '-q',
@@ -167,8 +171,8 @@ test("--image-backend torchvision (qwen2_5_vl) dumps transformers 5.12.1's defau
   assert.equal(models.code, 0, models.stderr);
   const backendsOf = (type: string) =>
     new RegExp(`^${type} [\\s\\S]*?\\n  image backends: ([^\\n]*)`, 'm').exec(models.stdout)?.[1];
-  assert.equal(backendsOf('llava'), 'pil (default), torchvision');
-  assert.equal(backendsOf('qwen2_5_vl'), 'pil (default), torchvision');
+  assert.equal(backendsOf('llava'), 'pil, torchvision (default)');
+  assert.equal(backendsOf('qwen2_5_vl'), 'pil, torchvision (default)');
   assert.equal(backendsOf('idefics3'), 'pil, torchvision (default)');
   for (const t of ['smolvlm', 'internvl', 'gemma3', 'gemma4'])
     assert.equal(backendsOf(t), 'pil, torchvision (default)', t);

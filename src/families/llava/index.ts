@@ -109,7 +109,7 @@ export const llava: Family = {
   viewsDescription:
     'base: the center-cropped square CLIP sees (24x24 patches at 336 px); with a SigLIP tower (llava-interleave) the whole image squashed to a square',
   processors: [CLIP_PROCESSOR, SIGLIP_PROCESSOR],
-  imageBackends: { options: IMAGE_BACKENDS, default: 'pil' },
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parseLlavaConfig(config);
     // A SigLIP tower (llava-interleave) has no CLS and comes with SiglipImageProcessor (a direct square resize).

@@ -31,7 +31,7 @@ export const llavaNext: Family = {
   viewsDescription:
     'base: the whole image squashed to a square (24x24 at 336 px); grid: the high-resolution crops, un-padded, with a newline token after each row',
   processors: [LLAVA_NEXT_PROCESSOR],
-  imageBackends: { options: IMAGE_BACKENDS, default: 'pil' },
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parseLlavaNextConfig(config);
     const { spec: parsed, notices } = processorFor<AnyresProcessorSpec>(

@@ -35,7 +35,7 @@ export const llavaOnevision: Family = {
   viewsDescription:
     'base: the whole image squashed to a square (27x27 at 384 px), no newline; grid: the square crops of the pinpoint grid, un-padded, bilinearly down-sampled to about 9 crops (anyres_max_9), a newline token after each row',
   processors: [ONEVISION_PROCESSOR],
-  imageBackends: { options: IMAGE_BACKENDS, default: 'pil' },
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parseLlavaOnevisionConfig(config);
     const notices: string[] = [];

@@ -76,7 +76,7 @@ export const paligemma: Family = {
   viewsDescription:
     'base: the whole image squashed to a square (16x16 patches at 224 px); vectors as Gemma layer 0 sees them',
   processors: [SIGLIP_PROCESSOR, CLIP_PROCESSOR],
-  imageBackends: { options: IMAGE_BACKENDS, default: 'pil' },
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parsePaliGemmaConfig(config);
     const H = cfg.text.hiddenSize;

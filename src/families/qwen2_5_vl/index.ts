@@ -137,7 +137,7 @@ export const qwen2_5vl: Family = {
   viewsDescription:
     'base: the smart-resized image (sides multiples of 28 px), one token per 2x2 block of 14 px patches, raster order',
   processors: [QWEN2VL_PROCESSOR],
-  imageBackends: { options: IMAGE_BACKENDS, default: 'pil' },
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load(args): LoadedFamily {
     const { config, index, where } = args;
     const cfg = parseQwen2_5VLConfig(config);

@@ -162,7 +162,7 @@ export const qwen2vl: Family = {
   viewsDescription:
     'base: the smart-resized image (sides multiples of 28 px), one token per 2x2 block of 14 px patches, raster order',
   processors: [QWEN2VL_PROCESSOR],
-  imageBackends: { options: IMAGE_BACKENDS, default: 'pil' },
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parseQwen2VLConfig(config);
     const { spec: parsed, notices } = processorSpec(preprocessor, cfg, where);

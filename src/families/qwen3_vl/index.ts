@@ -63,7 +63,7 @@ export const qwen3vl: Family = {
   viewsDescription:
     'base: the smart-resized image (sides multiples of 32 px), one token per 2x2 block of 16 px patches, raster order (the main merger; DeepStack features are not shown)',
   processors: [QWEN2VL_PROCESSOR],
-  imageBackends: { options: IMAGE_BACKENDS, default: 'pil' },
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load(args): LoadedFamily {
     const { config, index, where } = args;
     const cfg = parseQwen3VLConfig(config);
