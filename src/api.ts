@@ -29,9 +29,18 @@ export interface LoadOptions {
    * 'torchvision' for every family (Family.imageBackends), as transformers 5.
    */
   imageBackend?: ImageBackend;
+  /**
+   * Whose behaviour to mirror where transformers 4.45.1 and 5.x differ (README-v5-vs-v445 in the fixtures; default
+   * 'v5'). 'v4' also makes the Pillow backend the default (4.45 had only it) and LLaVA-NeXT / OneVision pad odd
+   * sizes 4.45's way and un-pad with int(); 'v5' pads floor before / ceil after and un-pads with int(round(x, 7)).
+   * The deep lens follows it too (DeepOptions.reference overrides it per run).
+   */
+  reference?: Reference;
 }
 
 export type ImageBackend = 'pil' | 'torchvision';
+/** A transformers version whose behaviour to mirror. */
+export type Reference = 'v4' | 'v5';
 
 export interface EncodeOptions {
   /** Rotate/flip by the EXIF orientation tag first (transformers ignores it, so the default is false). */
@@ -52,7 +61,7 @@ export interface DeepOptions {
   /** The prompt text handed to the processor as is (it must hold the image placeholder once); wins over prompt. */
   rawPrompt?: string;
   /** Whose behaviour to mirror where transformers 4.45.1 and 5.x differ (default 'v5'). */
-  reference?: 'v4' | 'v5';
+  reference?: Reference;
   /** 'llava-interp': apply the final norm a second time at the last layer, as clemneo/llava-interp does. */
   compat?: 'llava-interp';
   /** Words per token and lens (default 5). */
@@ -82,6 +91,8 @@ export interface DeepResult {
 export interface ModelInfo {
   /** What the user named: a directory or a hub id. */
   id: string;
+  /** LoadOptions.reference (default 'v5'). */
+  reference: Reference;
   modelType: string;
   revision?: string;
   vocabSize: number;

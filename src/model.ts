@@ -11,6 +11,7 @@ import type {
   EncodeOptions,
   ImageBackend,
   ImgTokensModel,
+  Reference,
   LoadOptions,
   ModelInfo,
 } from './api.js';
@@ -99,6 +100,7 @@ export async function planModel(
   source: ModelSource,
   onProgress?: ProgressCallback,
   imageBackend?: ImageBackend,
+  reference: Reference = 'v5',
 ): Promise<ModelPlan> {
   const where = source.description;
   const config = await readJson(source, 'config.json', true);
@@ -124,7 +126,20 @@ export async function planModel(
   }
   const tokenizerConfig = (await readJson(source, 'tokenizer_config.json', false)) ?? {};
   const index = await source.tensorIndex();
-  const loaded = family.load({ config: reader, preprocessor, processorConfig, imageBackend, index, where });
+  if (reference !== 'v4' && reference !== 'v5') {
+    throw new BadInputError(`reference must be v4 or v5, got ${JSON.stringify(reference)}`);
+  }
+  // 4.45 had only the Pillow processors, so mirroring it means Pillow unless a backend is asked for
+  const backend = imageBackend ?? (reference === 'v4' ? 'pil' : undefined);
+  const loaded = family.load({
+    config: reader,
+    preprocessor,
+    processorConfig,
+    imageBackend: backend,
+    reference,
+    index,
+    where,
+  });
   for (const n of loaded.notices) onProgress?.({ status: 'notice', message: n });
   const t = loaded.text;
   const tensorNames = [
@@ -220,7 +235,7 @@ export class Model implements ImgTokensModel {
     const onProgress = opts.onProgress;
     const source = await openSource(model, { ...opts.hub, revision: opts.revision, onProgress });
     try {
-      const plan = await planModel(source, onProgress, opts.imageBackend);
+      const plan = await planModel(source, onProgress, opts.imageBackend, opts.reference);
       const { loaded, where } = plan;
       const vocab = Vocab.fromTokenizerJson(plan.tokenizer, loaded.text.vocabSize, plan.tokenizerConfig);
       const visionNames = loaded.visionTensorNames();
@@ -275,6 +290,7 @@ export class Model implements ImgTokensModel {
         hidden: t.hidden,
         views: loaded.views,
         ...(loaded.imageBackend ? { imageBackend: loaded.imageBackend } : {}),
+        reference: opts.reference ?? 'v5',
       };
       onProgress?.({ status: 'ready', task: 'load', label: `model ${where} ready` });
       const deepCtx: DeepContext = {
@@ -490,7 +506,7 @@ export class Model implements ImgTokensModel {
     }
     const text = this.family.text;
     decoderLayerSpec(text, where); // refuse an unsupported decoder before any work
-    const reference = opts.reference ?? 'v5';
+    const reference = opts.reference ?? this.info.reference;
     if (reference !== 'v4' && reference !== 'v5') {
       throw new BadInputError(`reference must be v4 or v5, got ${JSON.stringify(reference)}`);
     }
@@ -584,7 +600,7 @@ export class Model implements ImgTokensModel {
   private deepResult(
     raw: DeepRaw,
     prompt: BuiltPrompt,
-    o: { reference: 'v4' | 'v5'; compat?: 'llava-interp'; k: number },
+    o: { reference: Reference; compat?: 'llava-interp'; k: number },
   ): DeepResult {
     const words = (top: TopK): WordScore[][] =>
       Array.from({ length: top.tokens }, (_, i) => this.topWords(top, i));

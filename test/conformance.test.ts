@@ -65,7 +65,7 @@ const GEMMA_METHODS: Array<[string, LensMethod]> = [
 export const CASES: Case[] = [
   {
     dir: 'test/fixtures/llava/tiny-llava',
-    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
+    loadOptions: { reference: 'v4' }, // the goldens are transformers 4.45.1's (Pillow pixels, its anyres rules)
     modelType: 'llava',
     imagesDir: 'test/fixtures/llava/images',
     pixelTol: 0,
@@ -73,7 +73,7 @@ export const CASES: Case[] = [
   },
   {
     dir: 'test/fixtures/llava/tiny-llava-next',
-    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
+    loadOptions: { reference: 'v4' }, // the goldens are transformers 4.45.1's (Pillow pixels, its anyres rules)
     modelType: 'llava_next',
     imagesDir: 'test/fixtures/llava/images',
     pixelTol: 0,
@@ -83,7 +83,7 @@ export const CASES: Case[] = [
     // LLaVA with a SigLIP tower (llava-interleave): no CLS, so 'full' gives 64 tokens (4.45's LlavaProcessor
     // would insert 65 placeholders; llavaProcessorImageTokens in src/families/llava/index.ts mirrors that count).
     dir: 'test/fixtures/arch/tiny-llava-siglip',
-    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
+    loadOptions: { reference: 'v4' }, // the goldens are transformers 4.45.1's (Pillow pixels, its anyres rules)
     modelType: 'llava',
     imagesDir: 'test/fixtures/arch/images',
     pixelTol: 0,
@@ -95,7 +95,7 @@ export const CASES: Case[] = [
     // embed_tokens * sqrt(hidden) and the logit lens the unscaled tied lm_head: the `_scaled` fixtures
     // (docs/families.md). The unscaled image_features stage is checked in src/families/paligemma/index.test.ts.
     dir: 'test/fixtures/arch/tiny-paligemma',
-    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
+    loadOptions: { reference: 'v4' }, // the goldens are transformers 4.45.1's (Pillow pixels, its anyres rules)
     modelType: 'paligemma',
     imagesDir: 'test/fixtures/arch/images',
     pixelTol: 0,
@@ -113,7 +113,7 @@ export const CASES: Case[] = [
   {
     // Qwen2-VL: smart_resize (banker's rounding, min/max_pixels), 2-D pixel_values, merged 2x2 tokens.
     dir: 'test/fixtures/arch/tiny-qwen2-vl',
-    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
+    loadOptions: { reference: 'v4' }, // the goldens are transformers 4.45.1's (Pillow pixels, its anyres rules)
     modelType: 'qwen2_vl',
     imagesDir: 'test/fixtures/arch/images',
     pixelTol: 0,
@@ -124,7 +124,7 @@ export const CASES: Case[] = [
     // LLaVA-OneVision: SigLIP hidden_states[-1], anyres over square crops, anyres_max_9 bilinear down-sampling (none
     // of the shipped images is interpolated; the packer's bilinear step is tested in src/families/llava_onevision/index.test.ts).
     dir: 'test/fixtures/arch/tiny-llava-onevision',
-    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
+    loadOptions: { reference: 'v4' }, // the goldens are transformers 4.45.1's (Pillow pixels, its anyres rules)
     modelType: 'llava_onevision',
     imagesDir: 'test/fixtures/arch/images',
     pixelTol: 0,

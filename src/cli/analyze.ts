@@ -168,6 +168,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       revision: a.revision,
       device: a.device,
       imageBackend: a.imageBackend,
+      reference: a.reference,
       onProgress: bar,
     });
     try {

@@ -14,7 +14,7 @@ import {
 } from '../lens/methods.js';
 import { parseViewChoice } from '../render/text.js';
 import type { ExcludeKind, ViewChoice } from '../types.js';
-import type { DeepOptions, Device, ImageBackend } from '../api.js';
+import type { DeepOptions, Device, ImageBackend, Reference } from '../api.js';
 
 export const DEFAULT_MODEL = 'llava-hf/llava-v1.6-vicuna-7b-hf';
 export const MAX_WORDS = 100;
@@ -26,7 +26,6 @@ export const DEEP_FLAGS = {
   layers: { type: 'string' },
   prompt: { type: 'string' },
   'raw-prompt': { type: 'string' },
-  reference: { type: 'string' },
   'lens-compat': { type: 'string' },
 } as const;
 
@@ -36,8 +35,6 @@ export const DEEP_HELP = `      --layers <spec>      the deep lens: run the lang
       --prompt <question>  the question, put through the model's chat template
                            (default "What is shown in this image?")
       --raw-prompt <text>  the prompt text as the processor gets it (write the image placeholder once)
-      --reference <v>      v4 | v5: whose behaviour to mirror where transformers 4.45.1 and 5.x differ
-                           (default v5)
       --lens-compat <m>    llava-interp: its double norm at the last layer and its "Layer i+1" names`;
 
 /** Validates the DEEP_FLAGS values; undefined when --layers is absent (and the other deep flags then refused). */
@@ -45,13 +42,8 @@ export function parseDeepFlags(v: {
   layers?: string;
   prompt?: string;
   'raw-prompt'?: string;
-  reference?: string;
   'lens-compat'?: string;
 }): DeepOptions | undefined {
-  const ref = v.reference;
-  if (ref !== undefined && ref !== 'v4' && ref !== 'v5') {
-    throw new BadInputError(`--reference must be v4 or v5, got "${ref}"`);
-  }
   const compat = v['lens-compat'];
   if (compat !== undefined && compat !== 'llava-interp') {
     throw new BadInputError(`--lens-compat must be llava-interp, got "${compat}"`);
@@ -60,9 +52,7 @@ export function parseDeepFlags(v: {
     throw new BadInputError('give either --prompt or --raw-prompt, not both');
   }
   if (v.layers === undefined) {
-    const stray = (['prompt', 'raw-prompt', 'reference', 'lens-compat'] as const).find(
-      (f) => v[f] !== undefined,
-    );
+    const stray = (['prompt', 'raw-prompt', 'lens-compat'] as const).find((f) => v[f] !== undefined);
     if (stray) {
       throw new BadInputError(`--${stray} needs --layers (it belongs to the deep lens)`, {
         hint: 'add --layers all (or a range such as --layers 0-8)',
@@ -74,7 +64,6 @@ export function parseDeepFlags(v: {
     layers: v.layers,
     ...(v.prompt !== undefined ? { prompt: v.prompt } : {}),
     ...(v['raw-prompt'] !== undefined ? { rawPrompt: v['raw-prompt'] } : {}),
-    ...(ref ? { reference: ref } : {}),
     ...(compat ? { compat } : {}),
   };
 }
@@ -137,7 +126,9 @@ ${DEEP_HELP}
       --exif-transpose     rotate by the EXIF orientation first (transformers does not)
       --device <d>         cpu | webgpu | cuda (default cpu)
       --image-backend <b>  pil | torchvision: which transformers 5 image processor to mirror
-                           (default: what AutoProcessor picks, torchvision; Gemma 3)
+                           (default: what AutoProcessor picks, torchvision; pil with --reference v4)
+      --reference <v>      v4 | v5: whose behaviour to mirror where transformers 4.45.1 and 5.x differ
+                           (image processing, anyres padding, the deep lens; default v5)
       --no-inline          never draw the picture in the terminal
   -q, --quiet              no progress output
   -h, --help               this help
@@ -195,6 +186,7 @@ export const MODEL_FLAGS = {
   'exif-transpose': { type: 'boolean' },
   device: { type: 'string' },
   'image-backend': { type: 'string' },
+  reference: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -209,6 +201,7 @@ export interface ModelFlags {
   device: Device;
   /** transformers 5's image-processor backend to mirror (families with two); absent = the family's default. */
   imageBackend?: ImageBackend;
+  reference?: Reference;
   quiet: boolean;
 }
 
@@ -222,8 +215,13 @@ export function parseModelFlags(v: {
   'exif-transpose'?: boolean;
   device?: string;
   'image-backend'?: string;
+  reference?: string;
   quiet?: boolean;
 }): ModelFlags {
+  const ref = v.reference;
+  if (ref !== undefined && ref !== 'v4' && ref !== 'v5') {
+    throw new BadInputError(`--reference must be v4 or v5, got "${ref}"`);
+  }
   const backend = v['image-backend'];
   if (backend !== undefined && backend !== 'pil' && backend !== 'torchvision') {
     throw new BadInputError(`--image-backend must be pil or torchvision, got "${backend}"`);
@@ -250,6 +248,7 @@ export function parseModelFlags(v: {
     exifTranspose: v['exif-transpose'] ?? false,
     device,
     imageBackend: backend,
+    ...(ref ? { reference: ref } : {}),
     quiet: v.quiet ?? false,
   };
 }

@@ -80,6 +80,7 @@ export async function runBatch(argv: string[]): Promise<number> {
     exifTranspose,
     device,
     imageBackend,
+    reference,
     quiet,
   } = parseModelFlags(v);
   const deep = parseDeepFlags(v);
@@ -93,7 +94,7 @@ export async function runBatch(argv: string[]): Promise<number> {
   const onProgress: ProgressCallback = (e) => {
     if (loading || e.status === 'notice' || ('task' in e && e.task === 'batch')) bar(e);
   };
-  const model = await loadModel(modelId, { revision, device, imageBackend, onProgress });
+  const model = await loadModel(modelId, { revision, device, imageBackend, reference, onProgress });
   loading = false;
   try {
     const s = await runBatchImages(model, {

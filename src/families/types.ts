@@ -9,7 +9,7 @@
  *   per image: preprocess with `processor` (src/families/index.ts preprocessImage) -> visionInputs(pre) -> run
  *   -> crop_features [crops, tokens, hidden] -> layout(pre) -> pack(...) -> [layout tokens, hidden]
  */
-import type { ImageBackend } from '../api.js';
+import type { ImageBackend, Reference } from '../api.js';
 import type { ConfigReader, Json } from '../config/reader.js';
 import type { LanguageSide } from '../llm/spec.js';
 import type { PreprocessResult, ProcessorDef, ProcessorSpec } from '../image/processor.js';
@@ -77,6 +77,8 @@ export interface FamilyLoadArgs {
   processorConfig?: Json | null;
   /** LoadOptions.imageBackend: for families with a torchvision and a PIL processor; absent = the family's default. */
   imageBackend?: ImageBackend;
+  /** LoadOptions.reference: whose behaviour to mirror where transformers 4.45.1 and 5.x differ; absent = 'v5'. */
+  reference?: Reference;
   index: ReadonlyMap<string, TensorInfo>;
   /** The model source, for messages. */
   where: string;

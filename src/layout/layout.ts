@@ -16,6 +16,8 @@
  * square base view, the aspect-preserving anyres resize and its padding are all accounted for; boxes are clipped to the image.
  */
 import { MissingTensorError, UnsupportedModelError } from '../errors.js';
+import type { Reference } from '../api.js';
+import type { OddPadding } from '../image/anyres.js';
 import type { AffineMap, CropGeometry, PreprocessGeometry } from '../image/processor.js';
 import type { Size } from '../image/transforms.js';
 import type { Box, LayoutToken, TokenLayout, ViewInfo } from '../types.js';
@@ -35,6 +37,17 @@ export interface PatchGrid {
  * Either way padding = (current - new) // 2 is cut from both ends, so one extra row/col survives when the difference is odd.
  */
 export type UnpadRule = 'v4.45' | 'round7';
+
+/**
+ * The anyres rules of a transformers version (fixtures-modern README-v5-vs-v445): 4.45 pads an odd difference
+ * floor(d/2) on both sides and un-pads with int(); 5.x pads floor(d/2) before and ceil(d/2) after (both backends)
+ * and un-pads with int(round(x, 7)).
+ */
+export function anyresRules(reference: Reference = 'v5'): { oddPadding: OddPadding; unpad: UnpadRule } {
+  return reference === 'v4'
+    ? { oddPadding: 'floor-both', unpad: 'v4.45' }
+    : { oddPadding: 'extra-bottom-right', unpad: 'round7' };
+}
 
 export interface LayoutOptions {
   /** 'full' feature strategy: the CLS token is kept first (single view only). */

@@ -40,6 +40,7 @@ export function fakeModel(
   const model: FakeModel = {
     info: {
       id,
+      reference: 'v5',
       modelType: 'fake',
       vocabSize: 64,
       hidden: 4,

@@ -8,7 +8,7 @@
 import { CheckpointError } from '../../errors.js';
 import { chooseBackend, IMAGE_BACKENDS } from '../../image/backend.js';
 import type { AnyresProcessorSpec } from '../../image/anyres.js';
-import { anyresLayout, packFeatures } from '../../layout/layout.js';
+import { anyresLayout, anyresRules, packFeatures } from '../../layout/layout.js';
 import { resolveTextTensors } from '../../text/tensors.js';
 import {
   checkCropSize,
@@ -32,7 +32,7 @@ export const llavaNext: Family = {
     'base: the whole image squashed to a square (24x24 at 336 px); grid: the high-resolution crops, un-padded, with a newline token after each row',
   processors: [LLAVA_NEXT_PROCESSOR],
   imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
-  load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
+  load({ config, preprocessor, imageBackend, reference, index, where }): LoadedFamily {
     const cfg = parseLlavaNextConfig(config);
     const { spec: parsed, notices } = processorFor<AnyresProcessorSpec>(
       preprocessor,
@@ -44,7 +44,8 @@ export const llavaNext: Family = {
       { image_grid_pinpoints: cfg.gridPinpoints },
     );
     const chosen = chooseBackend(parsed, imageBackend, llavaNext.imageBackends!.default, where);
-    const proc = chosen.spec;
+    const rules = anyresRules(reference);
+    const proc = { ...chosen.spec, oddPadding: rules.oddPadding };
     notices.push(chosen.notice);
     checkCropSize(proc, cfg, where);
     const text = resolveTextTensors(index, cfg.text, where, {
@@ -75,7 +76,7 @@ export const llavaNext: Family = {
       processor: proc,
       imageBackend: proc.backend,
       visionInputs: (pre) => pixelInputs(pre, perCrop),
-      layout: (pre) => anyresLayout(pre.geometry, grid, { newline: true }),
+      layout: (pre) => anyresLayout(pre.geometry, grid, { newline: true, unpad: rules.unpad }),
       pack: (cropFeatures, pre, layout, extra) =>
         packFeatures(cropFeatures, [pre.shape[0], perCrop, cfg.text.hiddenSize], layout, {
           newline: extra.get(newlineName),

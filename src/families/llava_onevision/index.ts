@@ -11,7 +11,7 @@ import { chooseBackend, IMAGE_BACKENDS } from '../../image/backend.js';
 import type { Json } from '../../config/reader.js';
 import type { AnyresProcessorSpec } from '../../image/anyres.js';
 import { parseWith } from '../../image/processor.js';
-import { anyresLayout, type LayoutOptions } from '../../layout/layout.js';
+import { anyresLayout, anyresRules, type LayoutOptions } from '../../layout/layout.js';
 import { resolveTextTensors } from '../../text/tensors.js';
 import { UnsupportedModelError } from '../../errors.js';
 import {
@@ -36,7 +36,7 @@ export const llavaOnevision: Family = {
     'base: the whole image squashed to a square (27x27 at 384 px), no newline; grid: the square crops of the pinpoint grid, un-padded, bilinearly down-sampled to about 9 crops (anyres_max_9), a newline token after each row',
   processors: [ONEVISION_PROCESSOR],
   imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
-  load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
+  load({ config, preprocessor, imageBackend, reference, index, where }): LoadedFamily {
     const cfg = parseLlavaOnevisionConfig(config);
     const notices: string[] = [];
     const s = cfg.vision.imageSize;
@@ -56,7 +56,8 @@ export const llavaOnevision: Family = {
       'a llava_onevision model',
     ) as AnyresProcessorSpec;
     const chosen = chooseBackend(parsed, imageBackend, llavaOnevision.imageBackends!.default, where);
-    const proc = chosen.spec;
+    const rules = anyresRules(reference);
+    const proc = { ...chosen.spec, oddPadding: rules.oddPadding };
     notices.push(chosen.notice);
     checkCropSize(proc, cfg, where);
     if (cfg.vision.modelType !== 'siglip_vision_model' || cfg.strategy !== 'full') {
@@ -73,7 +74,7 @@ export const llavaOnevision: Family = {
     const vspec = visionSpec(cfg);
     const grid = patchGrid(cfg);
     const perCrop = grid.rows * grid.cols;
-    const opts: LayoutOptions = { newline: true, anyresMax: cfg.anyresMax };
+    const opts: LayoutOptions = { newline: true, anyresMax: cfg.anyresMax, unpad: rules.unpad };
     return {
       modelType: 'llava_onevision',
       views: ['base', 'grid'],
