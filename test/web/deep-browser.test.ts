@@ -221,14 +221,32 @@ describe('deep lens in chromium', { skip }, () => {
   });
 
   test('web page: layers are sent, the slider redraws the cells, the reverse lookup colours them', async () => {
-    // The fixture model, with synthetic deep data added to every lens result (the server-side deep runner is
-    // another part of issue 12).
+    // The fixture model, whose deep lens (what the server calls for a request with "layers") gives the synthetic
+    // layer data, so the page's words per layer are known here; the real runner is tested in src/llm.
     const wrapped: ImgTokensModel = {
       info: model.info,
       encode: (image, opts) => model.encode(image, opts),
-      lens: async (f, o) => withDeep(await model.lens(f, o), { layers: LAYERS, numLayers: 8, k: o.k }),
-      analyze: async (image, o) =>
-        withDeep(await model.analyze(image, o), { layers: LAYERS, numLayers: 8, k: o.k }),
+      lens: (f, o) => model.lens(f, o),
+      analyze: (image, o) => model.analyze(image, o),
+      deep: async (f, o) => {
+        const k = o?.k ?? K;
+        const synthetic = withDeep(await model.lens(f, { method: 'cosine', k }), {
+          layers: LAYERS,
+          numLayers: 8,
+          k,
+        });
+        const none = new BigInt64Array(0);
+        const shape = { layers: 0, tokens: 0, hidden: 0, k, seq: 0 };
+        const tensors = {
+          inputIds: none,
+          hiddenStates: new Float32Array(0),
+          lensIds: none,
+          lensScores: new Float32Array(0),
+          finalLogits: null,
+          shape,
+        };
+        return { deep: synthetic.deep!, tensors };
+      },
       close: async () => {},
     };
     const { url, stop } = await startServer({ model: wrapped });
