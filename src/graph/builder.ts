@@ -203,6 +203,11 @@ export class GraphBuilder {
     );
   }
 
+  /** A uint8 tensor (packed quantized weights, zero points; src/graph/quant.ts), referenced until `build()`. */
+  initUint8(name: string, data: Uint8Array, shape: Shape): Value {
+    return this.rawInit(name, data, 'uint8', shape);
+  }
+
   /** An int64 tensor constant (shapes, axes, indices). */
   initInt64(name: string, values: readonly number[], shape: Shape = [values.length]): Value {
     const data = BigInt64Array.from(values, (x) => BigInt(x));
@@ -496,7 +501,13 @@ export class GraphBuilder {
     if (this.outputs.length === 0) throw new Error(`GraphBuilder ${this.name}: the graph has no outputs`);
     return encodeModel({
       irVersion: irVersionFor(this.opset),
-      opsetImports: [{ domain: '', version: this.opset }],
+      opsetImports: [
+        { domain: '', version: this.opset },
+        // contrib ops (MatMulNBits, src/graph/quant.ts) are opset 1 of onnxruntime's com.microsoft domain
+        ...(this.nodes.some((n) => n.domain === 'com.microsoft')
+          ? [{ domain: 'com.microsoft', version: 1 }]
+          : []),
+      ],
       producerName: 'imgtokens',
       producerVersion: '0.1.0',
       graph: {
