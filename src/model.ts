@@ -15,6 +15,7 @@ import type {
   LoadOptions,
   ModelInfo,
 } from './api.js';
+import { WEIGHT_DTYPES } from './graph/quant.js';
 import { runDeepLens, decoderLayerSpec, parseLayers, type DeepRaw } from './llm/deep.js';
 import { buildPrompt, findChatTemplate, type BuiltPrompt } from './llm/prompt.js';
 import { PromptTokenizer } from './llm/tokenizer.js';
@@ -513,6 +514,9 @@ export class Model implements ImgTokensModel {
     if (opts.compat !== undefined && opts.compat !== 'llava-interp') {
       throw new BadInputError(`compat must be llava-interp, got ${JSON.stringify(opts.compat)}`);
     }
+    if (opts.dtype !== undefined && !(WEIGHT_DTYPES as readonly string[]).includes(opts.dtype)) {
+      throw new BadInputError(`dtype must be ${WEIGHT_DTYPES.join(', ')}, got ${JSON.stringify(opts.dtype)}`);
+    }
     const k = opts.k ?? DEEP_DEFAULT_K;
     const exclude = opts.exclude ?? [];
     const mask = exclude.length > 0 ? this.vocab.excludeMask(exclude) : null;
@@ -580,6 +584,7 @@ export class Model implements ImgTokensModel {
         layers,
         k,
         compat: opts.compat,
+        dtype: opts.dtype,
         excludeMask: mask,
         keepHidden: true,
         readLayer: async (names) => {

@@ -28,6 +28,7 @@ import {
   ropeRows,
   type DecoderLayerSpec,
 } from '../graph/decoder.js';
+import { quantSpecOf, type WeightDType } from '../graph/quant.js';
 import { loadWeights, planWeights } from '../graph/weights.js';
 import type { Lens } from '../lens/index.js';
 import type { ProgressCallback } from '../progress.js';
@@ -68,6 +69,8 @@ export interface DeepRunArgs {
   /** Keep hidden_states[L] at the image rows of every chosen layer (for --dump-tensors). */
   keepHidden?: boolean;
   readLayer: LayerReader;
+  /** 'q8' / 'q4': the opt-in weight-only quantized linears (src/graph/quant.ts); default fp32, exact. */
+  dtype?: WeightDType;
   device?: Device;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
@@ -190,6 +193,7 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     if (!Number.isInteger(L) || L < 0 || L > N)
       throw new BadInputError(`deep lens: layer ${L} is not in 0..${N}`);
   }
+  const quant = quantSpecOf(a.dtype);
   const start = prompt.imagePositions[0]!; // where the image begins (M-RoPE counts from it)
   const chosen = new Set(a.layers);
   const maxLayer = Math.max(...a.layers);
@@ -272,7 +276,7 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     const g = new GraphBuilder({ name: `decoder.layer.${L}` });
     buildDecoderLayer(
       g,
-      loadWeights(g, got.tensors, text.naming, where).weights.pp(prefix),
+      loadWeights(g, got.tensors, text.naming, where, { quant }).weights.pp(prefix),
       spec,
       L,
       layerOpts,
