@@ -614,4 +614,6 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-await main();
+// `npm run bench -- deep`: the deep-lens bench (bench/deep.ts) instead of the stage bench.
+if (process.argv[2] === 'deep') await (await import('./deep.js')).deepBench();
+else await main();
