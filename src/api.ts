@@ -92,8 +92,8 @@ export interface DeepResult {
     finalLogits: Float32Array | null;
     shape: { layers: number; tokens: number; hidden: number; k: number; seq: number };
   };
-  /** Seconds per decoder layer run (read + quantize + build + run), for benches and progress summaries. */
-  timing?: { layerSeconds: number[] };
+  /** Seconds per decoder layer (read + quantize + build + run) and of that the session run, for benches. */
+  timing?: { layerSeconds: number[]; runSeconds: number[] };
 }
 
 export interface ModelInfo {

@@ -649,7 +649,7 @@ export class Model implements ImgTokensModel {
         finalLogits: raw.finalLogits,
         shape: { layers: L, tokens: n, hidden: D, k: o.k, seq: prompt.ids.length },
       },
-      timing: { layerSeconds: raw.layerSeconds },
+      timing: { layerSeconds: raw.layerSeconds, runSeconds: raw.runSeconds },
     };
   }
 

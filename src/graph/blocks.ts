@@ -15,7 +15,7 @@
 import { UnsupportedModelError } from '../errors.js';
 import type { GraphBuilder, Value } from './builder.js';
 import type { Weights } from './weights.js';
-import { matMulNBits } from './quant.js';
+import { quantLinear } from './quant.js';
 
 // ---------------------------------------------------------------- basic layers
 
@@ -36,7 +36,7 @@ export function linear(
   const q = w.quantized?.('weight', [outFeatures, inFeatures]); // the opt-in --dtype q8|q4 path, else null
   if (q) {
     const b = opts.bias === false ? null : w.get('bias', [outFeatures]); // [out]
-    return matMulNBits(g, x, q, b, name); // [..., out]
+    return quantLinear(g, x, q, b, name); // [..., out]
   }
   const weight = w.get('weight', [outFeatures, inFeatures]); // [out, in]
   const bias = opts.bias === false ? null : w.get('bias', [outFeatures]); // [out]

@@ -12,7 +12,13 @@
  *     packed little end first (4 bits: element 2j in the low nibble, 2j + 1 in the high one)
  *   scales (A's type) [N, k_blocks]
  *   zero_points uint8 [N, ceil(k_blocks · bits / 8)], packed the same way (4 bits: block 2j low nibble)
- * The quantization here is asymmetric min/max per block with the range widened to hold 0 (as onnxruntime's
+ * q8 runs instead through com.microsoft DynamicQuantizeMatMul (onnxruntime's QGEMM: A quantized per tensor to
+ * uint8 at run time, B int8 [K, N] with one symmetric scale per output column, u8s8 kernels with AVX-512 VNNI /
+ * AMX): on the 2-core bench machine MatMulNBits 8-bit ran a [643x4096]x[4096x11008] product at ~155 GFLOP/s,
+ * below fp32 MatMul's ~360, and DynamicQuantizeMatMul at ~1780 (bench/deep.ts prints both).
+ *   Y = (A~ - a_zp) · a_scale · B · diag(b_scale), A~ = saturate(round(A / a_scale) + a_zp), a_scale =
+ *   (max(0, max A) - min(0, min A)) / 255 (DynamicQuantizeLinear), b = round(w / s_n), s_n = max|w_n| / 127.
+ * The blockwise quantization is asymmetric min/max per block with the range widened to hold 0 (as onnxruntime's
  * MlasQuantizeBlockwise does): scale = (max - min) / (2^bits - 1), zp = round(-min / scale), q = clamp(round(w /
  * scale) + zp, 0, 2^bits - 1). Every weight then moves by at most scale / 2 (quantError below).
  */
@@ -23,6 +29,8 @@ export type WeightDType = 'fp32' | 'q8' | 'q4';
 export const WEIGHT_DTYPES: readonly WeightDType[] = ['fp32', 'q8', 'q4'];
 
 export interface QuantSpec {
+  /** 'nbits': MatMulNBits (blockwise, bits 4 or 8); 'qgemm': DynamicQuantizeMatMul (int8 per output channel). */
+  kernel: 'nbits' | 'qgemm';
   bits: 4 | 8;
   /** Weights per scale along K (default 32, onnxruntime's quantizer default). */
   blockSize: number;
@@ -33,10 +41,13 @@ export interface QuantSpec {
 /** The QuantSpec of a --dtype value; null for fp32 (the exact default path). */
 export function quantSpecOf(dtype: WeightDType | undefined): QuantSpec | null {
   if (dtype === undefined || dtype === 'fp32') return null;
-  return { bits: dtype === 'q8' ? 8 : 4, blockSize: 32, accuracyLevel: 4 };
+  return dtype === 'q8'
+    ? { kernel: 'qgemm', bits: 8, blockSize: 32, accuracyLevel: 4 }
+    : { kernel: 'nbits', bits: 4, blockSize: 32, accuracyLevel: 4 };
 }
 
 export interface QuantizedWeight {
+  kind: 'nbits';
   /** [N, kBlocks, blockSize · bits / 8] */
   b: Uint8Array;
   /** [N, kBlocks] */
@@ -64,11 +75,14 @@ function halfTable(): Float32Array {
   return (HALF = t);
 }
 
-/** A reader of element i of a stored tensor as float32 (F32, F16 via a table, BF16 by a shift). */
-function elementReader(bytes: Uint8Array, dtype: DType): (i: number) => number {
+/** A reader of row r ([k] elements) of a stored [n, k] tensor into a float32 buffer (F16 via a table). */
+function rowReader(bytes: Uint8Array, dtype: DType, k: number): (r: number, out: Float32Array) => void {
   if (dtype === 'F32') {
-    const f = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    return (i) => f[i]!;
+    const f =
+      bytes.byteOffset % 4 === 0
+        ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+        : new Float32Array(bytes.slice().buffer);
+    return (r, out) => out.set(f.subarray(r * k, (r + 1) * k));
   }
   const u =
     bytes.byteOffset % 2 === 0
@@ -76,14 +90,22 @@ function elementReader(bytes: Uint8Array, dtype: DType): (i: number) => number {
       : new Uint16Array(bytes.slice().buffer);
   if (dtype === 'F16') {
     const t = halfTable();
-    return (i) => t[u[i]!]!;
+    return (r, out) => {
+      const o = r * k;
+      for (let j = 0; j < k; j++) out[j] = t[u[o + j]!]!;
+    };
   }
-  const one = new Float32Array(1);
-  const bits = new Uint32Array(one.buffer);
-  return (i) => {
-    bits[0] = u[i]! << 16;
-    return one[0]!;
+  return (r, out) => {
+    const bits = new Uint32Array(out.buffer, out.byteOffset, k);
+    const o = r * k;
+    for (let j = 0; j < k; j++) bits[j] = u[o + j]! << 16; // bf16 -> f32: the high half
   };
+}
+
+function checkRow(row: Float32Array, r: number): void {
+  for (let j = 0; j < row.length; j++) {
+    if (!Number.isFinite(row[j]!)) throw new Error(`quantize: weight [${r}, ${j}] is ${row[j]}`);
+  }
 }
 
 /**
@@ -104,7 +126,8 @@ export function quantizeWeight(
   if (bytes.byteLength !== n * k * per) {
     throw new Error(`quantize: [${n}, ${k}] ${dtype} needs ${n * k * per} bytes, got ${bytes.byteLength}`);
   }
-  const at = elementReader(bytes, dtype);
+  const readRow = rowReader(bytes, dtype, k);
+  const rowBuf = new Float32Array(k);
   const kBlocks = Math.ceil(k / bs);
   const blob = (bs * bits) / 8;
   const zpRow = Math.ceil((kBlocks * bits) / 8);
@@ -112,18 +135,16 @@ export function quantizeWeight(
   const b = new Uint8Array(n * kBlocks * blob);
   const scales = new Float32Array(n * kBlocks);
   const zeroPoints = new Uint8Array(n * zpRow);
-  const vals = new Float32Array(bs);
   for (let row = 0; row < n; row++) {
-    const base = row * k;
+    readRow(row, rowBuf);
+    checkRow(rowBuf, row);
     for (let blk = 0; blk < kBlocks; blk++) {
       const k0 = blk * bs;
       const len = Math.min(bs, k - k0);
       let lo = 0;
       let hi = 0;
       for (let j = 0; j < len; j++) {
-        const v = at(base + k0 + j);
-        if (!Number.isFinite(v)) throw new Error(`quantize: weight [${row}, ${k0 + j}] is ${v}`);
-        vals[j] = v;
+        const v = rowBuf[k0 + j]!;
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
@@ -133,7 +154,7 @@ export function quantizeWeight(
       const inv = 1 / scale;
       const o = (row * kBlocks + blk) * blob;
       for (let j = 0; j < bs; j++) {
-        const q = j < len ? Math.min(qmax, Math.max(0, Math.round(vals[j]! * inv) + zp)) : zp;
+        const q = j < len ? Math.min(qmax, Math.max(0, Math.round(rowBuf[k0 + j]! * inv) + zp)) : zp;
         if (bits === 8) b[o + j] = q;
         else b[o + (j >> 1)]! |= j & 1 ? q << 4 : q;
       }
@@ -141,11 +162,89 @@ export function quantizeWeight(
       else zeroPoints[row * zpRow + (blk >> 1)]! |= blk & 1 ? zp << 4 : zp;
     }
   }
-  return { b, scales, zeroPoints, n, k, kBlocks, spec };
+  return { kind: 'nbits', b, scales, zeroPoints, n, k, kBlocks, spec };
+}
+
+/**
+ * A weight for DynamicQuantizeMatMul: int8 values [N, K] in the linear weight's own layout (the graph transposes
+ * them to the op's B [K, N]; onnxruntime folds that Transpose of a constant once at session creation), scales [N].
+ */
+export interface QGemmWeight {
+  kind: 'qgemm';
+  b: Int8Array;
+  scales: Float32Array;
+  n: number;
+  k: number;
+}
+
+/** Symmetric int8 per output channel: s_n = max|w_n| / 127, b[n, k] = round(w[n, k] / s_n); |w - b·s| <= s/2. */
+export function quantizeWeightPerChannel(bytes: Uint8Array, dtype: DType, n: number, k: number): QGemmWeight {
+  const per = dtype === 'F32' ? 4 : 2;
+  if (bytes.byteLength !== n * k * per) {
+    throw new Error(`quantize: [${n}, ${k}] ${dtype} needs ${n * k * per} bytes, got ${bytes.byteLength}`);
+  }
+  const b = new Int8Array(n * k); // [N, K]
+  const scales = new Float32Array(n);
+  const ROUND = 12582912; // 1.5 · 2^23: (x + ROUND) - ROUND rounds |x| < 2^22 to nearest (ties to even)
+  if (dtype === 'F16' && bytes.byteOffset % 2 === 0) {
+    // The hot path (7 matrices per decoder layer): |w| max from the half bits (h & 0x7fff orders finite halves by
+    // magnitude; >= 0x7c00 is Inf/NaN), then one table lookup and a rounding per weight.
+    const u = new Uint16Array(bytes.buffer, bytes.byteOffset, n * k);
+    const t = halfTable();
+    for (let r = 0; r < n; r++) {
+      const o = r * k;
+      let hmax = 0;
+      for (let j = 0; j < k; j++) {
+        const h = u[o + j]! & 0x7fff;
+        if (h > hmax) hmax = h;
+      }
+      if (hmax >= 0x7c00) throw new Error(`quantize: row ${r} holds Inf or NaN`);
+      const amax = t[hmax]!;
+      const sc = amax > 0 ? Math.fround(amax / 127) : 1;
+      scales[r] = sc;
+      const inv = 1 / sc;
+      for (let j = 0; j < k; j++) b[o + j] = t[u[o + j]!]! * inv + ROUND - ROUND;
+    }
+    return { kind: 'qgemm', b, scales, n, k };
+  }
+  const readRow = rowReader(bytes, dtype, k);
+  const row = new Float32Array(k);
+  for (let r = 0; r < n; r++) {
+    readRow(r, row);
+    checkRow(row, r);
+    let amax = 0;
+    for (let j = 0; j < k; j++) amax = Math.max(amax, Math.abs(row[j]!));
+    const s = amax > 0 ? Math.fround(amax / 127) : 1;
+    scales[r] = s;
+    const inv = 1 / s;
+    const o = r * k;
+    for (let j = 0; j < k; j++) b[o + j] = Math.round(row[j]! * inv); // |w / s| <= 127: no clamp needed
+  }
+  return { kind: 'qgemm', b, scales, n, k };
+}
+
+/** Quantizes a linear weight [N, K] as `spec` asks (the kernel's layout). */
+export function quantizeLinear(
+  bytes: Uint8Array,
+  dtype: DType,
+  n: number,
+  k: number,
+  spec: QuantSpec,
+): QuantizedWeight | QGemmWeight {
+  return spec.kernel === 'qgemm'
+    ? quantizeWeightPerChannel(bytes, dtype, n, k)
+    : quantizeWeight(bytes, dtype, n, k, spec);
 }
 
 /** The dequantized weight [N, K] (for tests and error bounds; the graph never holds it). */
-export function dequantizeWeight(q: QuantizedWeight): Float32Array {
+export function dequantizeWeight(q: QuantizedWeight | QGemmWeight): Float32Array {
+  if (q.kind === 'qgemm') {
+    const out = new Float32Array(q.n * q.k);
+    for (let r = 0; r < q.n; r++) {
+      for (let j = 0; j < q.k; j++) out[r * q.k + j] = q.b[r * q.k + j]! * q.scales[r]!;
+    }
+    return out;
+  }
   const { n, k, kBlocks, spec } = q;
   const bs = spec.blockSize;
   const blob = (bs * spec.bits) / 8;
@@ -169,6 +268,34 @@ export function dequantizeWeight(q: QuantizedWeight): Float32Array {
  * y [..., N] = x [..., K] · dequant(W)ᵀ (+ bias) through com.microsoft MatMulNBits; the quantized tensors become
  * initializers `${name}.qweight` / `.scales` / `.zero_points`.
  */
+export function quantLinear(
+  g: GraphBuilder,
+  x: Value,
+  q: QuantizedWeight | QGemmWeight,
+  bias: Value | null,
+  name: string,
+): Value {
+  if (q.kind === 'nbits') return matMulNBits(g, x, q, bias, name);
+  const b = g.initUint8(
+    `${name}.qweight`,
+    new Uint8Array(q.b.buffer, q.b.byteOffset, q.b.byteLength),
+    [q.n, q.k],
+    'int8',
+  ); // [N, K]
+  const bT = g.transpose(b, [1, 0], `${name}.qweight_t`); // [K, N], folded at session creation
+  const scales = g.initFloat32(`${name}.scales`, q.scales, [q.n]); // [N]
+  return g.op(
+    'DynamicQuantizeMatMul',
+    [x, bT, scales, null, bias],
+    {},
+    {
+      name,
+      domain: 'com.microsoft',
+      outTypes: ['float32'],
+    },
+  )[0]; // [..., N]
+}
+
 export function matMulNBits(
   g: GraphBuilder,
   x: Value,

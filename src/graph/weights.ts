@@ -15,7 +15,7 @@ import type { DType, WeightTensor, TensorInfo } from '../source/types.js';
 import { shapeStr, type Shape } from '../util/shape.js';
 import type { GraphBuilder, Value } from './builder.js';
 import type { ExternalData } from './onnx.js';
-import { quantizeWeight, type QuantSpec, type QuantizedWeight } from './quant.js';
+import { quantizeLinear, type QGemmWeight, type QuantSpec, type QuantizedWeight } from './quant.js';
 
 /** Float32 graph values for checkpoint weights, addressed relative to a prefix. */
 export interface Weights {
@@ -31,7 +31,7 @@ export interface Weights {
    * With the opt-in fast path (loadWeights' `quant`): the weight quantized for MatMulNBits (src/graph/quant.ts),
    * shape-checked like `get`; null (or absent) otherwise, and the caller uses `get`.
    */
-  quantized?(name: string, shape: Shape): QuantizedWeight | null;
+  quantized?(name: string, shape: Shape): QuantizedWeight | QGemmWeight | null;
 }
 
 /**
@@ -84,7 +84,7 @@ class WeightsImpl implements Weights {
       used: Map<string, Value>; // checkpoint name -> graph value
       plan: boolean;
       quant?: QuantSpec | null;
-      quantUsed?: Map<string, QuantizedWeight>;
+      quantUsed?: Map<string, QuantizedWeight | QGemmWeight>;
     },
     readonly prefix: string,
   ) {}
@@ -93,7 +93,7 @@ class WeightsImpl implements Weights {
     return new WeightsImpl(this.ctx, `${this.prefix}${prefix}.`);
   }
 
-  quantized(name: string, shape: Shape): QuantizedWeight | null {
+  quantized(name: string, shape: Shape): QuantizedWeight | QGemmWeight | null {
     const { naming, lookup, where, plan, quant, quantUsed } = this.ctx;
     if (plan || !quant || !quantUsed || shape.length !== 2) return null;
     const ckpt = naming.resolve(this.prefix + name, (n) => lookup(n) !== undefined);
@@ -104,7 +104,7 @@ class WeightsImpl implements Weights {
     if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1]) return null; // get() reports it
     const bytes = t.bytes ?? t.read?.();
     if (!bytes) throw new MissingTensorError(`${where}: tensor ${ckpt} was not read`);
-    const q = quantizeWeight(bytes, t.dtype, shape[0] as number, shape[1] as number, quant);
+    const q = quantizeLinear(bytes, t.dtype, shape[0] as number, shape[1] as number, quant);
     quantUsed.set(ckpt, q);
     return q;
   }
@@ -198,7 +198,7 @@ export function loadWeights(
     };
     return { shape: t.info.shape, dtype: t.info.dtype, external, read };
   };
-  const quantUsed = new Map<string, QuantizedWeight>();
+  const quantUsed = new Map<string, QuantizedWeight | QGemmWeight>();
   const weights = new WeightsImpl(
     { g, naming, lookup, where, used, plan: false, quant: opts.quant, quantUsed },
     '',

@@ -95,6 +95,8 @@ export interface DeepRaw {
   lastPrenorm?: Float32Array;
   /** Seconds per decoder layer (read + build + run). */
   layerSeconds: number[];
+  /** Of layerSeconds, the session run alone (the rest: read, quantize with --dtype, graph build, session create). */
+  runSeconds: number[];
 }
 
 /** Parses `--layers`: all | a-b | i,j,k (hidden_states indices 0..numLayers), ascending and unique. */
@@ -251,6 +253,7 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
   a.onProgress?.({ status: 'initiate', task, label: label(0), total: runTo, unit: 'items' });
   const t0 = performance.now();
   const layerSeconds: number[] = [];
+  const runSeconds: number[] = [];
   let cur: Float32Array = x;
   for (let L = 0; L <= runTo; L++) {
     a.signal?.throwIfAborted();
@@ -284,6 +287,7 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     const session = await Session.create(g.build(), { device: a.device, externalDataDir: got.dir });
     try {
       const mask = w !== null && L >= text.decoder.windowFromLayer ? windowMask : fullMask;
+      const tr = performance.now();
       const res = await session.run({
         [DECODER_IO.hidden]: { data: cur, shape: [S, D] },
         [DECODER_IO.cos]: { data: cos, shape: [S, spec.headDim] },
@@ -292,6 +296,7 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
         ...(inject ? { [DECODER_IO.inject]: { data: inject, shape: [S, D] } } : {}),
       });
       cur = res.f32(DECODER_IO.out, [S, D]).data;
+      runSeconds.push((performance.now() - tr) / 1000);
     } finally {
       await session.release();
     }
@@ -336,5 +341,5 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
       next.push({ id: all.ids[j]!, prob: Math.exp(all.scores[j]! - top) / sum });
     }
   }
-  return { numLayers: N, layers: out, finalLogits, next, lastPrenorm, layerSeconds };
+  return { numLayers: N, layers: out, finalLogits, next, lastPrenorm, layerSeconds, runSeconds };
 }
