@@ -20,6 +20,12 @@ export interface LoadOptions {
    * AutoProcessor picks, or 'pil', the `*ImageProcessorPil` classes); default: the family's default.
    */
   imageBackend?: ImageBackend;
+  /**
+   * Where to keep what onnxruntime builds at session creation, so later loads skip it (src/runtime/
+   * session-cache.ts): a folder, or false for no cache. Default: IMGTOKENS_SESSION_CACHE, else
+   * <HF_HOME>/imgtokens/sessions (beside the tensor cache).
+   */
+  sessionCache?: string | false;
 }
 
 export type ImageBackend = 'pil' | 'torchvision';

@@ -15,11 +15,13 @@
  * (HF GemmaRMSNorm); `embedScale` multiplies the input-embedding matrix, as Gemma's embeddings are scaled by
  * sqrt(hidden) before the decoder (PaliGemma). Neither applies to lm_head.
  */
+import { resolve } from 'node:path';
 import { BadInputError, MissingTensorError } from '../errors.js';
 import { toFloat32 } from '../source/safetensors.js';
 import type { WeightTensor } from '../source/types.js';
 import type { ProgressCallback } from '../progress.js';
 import { Session, type Device, type Feeds } from '../runtime/session.js';
+import type { SessionCache } from '../runtime/session-cache.js';
 import type { TopK } from '../types.js';
 import {
   buildProjectGraph,
@@ -70,6 +72,10 @@ export interface LensCreateOptions {
   threads?: number;
   /** Feature rows per onnxruntime run (default LENS_CHUNK_TOKENS). */
   chunkTokens?: number;
+  /** Keeps the projection sessions (the matrices cast and pre-packed) across processes; see Session.create. */
+  sessionCache?: SessionCache | null;
+  /** The model, for the cache's listing. */
+  cacheLabel?: string;
 }
 
 /** One matrix as the graphs take it; its row norms come from its projection session's first run. */
@@ -119,6 +125,8 @@ export class Lens {
   private readonly threads?: number;
   private readonly asInitializer?: boolean;
   private readonly chunkTokens: number;
+  private readonly sessionCache: SessionCache | null;
+  private readonly cacheLabel: string;
   private readonly sessions = new Map<string, Promise<Session>>();
 
   private constructor(o: LensCreateOptions) {
@@ -133,6 +141,8 @@ export class Lens {
     this.threads = o.threads;
     this.asInitializer = o.matrixAsInitializer;
     this.chunkTokens = o.chunkTokens ?? LENS_CHUNK_TOKENS;
+    this.sessionCache = o.sessionCache ?? null;
+    this.cacheLabel = o.cacheLabel ?? 'lens';
     checkShape('embed_tokens.weight', o.embed, V, D);
     const scale = o.embedScale ?? 1;
     this.embed = { key: 'embed', name: 'embed_tokens.weight', stored: o.embed, scale, atoms: true };
@@ -158,11 +168,26 @@ export class Lens {
     return new Lens(opts);
   }
 
-  /** The session for `key`, built by `build` on first use (reading external data from `externalDataDir`). */
-  private session(key: string, build: () => Uint8Array, externalDataDir?: string): Promise<Session> {
+  /**
+   * The session for `key`, built by `build` on first use (reading external data from `externalDataDir`, in
+   * `externalFiles`); `cached`: through the session cache (the projections, whose build is the matrix's cast and
+   * pre-packing; the small score graphs build faster than a cache lookup).
+   */
+  private session(
+    key: string,
+    build: () => Uint8Array,
+    cache?: { externalDataDir?: string; externalFiles?: string[] },
+  ): Promise<Session> {
     let s = this.sessions.get(key);
     if (!s) {
-      s = Session.create(build(), { device: this.device, intraOpThreads: this.threads, externalDataDir });
+      s = Session.create(build(), {
+        device: this.device,
+        intraOpThreads: this.threads,
+        externalDataDir: cache?.externalDataDir,
+        externalFiles: cache?.externalFiles,
+        cache: cache ? this.sessionCache : null,
+        cacheLabel: `lens ${key} ${this.cacheLabel}`,
+      });
       this.sessions.set(key, s);
     }
     return s;
@@ -189,7 +214,10 @@ export class Lens {
   /** The projection session of `m`; an initializer matrix is dropped from JS once the session holds it. */
   private projectSession(m: Matrix): Promise<Session> {
     const st = m.stored; // null once the session is built
-    const inPlaceDir = st && !(st instanceof Float32Array) && !st.bytes ? st.at.dir : undefined;
+    const inPlace = st && !(st instanceof Float32Array) && !st.bytes ? st.at : undefined;
+    const cache = inPlace
+      ? { externalDataDir: inPlace.dir, externalFiles: [resolve(inPlace.dir, inPlace.location)] }
+      : undefined;
     return this.session(
       `project.${m.key}`,
       () => {
@@ -205,7 +233,7 @@ export class Lens {
         m.stored = null;
         return bytes;
       },
-      inPlaceDir,
+      cache,
     );
   }
 

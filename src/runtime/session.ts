@@ -4,8 +4,11 @@
  * inputs, getting named outputs back with their shapes checked by type.
  */
 import * as ort from 'onnxruntime-node';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { BadInputError, ImgTokensError } from '../errors.js';
 import { numel, shapeStr, type Shape } from '../util/shape.js';
+import { MODEL_FILE, WEIGHTS_FILE, type SessionCache } from './session-cache.js';
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 export const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda'];
@@ -21,7 +24,23 @@ export interface SessionOptions {
   logLevel?: 0 | 1 | 2 | 3 | 4;
   /** The folder that external-data initializers' locations are relative to (see GraphBuilder.initializer). */
   externalDataDir?: string;
+  /**
+   * Keep what onnxruntime builds in this cache and load it from there next time (src/runtime/session-cache.ts).
+   * CPU only. A graph with external data is cached only when `externalFiles` names every file it reads.
+   */
+  cache?: SessionCache | null;
+  /** The absolute paths of the files the graph's external data lives in (part of the cache key). */
+  externalFiles?: readonly string[];
+  /** What the session is, for `imgtokens cache ls` ("vision llava-hf/llava-1.5-7b-hf"). */
+  cacheLabel?: string;
 }
+
+/**
+ * How a session came to be: built from the graph with no cache ('off'), loaded from a verified cache entry
+ * ('hit'), built and stored ('stored'), built and stored in place of a broken or stale entry ('rebuilt'), or
+ * built while another process stored the same entry first or the store failed ('built').
+ */
+export type CacheStatus = 'off' | 'hit' | 'stored' | 'rebuilt' | 'built';
 
 /** Typed arrays that can be fed to or read from a session. */
 export type TensorData = Float32Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
@@ -103,13 +122,83 @@ export class SessionOutputs {
 }
 
 export class Session {
+  /** Why the session was not (or was) built from scratch; see CacheStatus. */
+  cacheStatus: CacheStatus = 'off';
+  /** For 'rebuilt': what was wrong with the entry. */
+  cacheProblem?: string;
+
   private constructor(
     private readonly inner: ort.InferenceSession,
     readonly device: Device,
   ) {}
 
-  /** Creates a session from ONNX model bytes. Throws BadInputError when `device` is unavailable here. */
+  /**
+   * Creates a session from ONNX model bytes, through `opts.cache` when given. Throws BadInputError when `device`
+   * is unavailable here.
+   */
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+    const cache = opts.cache;
+    const device = opts.device ?? 'cpu';
+    if (!cache || device !== 'cpu' || (opts.externalDataDir && !opts.externalFiles)) {
+      return Session.build(model, opts);
+    }
+    const level = opts.graphOptimizationLevel ?? 'all';
+    const { key, parts } = await cache.keyOf(model, opts.externalFiles ?? [], { device, level });
+    const found = await cache.lookup(key, parts);
+    if (found.kind === 'hit') {
+      try {
+        // Already optimised: loading it with optimisations on would only redo them.
+        const s = await Session.build(found.modelPath, { ...opts, graphOptimizationLevel: 'disabled' });
+        s.cacheStatus = 'hit';
+        return s;
+      } catch {
+        await cache.discard(key); // onnxruntime refused the entry: rebuild it
+      }
+    }
+    const tmp = await cache.tempDir(key);
+    const t0 = performance.now();
+    let s: Session;
+    try {
+      s = await Session.build(model, opts, {
+        optimizedModelFilePath: join(tmp, MODEL_FILE),
+        extra: {
+          session: {
+            optimized_model_external_initializers_file_name: WEIGHTS_FILE,
+            optimized_model_external_initializers_min_size_in_bytes: '1024',
+            save_external_prepacked_constant_initializers: '1',
+          },
+        },
+      });
+    } catch {
+      // Saving failed (disk full, the folder removed under us): build without it; a graph that onnxruntime
+      // refuses fails here again with its own error.
+      await rm(tmp, { recursive: true, force: true });
+      const s = await Session.build(model, opts);
+      s.cacheStatus = 'built';
+      return s;
+    }
+    const stored = await cache.seal(
+      tmp,
+      key,
+      parts,
+      opts.cacheLabel ?? 'session',
+      (performance.now() - t0) / 1000,
+    );
+    s.cacheStatus = !stored
+      ? 'built'
+      : found.kind === 'rebuilt' || found.kind === 'hit'
+        ? 'rebuilt'
+        : 'stored';
+    if (found.kind === 'rebuilt') s.cacheProblem = found.reason;
+    return s;
+  }
+
+  /** Creates a session from model bytes or a model file; `save` adds onnxruntime's save-the-optimised-model options. */
+  private static async build(
+    model: Uint8Array | string,
+    opts: SessionOptions,
+    save?: { optimizedModelFilePath: string; extra: { session: Record<string, string> } },
+  ): Promise<Session> {
     const device = opts.device ?? 'cpu';
     if (!DEVICES.includes(device)) {
       throw new BadInputError(`unknown device "${String(device)}"`, {
@@ -132,12 +221,18 @@ export class Session {
       logSeverityLevel: opts.logLevel ?? 3,
     };
     if (opts.intraOpThreads) options.intraOpNumThreads = opts.intraOpThreads;
-    if (opts.externalDataDir) {
+    const sessionExtra: Record<string, string> = { ...save?.extra.session };
+    if (opts.externalDataDir && typeof model !== 'string') {
       // onnxruntime's key for models loaded from bytes (onnxruntime_session_options_config_keys.h).
-      options.extra = { session: { model_external_initializers_file_folder_path: opts.externalDataDir } };
+      sessionExtra.model_external_initializers_file_folder_path = opts.externalDataDir;
     }
+    if (Object.keys(sessionExtra).length > 0) options.extra = { session: sessionExtra };
+    if (save) options.optimizedModelFilePath = save.optimizedModelFilePath;
     try {
-      const inner = await ort.InferenceSession.create(model, options);
+      const inner =
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, options)
+          : await ort.InferenceSession.create(model, options);
       return new Session(inner, device);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
