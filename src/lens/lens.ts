@@ -24,6 +24,7 @@ import { Session, type Device, type Feeds } from '../runtime/session.js';
 import type { SessionCache } from '../runtime/session-cache.js';
 import type { TopK } from '../types.js';
 import {
+  buildGramCorrGraph,
   buildProjectGraph,
   buildRmsNormGraph,
   buildScoreGraph,
@@ -76,6 +77,8 @@ export interface LensCreateOptions {
   sessionCache?: SessionCache | null;
   /** The model, for the cache's listing. */
   cacheLabel?: string;
+  /** OMP with Batch-OMP's Gram-matrix shortcut (src/lens/omp.ts); false: one residual product per step. Default true. */
+  ompGram?: boolean;
 }
 
 /** One matrix as the graphs take it; its row norms come from its projection session's first run. */
@@ -127,6 +130,8 @@ export class Lens {
   private readonly chunkTokens: number;
   private readonly sessionCache: SessionCache | null;
   private readonly cacheLabel: string;
+  /** Batch-OMP on (see LensCreateOptions.ompGram); settable, for the bench to time both paths on one session. */
+  ompGram: boolean;
   private readonly sessions = new Map<string, Promise<Session>>();
 
   private constructor(o: LensCreateOptions) {
@@ -143,6 +148,7 @@ export class Lens {
     this.chunkTokens = o.chunkTokens ?? LENS_CHUNK_TOKENS;
     this.sessionCache = o.sessionCache ?? null;
     this.cacheLabel = o.cacheLabel ?? 'lens';
+    this.ompGram = o.ompGram ?? true;
     checkShape('embed_tokens.weight', o.embed, V, D);
     const scale = o.embedScale ?? 1;
     this.embed = { key: 'embed', name: 'embed_tokens.weight', stored: o.embed, scale, atoms: true };
@@ -395,33 +401,77 @@ export class Lens {
     }
     if (matrix !== this.embed) throw new BadInputError(`lens method ${method}: OMP runs over embed_tokens`);
     const task = `lens.${method}`;
-    onProgress?.({ status: 'initiate', task, label: method.toUpperCase(), total: k, unit: 'items' });
+    const label = method.toUpperCase();
+    // Tokens are independent: OMP runs one chunk of tokens at a time, which bounds α⁰ and the Gram rows.
+    const chunk = this.ompGram && !run.newestOnly ? this.chunkTokens : tokens;
+    const chunks = Math.ceil(tokens / chunk);
+    onProgress?.({ status: 'initiate', task, label, total: k * chunks, unit: 'items' });
     const t0 = performance.now();
-    const r = await runOmp({
-      features,
-      tokens,
-      hidden: D,
-      rows: (ids) => this.rows(ids),
-      k,
-      newestOnly: run.newestOnly,
-      correlate: async (res, n, width) => (await this.scoreTopK('corr', this.embed, res, n, width, bias)).ids,
-      onStep: (done, total) =>
-        onProgress?.({
-          status: 'progress',
-          task,
-          label: method.toUpperCase(),
-          done,
-          total,
-          unit: 'items',
-        }),
-    });
-    onProgress?.({
-      status: 'done',
-      task,
-      label: method.toUpperCase(),
-      seconds: (performance.now() - t0) / 1000,
-    });
-    return { k, tokens, ids: r.ids, scores: r.coefs };
+    const ids = new Int32Array(tokens * k);
+    const scores = new Float32Array(tokens * k);
+    for (let c = 0; c < chunks; c++) {
+      const from = c * chunk;
+      const n = Math.min(chunk, tokens - from);
+      const r = await runOmp({
+        features: features.subarray(from * D, (from + n) * D),
+        tokens: n,
+        hidden: D,
+        rows: (ids) => this.rows(ids),
+        k,
+        newestOnly: run.newestOnly,
+        correlate: async (res, m, width) =>
+          (await this.scoreTopK('corr', this.embed, res, m, width, bias)).ids,
+        gram: this.ompGram
+          ? {
+              project: (rows, m) => this.project(this.embed, rows, m),
+              correlate: (alpha0, coefs, rows, m, atoms, width) =>
+                this.gramCorrelate(alpha0, coefs, rows, m, atoms, width, bias),
+              vocab: this.vocab,
+            }
+          : undefined,
+        onStep: (done) =>
+          onProgress?.({
+            status: 'progress',
+            task,
+            label,
+            done: c * k + done,
+            total: k * chunks,
+            unit: 'items',
+          }),
+      });
+      ids.set(r.ids, from * k);
+      scores.set(r.coefs, from * k);
+    }
+    onProgress?.({ status: 'done', task, label, seconds: (performance.now() - t0) / 1000 });
+    return { k, tokens, ids, scores };
+  }
+
+  /** Batch-OMP's candidates: top `width` of |α⁰ - C·G| + bias (with no Gram rows yet, of |α⁰| + bias). */
+  private async gramCorrelate(
+    alpha0: Float32Array,
+    coefs: Float32Array,
+    rows: Float32Array,
+    tokens: number,
+    atoms: number,
+    width: number,
+    bias: Float32Array,
+  ): Promise<Int32Array> {
+    const V = this.vocab;
+    const feeds: Feeds = {
+      [IO.product]: { data: alpha0, shape: [tokens, V] },
+      [IO.bias]: { data: bias, shape: [V] },
+      [IO.k]: { data: BigInt64Array.of(BigInt(width)), shape: [1] },
+    };
+    let s: Session;
+    if (atoms === 0) {
+      s = await this.session('score.corr', () => buildScoreGraph('corr', V, this.hidden));
+    } else {
+      s = await this.session('score.gramcorr', () => buildGramCorrGraph(V));
+      feeds[IO.gramCoefs] = { data: coefs, shape: [tokens, atoms] };
+      feeds[IO.gramRows] = { data: rows, shape: [atoms, V] };
+    }
+    const out = await s.run(feeds, [IO.ids]);
+    return Int32Array.from(out.i64(IO.ids, [tokens, width]).data, (v) => Number(v));
   }
 
   /** Frees the onnxruntime sessions. */
