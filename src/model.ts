@@ -9,7 +9,7 @@ import { ConfigReader, type Json } from './config/reader.js';
 import { FAMILIES, getFamily, preprocessImage, type LoadedFamily } from './families/index.js';
 import { FEATURES_OUTPUT } from './families/types.js';
 import { BadInputError, CheckpointError, ClosedError, NonFiniteError, TooLargeError } from './errors.js';
-import { loadImage } from './image/decode.js';
+import { loadImage, type DecodedImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
 import { Session } from './runtime/session.js';
@@ -267,8 +267,19 @@ export class Model implements ImgTokensModel {
   /** Decodes and preprocesses an image (no model compute): the first half of encode. */
   async prepare(image: ImageInput, opts: EncodeOptions = {}): Promise<PreparedImage> {
     this.assertOpen('prepare');
+    return this.prepareDecoded(
+      await loadImage(image, { exifTranspose: opts.exifTranspose, name: opts.name }),
+      opts,
+    );
+  }
+
+  /**
+   * Preprocesses an image decoded with loadImage (src/image/decode.ts). A caller can start the decode before
+   * loading the model: sharp decodes on libuv's threads while onnxruntime builds the sessions on this one.
+   */
+  async prepareDecoded(decoded: DecodedImage, opts: EncodeOptions = {}): Promise<PreparedImage> {
+    this.assertOpen('prepare');
     const onProgress = opts.onProgress ?? this.onProgress;
-    const decoded = await loadImage(image, { exifTranspose: opts.exifTranspose, name: opts.name });
     opts.signal?.throwIfAborted();
     for (const n of decoded.notices) onProgress?.({ status: 'notice', message: n });
     const rgb = decoded.image;
