@@ -225,3 +225,34 @@ describe('session cache', () => {
     assert.equal(second, plain, 'byte-identical JSON');
   });
 });
+
+test('imgtokens cache ls / verify / rm --sessions', async () => {
+  const { cache, data } = fresh();
+  await stored(cache, data);
+  const { runCache } = await import('../cli/commands.js');
+  const saved = process.env.IMGTOKENS_SESSION_CACHE;
+  const savedHome = process.env.HF_HOME;
+  process.env.IMGTOKENS_SESSION_CACHE = cache.dir;
+  process.env.HF_HOME = join(tmp, 'empty-hf-home');
+  const write = process.stdout.write.bind(process.stdout);
+  let out = '';
+  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+  try {
+    assert.equal(await runCache(['ls']), 0);
+    assert.match(out, /session cache .*: 1 entries/);
+    assert.match(out, /test graph/);
+    out = '';
+    assert.equal(await runCache(['verify']), 0);
+    assert.match(out, /\tok\n/);
+    out = '';
+    assert.equal(await runCache(['rm', '--sessions']), 0);
+    assert.match(out, /removed 1 entries/);
+    assert.deepEqual(await cache.list(), []);
+  } finally {
+    process.stdout.write = write;
+    if (saved === undefined) delete process.env.IMGTOKENS_SESSION_CACHE;
+    else process.env.IMGTOKENS_SESSION_CACHE = saved;
+    if (savedHome === undefined) delete process.env.HF_HOME;
+    else process.env.HF_HOME = savedHome;
+  }
+});
