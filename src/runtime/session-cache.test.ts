@@ -4,6 +4,7 @@
 // fixture) analyses to byte-identical JSON with and without its entries.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   mkdirSync,
   mkdtempSync,
@@ -116,6 +117,26 @@ describe('session cache', () => {
       utimesSync(path, st.atimeMs / 1000, st.mtimeMs / 1000);
       await expectRebuilt(cache, data, y, new RegExp(`${file.replace('.', '\\.')} fails its hash`));
     }
+  });
+
+  test('an entry that passes its checks but that onnxruntime refuses is rebuilt', async () => {
+    const { cache, data } = fresh();
+    const { y, dir } = await stored(cache, data);
+    // A consistent forgery: garbage model.onnx with a manifest rewritten to match it.
+    const path = join(dir, MODEL_FILE);
+    writeFileSync(path, Buffer.from('not an onnx model'));
+    const st = statSync(path);
+    const mPath = join(dir, MANIFEST_FILE);
+    const m = JSON.parse(readFileSync(mPath, 'utf8')) as {
+      model: { size: number; mtimeMs: number; sha256: string };
+    };
+    m.model = {
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      sha256: createHash('sha256').update(readFileSync(path)).digest('hex'),
+    };
+    writeFileSync(mPath, JSON.stringify(m));
+    await expectRebuilt(cache, data, y, /onnxruntime could not load it/);
   });
 
   test('a file modified in place is detected by its mtime', async () => {

@@ -153,14 +153,16 @@ export class Session {
     const level = opts.graphOptimizationLevel ?? 'all';
     const { key, parts } = await cache.keyOf(model, opts.externalFiles ?? [], { device, level });
     const found = await cache.lookup(key, parts);
+    let problem = found.kind === 'rebuilt' ? found.reason : undefined;
     if (found.kind === 'hit') {
       try {
         // Already optimised: loading it with optimisations on would only redo them.
         const s = await Session.build(found.modelPath, { ...opts, graphOptimizationLevel: 'disabled' });
         s.cacheStatus = 'hit';
         return s;
-      } catch {
-        await cache.discard(key); // onnxruntime refused the entry: rebuild it
+      } catch (e) {
+        problem = `onnxruntime could not load it: ${(e as Error).message.split('\n')[0]}`;
+        await cache.discard(key); // rebuild it
       }
     }
     const tmp = await cache.tempDir(key);
@@ -192,12 +194,8 @@ export class Session {
       opts.cacheLabel ?? 'session',
       (performance.now() - t0) / 1000,
     );
-    s.cacheStatus = !stored
-      ? 'built'
-      : found.kind === 'rebuilt' || found.kind === 'hit'
-        ? 'rebuilt'
-        : 'stored';
-    if (found.kind === 'rebuilt') s.cacheProblem = found.reason;
+    s.cacheStatus = !stored ? 'built' : problem !== undefined ? 'rebuilt' : 'stored';
+    s.cacheProblem = problem;
     return s;
   }
 
