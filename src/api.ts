@@ -4,7 +4,15 @@
  */
 import type { ProgressCallback } from './progress.js';
 import type { HubSourceOptions } from './source/hub.js';
-import type { ImageFeatures, ImageInput, LensOptions, ResultJson, ViewName } from './types.js';
+import type {
+  DeepJson,
+  ExcludeKind,
+  ImageFeatures,
+  ImageInput,
+  LensOptions,
+  ResultJson,
+  ViewName,
+} from './types.js';
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 
@@ -40,6 +48,42 @@ export interface EncodeOptions {
   signal?: AbortSignal;
 }
 
+/** The deep lens (issue 12): the language model run on the image's prompt, the lens read at every chosen layer. */
+export interface DeepOptions {
+  /** hidden_states indices: 'all' (default), 'a-b', 'i,j,k', or a list. 0 = the input embeddings. */
+  layers?: string | readonly number[];
+  /** The question, put through the model's chat template (default "What is shown in this image?"). */
+  prompt?: string;
+  /** The prompt text handed to the processor as is (it must hold the image placeholder once); wins over prompt. */
+  rawPrompt?: string;
+  /** Whose behaviour to mirror where transformers 4.45.1 and 5.x differ (default 'v5'). */
+  reference?: 'v4' | 'v5';
+  /** 'llava-interp': apply the final norm a second time at the last layer, as clemneo/llava-interp does. */
+  compat?: 'llava-interp';
+  /** Words per token and lens (default 5). */
+  k?: number;
+  exclude?: ExcludeKind[];
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+}
+
+/** What Model.deep returns: the JSON part and the arrays --dump-tensors writes (fixture names and shapes). */
+export interface DeepResult {
+  deep: DeepJson;
+  tensors: {
+    /** int64 [1, seq] */
+    inputIds: BigInt64Array;
+    /** float32 [chosen layers, n_image_tokens, hidden]: hidden_states[L] at the image rows (index N normed). */
+    hiddenStates: Float32Array;
+    /** int64 / float32 [chosen layers, n_image_tokens, k]: the logit lens. */
+    lensIds: BigInt64Array;
+    lensScores: Float32Array;
+    /** float32 [vocab] logits at the last prompt position; null when the last layer was not run. */
+    finalLogits: Float32Array | null;
+    shape: { layers: number; tokens: number; hidden: number; k: number; seq: number };
+  };
+}
+
 export interface ModelInfo {
   /** What the user named: a directory or a hub id. */
   id: string;
@@ -57,7 +101,9 @@ export interface ImgTokensModel {
   encode(image: ImageInput, opts?: EncodeOptions): Promise<ImageFeatures>;
   /** Map every image token to its top-k vocabulary entries. */
   lens(features: ImageFeatures, opts: LensOptions): Promise<ResultJson>;
-  /** encode + lens. */
-  analyze(image: ImageInput, opts: LensOptions & EncodeOptions): Promise<ResultJson>;
+  /** encode + lens (+ the deep lens when `deep` is given: ResultJson.deep, schema imgtokens.result/2). */
+  analyze(image: ImageInput, opts: LensOptions & EncodeOptions & { deep?: DeepOptions }): Promise<ResultJson>;
+  /** The deep lens on encoded features (optional: thin proxies such as the server's model thread may lack it). */
+  deep?(features: ImageFeatures, opts?: DeepOptions): Promise<DeepResult>;
   close(): Promise<void>;
 }

@@ -155,3 +155,57 @@ export function formatError(err: unknown): string {
   if (err instanceof Error) return `unexpected error: ${err.message}`;
   return `unexpected error: ${String(err)}`;
 }
+
+/** An error as plain data (what crosses a worker thread or a process boundary), class-specific fields included. */
+export interface ErrorData {
+  kind?: ErrorKind;
+  name?: string;
+  message: string;
+  hint?: string;
+  stack?: string;
+  /** NonFiniteError.stage */
+  stage?: string;
+  /** BusyError.retryAfterSeconds */
+  retryAfterSeconds?: number;
+}
+
+export function errorToData(e: unknown): ErrorData {
+  if (!(e instanceof Error)) return { message: String(e) };
+  const d: ErrorData = { name: e.name, message: e.message, stack: e.stack };
+  if (e instanceof ImgTokensError) {
+    d.kind = e.kind;
+    d.hint = e.hint;
+    if (e instanceof NonFiniteError) d.stage = e.stage;
+    if (e instanceof BusyError) d.retryAfterSeconds = e.retryAfterSeconds;
+  }
+  return d;
+}
+
+type Options = { hint?: string };
+/** The class each kind is thrown as (kinds with one class; the others come back as ImgTokensError). */
+const BY_KIND: Partial<Record<ErrorKind, (d: ErrorData, o: Options) => ImgTokensError>> = {
+  'bad-input': (d, o) => new BadInputError(d.message, o),
+  'unsupported-model': (d, o) => new UnsupportedModelError(d.message, o),
+  'bad-checkpoint': (d, o) => new CheckpointError(d.message, o),
+  'missing-tensor': (d, o) => new MissingTensorError(d.message, o),
+  network: (d, o) => new NetworkError(d.message, o),
+  auth: (d, o) => new AuthError(d.message, o),
+  'not-found': (d, o) => new NotFoundError(d.message, o),
+  'too-large': (d, o) => new TooLargeError(d.message, o),
+  busy: (d) => new BusyError(d.message, d.retryAfterSeconds ?? 1),
+  forbidden: (d, o) => new ForbiddenError(d.message, o),
+  unavailable: (d, o) => new ModelUnavailableError(d.message, o),
+  'non-finite': (d, o) => new NonFiniteError(d.stage ?? 'unknown', d.message, o),
+  'address-in-use': (d, o) => new AddressInUseError(d.message, o),
+  closed: (d, o) => new ClosedError(d.message, o),
+};
+
+/** errorToData's inverse: the same class (instanceof holds), kind, message, hint, stack and fields. */
+export function errorFromData(d: ErrorData): Error {
+  const o: Options = { hint: d.hint };
+  const err = d.kind
+    ? (BY_KIND[d.kind]?.(d, o) ?? new ImgTokensError(d.kind, d.message, o))
+    : new Error(d.message);
+  if (d.stack) err.stack = d.stack;
+  return err;
+}

@@ -1,12 +1,25 @@
 /**
  * The package entry (`import ... from 'imgtokens'`): load a model once, then encode and analyse many images with
- * it; the result, feature and layout types; the lens-method table and its defaults; the renderers; the errors.
+ * it (and run the deep lens: Model.deep, analyze's `deep` option); the result, feature and layout types; the lens-method table and its defaults; the renderers; the errors.
  * package.json's main/exports/types point at the compiled form of this file (dist/index.js, dist/index.d.ts).
  */
 export { loadModel, Model, type PreparedImage } from './model.js';
-export type { Device, EncodeOptions, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
+export type {
+  DeepOptions,
+  DeepResult,
+  Device,
+  EncodeOptions,
+  ImgTokensModel,
+  LoadOptions,
+  ModelInfo,
+} from './api.js';
+export { DEEP_DEFAULT_K } from './model.js';
+export { parseLayers } from './llm/deep.js';
+export { DEFAULT_QUESTION } from './llm/prompt.js';
 export type {
   Box,
+  DeepJson,
+  DeepLayerJson,
   ExcludeKind,
   ImageFeatures,
   ImageInput,
@@ -44,6 +57,7 @@ export {
   validateWordsGrid,
   textGrid,
   RESULT_SCHEMA,
+  RESULT_SCHEMA_DEEP,
   type PngOptions,
   type HtmlOptions,
   type SaveWordsOptions,

@@ -4,11 +4,30 @@
  * builds the ONNX vision graph and the lens, then encodes and analyses images with them.
  */
 import { dirname, relative, resolve, sep } from 'node:path';
-import type { EncodeOptions, ImageBackend, ImgTokensModel, LoadOptions, ModelInfo } from './api.js';
+import type {
+  DeepOptions,
+  DeepResult,
+  Device,
+  EncodeOptions,
+  ImageBackend,
+  ImgTokensModel,
+  LoadOptions,
+  ModelInfo,
+} from './api.js';
+import { runDeepLens, decoderLayerSpec, parseLayers, type DeepRaw } from './llm/deep.js';
+import { buildPrompt, findChatTemplate, type BuiltPrompt } from './llm/prompt.js';
+import { PromptTokenizer } from './llm/tokenizer.js';
 import { ConfigReader, type Json } from './config/reader.js';
 import { FAMILIES, getFamily, preprocessImage, type LoadedFamily } from './families/index.js';
 import { FEATURES_OUTPUT } from './families/types.js';
-import { BadInputError, CheckpointError, ClosedError, NonFiniteError, TooLargeError } from './errors.js';
+import {
+  BadInputError,
+  CheckpointError,
+  ClosedError,
+  NonFiniteError,
+  TooLargeError,
+  UnsupportedModelError,
+} from './errors.js';
 import { loadImage, type DecodedImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
@@ -25,7 +44,17 @@ import {
   type WeightTensor,
 } from './source/index.js';
 import type { PreprocessResult } from './image/processor.js';
-import type { ImageFeatures, ImageInput, LensOptions, ResultJson, RgbImage } from './types.js';
+import type {
+  DeepLayerJson,
+  DeepJson,
+  ImageFeatures,
+  ImageInput,
+  LensOptions,
+  ResultJson,
+  RgbImage,
+  TopK,
+  WordScore,
+} from './types.js';
 import { Vocab } from './vocab/index.js';
 
 async function readJson(source: ModelSource, file: string, required: boolean): Promise<Json | null> {
@@ -165,6 +194,18 @@ function checkFinite(a: Float32Array, stageName: string, what: string, cause: st
 
 const EXCLUDE_KINDS = ['special', 'bytes'] as const;
 
+/** What the deep lens needs after loading: the source again (decoder layers are read per run) and the tokenizer. */
+interface DeepContext {
+  reopen: () => Promise<ModelSource>;
+  index: ReadonlyMap<string, TensorInfo>;
+  tokenizerJson: Uint8Array;
+  tokenizerConfig: Json;
+  device?: Device;
+}
+
+/** Default words per token and lens in the deep lens. */
+export const DEEP_DEFAULT_K = 5;
+
 /** Which model made a features object, so that features are never read against another model's vocabulary. */
 const featuresOwner = new WeakMap<ImageFeatures, ModelInfo>();
 
@@ -177,6 +218,7 @@ export class Model implements ImgTokensModel {
     private readonly extra: ReadonlyMap<string, Float32Array>,
     readonly lensEngine: Lens,
     readonly vocab: Vocab,
+    private readonly deepCtx: DeepContext,
     private readonly onProgress?: ProgressCallback,
   ) {}
 
@@ -258,7 +300,14 @@ export class Model implements ImgTokensModel {
         views: loaded.views,
       };
       onProgress?.({ status: 'ready', task: 'load', label: `model ${where} ready` });
-      return new Model(info, loaded, vision, extra, lens, vocab, onProgress);
+      const deepCtx: DeepContext = {
+        reopen: () => openSource(model, { ...opts.hub, revision: opts.revision, onProgress }),
+        index: plan.index,
+        tokenizerJson: plan.tokenizer,
+        tokenizerConfig: plan.tokenizerConfig,
+        device: opts.device,
+      };
+      return new Model(info, loaded, vision, extra, lens, vocab, deepCtx, onProgress);
     } finally {
       await source.close?.();
     }
@@ -334,16 +383,28 @@ export class Model implements ImgTokensModel {
     const layout = this.family.layout(pre);
     const features = this.family.pack(crop.data, pre, layout, this.extra);
     checkFinite(features, 'pack', 'the packed image features', 'NaN/Inf in image_newline', this.info.id);
+    // Vision outputs the decoder adds at the image positions (Qwen3-VL DeepStack), packed like the features.
+    const injections = (this.family.language?.injections ?? []).map((j) => {
+      const o = out.f32(j.output); // [crops, tokens, hidden] or [crops * tokens, hidden]
+      if (o.data.length !== crops * tokens * this.info.hidden) {
+        throw new CheckpointError(
+          `${this.info.id}: vision output ${j.output} is [${o.shape.join(', ')}], expected ${crops * tokens} x ${this.info.hidden}`,
+        );
+      }
+      return { beforeLayer: j.beforeLayer, features: this.family.pack(o.data, pre, layout, this.extra) };
+    });
     const result: ImageFeatures = {
       image: { width: rgb.width, height: rgb.height },
       pixelValues: pre.pixelValues,
       pixelShape: [...pre.shape],
+      ...(this.family.processorShape ? { processorShape: this.family.processorShape(pre) } : {}),
       cropFeatures: crop.data,
       cropShape: crop.shape,
       features,
       hidden: this.info.hidden,
       layout,
       rgb,
+      ...(injections.length > 0 ? { injections } : {}),
     };
     featuresOwner.set(result, this.info);
     return result;
@@ -394,7 +455,6 @@ export class Model implements ImgTokensModel {
         row: tok.row,
         col: tok.col,
         box: tok.box,
-        ...(tok.text !== undefined ? { text: tok.text } : {}),
         top: words,
       };
     });
@@ -413,6 +473,7 @@ export class Model implements ImgTokensModel {
       exclude,
       views: features.layout.views,
       tokens,
+      ...(features.layout.specials?.length ? { specials: features.layout.specials } : {}),
     };
   }
 
@@ -424,11 +485,198 @@ export class Model implements ImgTokensModel {
     return this.vocab.isByte(id) ? this.vocab.display(id) : this.vocab.text(id);
   }
 
-  async analyze(image: ImageInput, opts: LensOptions & EncodeOptions): Promise<ResultJson> {
+  async analyze(
+    image: ImageInput,
+    opts: LensOptions & EncodeOptions & { deep?: DeepOptions },
+  ): Promise<ResultJson> {
     const f = await this.encode(image, opts);
     const r = await this.lens(f, opts);
     if (opts.name) r.image.name = opts.name;
+    if (opts.deep) {
+      const d = await this.deep(f, {
+        onProgress: opts.onProgress,
+        signal: opts.signal,
+        exclude: opts.exclude,
+        ...opts.deep,
+      });
+      r.schema = 'imgtokens.result/2';
+      r.deep = d.deep;
+    }
     return r;
+  }
+
+  /**
+   * The deep lens (src/llm/deep.ts) on features from encode(): the model's one-image prompt, its decoder layers
+   * read and run one at a time, the logit lens and embedding lens at the image rows of every chosen layer, and the
+   * model's own next-token top-k.
+   */
+  async deep(features: ImageFeatures, opts: DeepOptions = {}): Promise<DeepResult> {
+    this.assertOpen('deep');
+    this.checkFeatures(features);
+    const onProgress = opts.onProgress ?? this.onProgress;
+    const where = this.info.id;
+    const lang = this.family.language;
+    if (!lang) {
+      throw new UnsupportedModelError(`${where}: the deep lens does not support ${this.info.modelType} yet`, {
+        hint: 'the projector-level lens works for it (drop --layers)',
+      });
+    }
+    const text = this.family.text;
+    decoderLayerSpec(text, where); // refuse an unsupported decoder before any work
+    const reference = opts.reference ?? 'v5';
+    if (reference !== 'v4' && reference !== 'v5') {
+      throw new BadInputError(`reference must be v4 or v5, got ${JSON.stringify(reference)}`);
+    }
+    if (opts.compat !== undefined && opts.compat !== 'llava-interp') {
+      throw new BadInputError(`compat must be llava-interp, got ${JSON.stringify(opts.compat)}`);
+    }
+    const k = opts.k ?? DEEP_DEFAULT_K;
+    const exclude = opts.exclude ?? [];
+    const mask = exclude.length > 0 ? this.vocab.excludeMask(exclude) : null;
+    const N = text.numLayers;
+    const layers =
+      opts.layers === undefined || typeof opts.layers === 'string'
+        ? parseLayers(opts.layers ?? 'all', N)
+        : parseLayers(opts.layers.join(','), N);
+    const source = await this.deepCtx.reopen();
+    try {
+      const readText = async (file: string): Promise<string | null> => {
+        const b = await source.readFile(file);
+        return b ? new TextDecoder().decode(b) : null;
+      };
+      const jsonFile = await readText('chat_template.json');
+      let templateJson: Json | null = null;
+      if (jsonFile !== null) {
+        try {
+          templateJson = JSON.parse(jsonFile) as Json;
+        } catch (e) {
+          throw new CheckpointError(`${source.description}/chat_template.json is not valid JSON`, {
+            cause: e,
+          });
+        }
+      }
+      const chatTemplate = findChatTemplate({
+        jinja: await readText('chat_template.jinja'),
+        json: templateJson,
+        tokenizerConfig: this.deepCtx.tokenizerConfig,
+      });
+      const rebuild =
+        reference === 'v5' &&
+        !lang.prompt.v5TokenizerAsWritten &&
+        PromptTokenizer.isLlamaClass(this.deepCtx.tokenizerConfig);
+      const tokenizer = PromptTokenizer.create(this.deepCtx.tokenizerJson, this.deepCtx.tokenizerConfig, {
+        rebuildAsLlama: rebuild,
+        where: source.description,
+      });
+      const prompt = buildPrompt({
+        format: lang.prompt,
+        tokenizer,
+        chatTemplate,
+        question: opts.prompt,
+        raw: opts.rawPrompt,
+        layout: features.layout,
+        where: source.description,
+      });
+      if (prompt.source === 'family_format' && chatTemplate === null) {
+        onProgress?.({
+          status: 'notice',
+          message: `${where}: no chat template; using ${lang.prompt.fallbackSource}`,
+        });
+      }
+      const index = this.deepCtx.index;
+      const raw = await runDeepLens({
+        text,
+        lang,
+        lens: this.lensEngine,
+        index,
+        where,
+        features: features.features,
+        injections: features.injections,
+        layout: features.layout,
+        prompt,
+        layers,
+        k,
+        compat: opts.compat,
+        excludeMask: mask,
+        keepHidden: true,
+        readLayer: async (names) => {
+          const inPlace = await inPlaceTensors(source, names, index, onProgress);
+          if (inPlace) return { tensors: inPlace.tensors, dir: inPlace.dir };
+          return { tensors: await source.readTensors(names, onProgress) };
+        },
+        device: this.deepCtx.device,
+        onProgress,
+        signal: opts.signal,
+      });
+      return this.deepResult(raw, prompt, { reference, compat: opts.compat, k });
+    } finally {
+      await source.close?.();
+    }
+  }
+
+  private deepResult(
+    raw: DeepRaw,
+    prompt: BuiltPrompt,
+    o: { reference: 'v4' | 'v5'; compat?: 'llava-interp'; k: number },
+  ): DeepResult {
+    const words = (top: TopK): WordScore[][] =>
+      Array.from({ length: top.tokens }, (_, i) => this.topWords(top, i));
+    const layers: DeepLayerJson[] = raw.layers.map((l) => ({
+      layer: l.layer,
+      ...(o.compat === 'llava-interp' ? { label: `Layer ${l.layer + 1}` } : {}),
+      logit: words(l.logit),
+      embed: words(l.embed),
+    }));
+    const next: WordScore[] = raw.next.map((x) => this.word(x.id, x.prob));
+    const deep: DeepJson = {
+      reference: o.reference,
+      ...(o.compat ? { compat: o.compat } : {}),
+      prompt: { text: prompt.text, ids: prompt.ids, imagePositions: prompt.imagePositions },
+      numLayers: raw.numLayers,
+      k: o.k,
+      layers,
+      next,
+    };
+    const n = prompt.imagePositions.length;
+    const D = this.info.hidden;
+    const L = raw.layers.length;
+    const hiddenStates = new Float32Array(L * n * D);
+    const lensIds = new BigInt64Array(L * n * o.k);
+    const lensScores = new Float32Array(L * n * o.k);
+    raw.layers.forEach((l, j) => {
+      if (l.hidden) hiddenStates.set(l.hidden, j * n * D);
+      lensIds.set(
+        Array.from(l.logit.ids, (v) => BigInt(v)),
+        j * n * o.k,
+      );
+      lensScores.set(l.logit.scores, j * n * o.k);
+    });
+    return {
+      deep,
+      tensors: {
+        inputIds: BigInt64Array.from(prompt.ids, (v) => BigInt(v)),
+        hiddenStates,
+        lensIds,
+        lensScores,
+        finalLogits: raw.finalLogits,
+        shape: { layers: L, tokens: n, hidden: D, k: o.k, seq: prompt.ids.length },
+      },
+    };
+  }
+
+  private word(id: number, score: number): WordScore {
+    const gloss = this.vocab.gloss(id);
+    return { id, text: this.wordText(id), score, ...(gloss ? { gloss } : {}) };
+  }
+
+  /** Row i of a top-k as words (OMP's padding ids -1 skipped). */
+  private topWords(top: TopK, i: number): WordScore[] {
+    const out: WordScore[] = [];
+    for (let j = 0; j < top.k; j++) {
+      const id = top.ids[i * top.k + j]!;
+      if (id >= 0) out.push(this.word(id, top.scores[i * top.k + j]!));
+    }
+    return out;
   }
 
   /** Releases the sessions; a second call does nothing. */

@@ -20,10 +20,10 @@ export interface Box {
 
 /**
  * patch: a vision-tower output row; cls: the class token; newline: a learned row-end vector (LLaVA-NeXT's
- * image_newline); special: a text token the family places between rows or tiles (`<row_1_col_2>`, `<global-img>`,
- * `<img>`, boi/eoi, a newline token), with its text.
+ * image_newline). Text tokens a family places between rows or tiles (`<row_1_col_2>`, `<global-img>`, `<img>`,
+ * boi/eoi) are not image tokens: they are TokenLayout.specials.
  */
-export type TokenKind = 'patch' | 'cls' | 'newline' | 'special';
+export type TokenKind = 'patch' | 'cls' | 'newline';
 /**
  * base: the whole image (square-resized, center-cropped or smart-resized); grid: the high-resolution anyres crops as
  * one un-padded map; tiles: high-resolution tiles kept apart (each its own grid); thumbnail: a downscaled whole-image
@@ -31,6 +31,9 @@ export type TokenKind = 'patch' | 'cls' | 'newline' | 'special';
  */
 export type ViewName = 'base' | 'grid' | 'tiles' | 'thumbnail';
 export const VIEW_NAMES: readonly ViewName[] = ['base', 'grid', 'tiles', 'thumbnail'];
+/** What a user picks to draw or return: one view, or every view the result has. */
+export type ViewChoice = ViewName | 'all';
+export const VIEW_CHOICES: readonly ViewChoice[] = [...VIEW_NAMES, 'all'];
 
 /** One image token, in the order the LLM receives it. */
 export interface LayoutToken {
@@ -44,10 +47,8 @@ export interface LayoutToken {
   col: number;
   /** Row of the crop's feature matrix this token copies (-1 for newline tokens). */
   source: number;
-  /** The part of the original image the token covers; null for cls, newline and special tokens. */
+  /** The part of the original image the token covers; null for cls and newline tokens. */
   box: Box | null;
-  /** A special token's text (e.g. "<row_1_col_2>"); only on kind 'special'. */
-  text?: string;
 }
 
 export interface ViewInfo {
@@ -60,8 +61,9 @@ export interface ViewInfo {
 }
 
 /**
- * A text token the prompt places among the image tokens (Gemma's boi / eoi) that is shown in the layout but is not
- * a row of the image features (image_features stays [n_image_tokens, hidden], what is scattered into inputs_embeds).
+ * A text token the processor places among the image tokens (`<row_1_col_2>`, `<global-img>`, `<img>` / `</img>`,
+ * Gemma's boi / eoi, a newline) that is not a row of the image features (image_features stays [n_image_tokens,
+ * hidden], what is scattered into inputs_embeds); the LLM embeds it as text.
  */
 export interface LayoutSpecial {
   text: string;
@@ -86,6 +88,11 @@ export interface ImageFeatures {
   /** Model input, [crops, 3, H, W] (for llava crops = 1). */
   pixelValues: Float32Array;
   pixelShape: number[];
+  /**
+   * pixel_values' shape as transformers' processor returns it, when the family states it (InternVL: the 4-D tile
+   * batch); absent: `--dump-tensors` derives it from pixelShape (anyres: [1, crops, 3, H, W]).
+   */
+  processorShape?: number[];
   /** Projector output per crop before packing, [crops, tokensPerCrop, hidden]. */
   cropFeatures: Float32Array;
   cropShape: number[];
@@ -95,6 +102,11 @@ export interface ImageFeatures {
   layout: TokenLayout;
   /** The decoded image the boxes refer to (what the renderers draw on). */
   rgb: RgbImage;
+  /**
+   * Extra vision outputs the language model adds inside the decoder (Qwen3-VL DeepStack), packed like `features`
+   * ([tokens, hidden] each), with the decoder layer whose input they are added to; absent for other families.
+   */
+  injections?: Array<{ beforeLayer: number; features: Float32Array }>;
 }
 
 /** The lens methods are the rows of one table (src/lens/methods.ts). */
@@ -137,10 +149,10 @@ export interface ResultJson {
     row: number;
     col: number;
     box: Box | null;
-    /** A special token's text (kind 'special' only). */
-    text?: string;
     top: WordScore[];
   }>;
+  /** The text tokens among the image tokens, in prompt order (TokenLayout.specials); absent when there are none. */
+  specials?: LayoutSpecial[];
   /** Present when the deep lens ran (schema imgtokens.result/2). */
   deep?: DeepJson;
 }
@@ -154,6 +166,8 @@ export interface ResultJson {
 export interface DeepLayerJson {
   /** hidden_states index, 0..numLayers. */
   layer: number;
+  /** compat 'llava-interp' only: that tool's name for this entry ("Layer {layer + 1}"). */
+  label?: string;
   /** Logit lens (final norm once, then lm_head), top-k per image token. */
   logit: WordScore[][];
   /** Embedding lens (cosine to embed_tokens), top-k per image token. */

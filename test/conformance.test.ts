@@ -52,6 +52,15 @@ interface Case {
   ) => void;
 }
 
+/** Gemma 3 / 4 fixture measures -> lens methods: the embedding measures against embed_tokens * sqrt(H). */
+const GEMMA_METHODS: Array<[string, LensMethod]> = [
+  ['cosine', 'cosine'],
+  ['dot_scaled', 'dot'],
+  ['l2_scaled', 'l2'],
+  ['lm_head', 'logit-raw'],
+  ['lm_head_normed', 'logit'],
+];
+
 export const CASES: Case[] = [
   {
     dir: 'test/fixtures/llava/tiny-llava',
@@ -166,6 +175,56 @@ export const CASES: Case[] = [
       checkLayout: tiledLayout,
     },
   ]),
+  // Gemma 3 / Gemma 4 against transformers 5.12.1 (fixtures-modern README-gemma.md): the default (torchvision)
+  // backend with every lens measure in the space the features live in (embed_tokens * sqrt(H): dot_scaled, l2_scaled;
+  // the logit lens over the raw tied matrix), and the PIL backend, bit-exact pixels and the features from them.
+  // The pan-and-scan runs and the stage-by-stage checks are in src/families/gemma3/gemma3.test.ts.
+  ...(['gemma3', 'gemma4'] as const).flatMap((m): Case[] => [
+    {
+      dir: `test/fixtures/modern/tiny-${m}`,
+      modelType: m,
+      imagesDir: 'test/fixtures/modern/images',
+      pixelTol: 0,
+      featureTol: 1e-4,
+      scaledTol: true,
+      methods: GEMMA_METHODS,
+      checkLayout: gemmaLayout,
+    },
+    {
+      dir: `test/fixtures/modern/tiny-${m}`,
+      modelType: m,
+      imagesDir: 'test/fixtures/modern/images',
+      loadOptions: { imageBackend: 'pil' },
+      pixelsFile: 'pixel_values_pil.npy',
+      pixelTol: 0,
+      featuresFile: 'image_features_pil.npy',
+      featureTol: 1e-4,
+      scaledTol: true,
+      methods: [], // the fixtures' top-k lists come from the default backend's features
+      checkLayout: gemmaLayout,
+    },
+  ]),
+  // InternVL against transformers 5.12.1 (fixtures-modern): GotOcr2ImageProcessor with crop_to_patches forced, the
+  // default (torchvision) backend's uint8 BICUBIC kernel and fused normalisation (bit-exact on these images) with
+  // every lens measure, and the PIL backend (bit-exact pixels, image_features_pil). Vision stages are checked one by
+  // one in src/families/internvl/internvl.test.ts. Tied: logit-raw is dot.
+  ...[{}, { pil: true }].map((o): Case => ({
+    dir: 'test/fixtures/modern/tiny-internvl',
+    modelType: 'internvl',
+    imagesDir: 'test/fixtures/arch/images',
+    pixelTol: 0,
+    featureTol: 1e-4,
+    scaledTol: true,
+    checkLayout: tiledLayout,
+    ...('pil' in o
+      ? {
+          loadOptions: { imageBackend: 'pil' as const },
+          pixelsFile: 'pixel_values_pil.npy',
+          featuresFile: 'image_features_pil.npy',
+          methods: [], // the fixtures' top-k lists come from the default backend's features
+        }
+      : {}),
+  })),
 ];
 
 /** Fixture method name -> lens method. */
@@ -419,7 +478,7 @@ function onevisionGrid(
 }
 
 /**
- * Idefics3 / SmolVLM (fixtures-modern): token_layout rows are [position, feature_row, tile, tile_kind, grid_row,
+ * Idefics3 / SmolVLM / InternVL (fixtures-modern): token_layout rows are [position, feature_row, tile, tile_kind, grid_row,
  * grid_col, token_row, token_col, first_patch_row, first_patch_col, tile_y0, tile_x0, tile_y1, tile_x1, orig_x0,
  * orig_y0, orig_x1, orig_y1]; every token's tile, place and ORIGINAL-image box must match, and the layout's specials
  * must be exactly the prompt's non-image tokens of the image run (same text, same positions).
@@ -432,7 +491,8 @@ function tiledLayout(layout: TokenLayout, meta: ExpectedJson): void {
   assert.equal(layout.tokens.length, rows.length, 'token_layout length');
   const specials = layout.specials ?? [];
   const nonImage = meta.prompt!.non_image_tokens;
-  const start = nonImage.find((t) => t[2] === '<fake_token_around_image>')![0];
+  // The image run starts at the layout's first special (<fake_token_around_image>; InternVL: <img>).
+  const start = nonImage.find((t) => t[3] === specials[0].text)![0];
   const side = 1 + Math.max(...rows.map((r) => Number(r[7]))); // tokens per tile side
   rows.forEach((row, i) => {
     const [pos, feat, tile, kind, gr, gc, tr, tc, , , , , , , x0, y0, x1, y1] = row;
@@ -443,7 +503,7 @@ function tiledLayout(layout: TokenLayout, meta: ExpectedJson): void {
     assert.deepEqual(
       [
         t.crop,
-        grid ? 'tile' : 'global',
+        grid ? 'tile' : kind === 'thumbnail' ? 'thumbnail' : 'global',
         grid ? Math.floor(t.row / side) : -1,
         grid ? Math.floor(t.col / side) : -1,
         t.row % side,
@@ -470,6 +530,47 @@ function tiledLayout(layout: TokenLayout, meta: ExpectedJson): void {
     inRun.map((t) => [t[0], t[3]]),
     'special tokens of the image run (position, decoded text)',
   );
+}
+
+/**
+ * Gemma 3 / Gemma 4 (fixtures-modern): token_layout rows are [position, (crop,) row, col, y0, x0, y1, x1, orig_y0,
+ * orig_x0, orig_y1, orig_x1] (Gemma 3 has the crop column; boxes in view / resized pixels, then on the ORIGINAL
+ * image); every token's place, box and prompt position must match, and the specials must be exactly the boi / eoi
+ * tokens at special_tokens.boi_positions / eoi_positions.
+ */
+function gemmaLayout(layout: TokenLayout, meta: ExpectedJson): void {
+  const cols = meta.token_layout_columns!;
+  const rows = meta.token_layout!;
+  const st = (meta as unknown as { special_tokens: { boi_positions: number[]; eoi_positions: number[] } })
+    .special_tokens;
+  const hasCrop = cols[1] === 'crop';
+  assert.deepEqual(cols.slice(-4), ['orig_y0', 'orig_x0', 'orig_y1', 'orig_x1']);
+  assert.equal(layout.tokens.length, rows.length, 'token_layout length');
+  const specials = layout.specials ?? [];
+  const start = st.boi_positions[0];
+  rows.forEach((row, i) => {
+    const t = layout.tokens[i];
+    const pos = Number(row[0]);
+    const [r, c] = hasCrop ? [row[2], row[3]] : [row[1], row[2]];
+    if (hasCrop) assert.equal(t.crop, row[1], `token ${i} crop`);
+    assert.deepEqual([t.kind, t.view, t.row, t.col], ['patch', 'base', r, c], `token ${i}`);
+    const before = specials.filter((sp) => sp.before <= i).length;
+    assert.equal(start + i + before, pos, `token ${i} position in the prompt`);
+    assert.ok(t.box, `token ${i} has a box`);
+    const [y0, x0, y1, x1] = row.slice(-4).map(Number);
+    const got = [t.box.y, t.box.x, t.box.y + t.box.h, t.box.x + t.box.w];
+    [y0, x0, y1, x1].forEach((v, j) => {
+      assert.ok(Math.abs(got[j] - v) <= 1e-4, `token ${i} box corner ${j}: ${got[j]} vs ${v}`);
+    });
+  });
+  // specials alternate boi, eoi (one pair per image block), at the prompt's boi / eoi positions
+  assert.equal(specials.length, st.boi_positions.length + st.eoi_positions.length, 'specials count');
+  specials.forEach((sp, j) => {
+    assert.equal(sp.text, specials[j % 2].text, `special ${j} text`);
+    const p = (j % 2 === 0 ? st.boi_positions : st.eoi_positions)[j >> 1];
+    assert.equal(start + sp.position, p, `special ${j} (${sp.text}) position`);
+  });
+  assert.notEqual(specials[0].text, specials[1].text, 'boi and eoi differ');
 }
 
 const models: Model[] = [];
@@ -563,6 +664,7 @@ for (const c of CASES) {
             new Set(ties[fx]?.['rows_with_gap_below_1e-5'] ?? []),
             c.scoreTol ?? 1e-4,
             `${img} ${method}`,
+            c.scaledTol,
           );
           tc.diagnostic(
             `${fx} as ${method}: score maxdiff ${r.maxScoreDiff.toExponential(2)}, near-tie rows swapped ${r.swappedRows}`,

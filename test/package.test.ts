@@ -86,7 +86,7 @@ export async function firstWords(dir: string, image: string): Promise<string[]> 
 // @ts-expect-error not a lens method
 export const notAMethod: LensMethod = 'nearest';
 // @ts-expect-error the result schema is a literal
-export const notASchema: ResultJson['schema'] = 'imgtokens.result/2';
+export const notASchema: ResultJson['schema'] = 'imgtokens.result/3';
 `;
 
 describe('the packed library, installed into an empty project', () => {

@@ -5,7 +5,7 @@
  * goes on. Progress is one `batch` task on the ProgressEvent stream, with images/min and an ETA.
  */
 import type { LoadedFamily } from '../families/types.js';
-import type { ModelInfo } from '../api.js';
+import type { DeepOptions, DeepResult, ModelInfo } from '../api.js';
 import type { PreparedImage } from '../model.js';
 import type { ProgressCallback } from '../progress.js';
 import type { ExcludeKind, ImageFeatures, LensMethod, LensOptions, ResultJson } from '../types.js';
@@ -23,6 +23,8 @@ export interface BatchModel {
   ): Promise<PreparedImage>;
   encodePrepared(prepared: PreparedImage, opts?: { onProgress?: ProgressCallback }): Promise<ImageFeatures>;
   lens(features: ImageFeatures, opts: LensOptions): Promise<ResultJson>;
+  /** The deep lens (only called with BatchOptions.deep). */
+  deep?(features: ImageFeatures, opts?: DeepOptions): Promise<DeepResult>;
 }
 
 export interface BatchOptions {
@@ -37,6 +39,8 @@ export interface BatchOptions {
   exifTranspose?: boolean;
   /** Where decode + preprocess run (default 'worker'). */
   prepare?: PrepareMode;
+  /** The deep lens for every image (`--layers`): each result gets `deep` and schema imgtokens.result/2. */
+  deep?: DeepOptions;
   onProgress?: ProgressCallback;
 }
 
@@ -113,6 +117,12 @@ export async function runBatch(model: BatchModel, o: BatchOptions): Promise<Batc
         const features = await model.encodePrepared(cur.value.image, { onProgress: quiet });
         const result = await model.lens(features, lensOpts);
         result.image.name = path;
+        if (o.deep) {
+          if (!model.deep) throw new Error('this model has no deep lens');
+          const d = await model.deep(features, { k: o.k, exclude: o.exclude, onProgress: quiet, ...o.deep });
+          result.schema = 'imgtokens.result/2';
+          result.deep = d.deep;
+        }
         await writer.write({ image: path, result });
       } catch (e) {
         summary.failed++;

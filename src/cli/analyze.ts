@@ -18,9 +18,12 @@ import {
   serializeWords,
   shouldShowInline,
   textGrid,
+  resultAtLayer,
+  deepPngOptions,
   wordsGrid,
   writeFileAtomic,
 } from '../render/index.js';
+import type { DeepResult } from '../api.js';
 import type { ImageFeatures, ResultJson } from '../types.js';
 import { DEFAULT_MAX_IMAGE_BYTES, fetchLimited, isUrl, readLimited } from '../util/fetch-limited.js';
 import { encodeNpy } from '../util/npy.js';
@@ -106,13 +109,39 @@ export async function dumpTensors(dir: string, f: ImageFeatures, modelType: stri
   const anyres = f.layout.views.some((v) => v.name === 'grid');
   // As the image processors return them: anyres models [1, crops, 3, H, W]; single-view [1, 3, H, W];
   // Qwen2-VL its flattened patch rows [patches, C*T*p*p].
-  // Tiling families (Idefics3 / SmolVLM) already give the processor's [1, tiles, 3, M, M].
-  const pixelShape = anyres && f.pixelShape.length === 4 ? [1, ...f.pixelShape] : f.pixelShape;
+  // Tiling families (Idefics3 / SmolVLM) already give the processor's [1, tiles, 3, M, M]; a family that states the
+  // processor's shape (InternVL: [tiles, 3, T, T]) is written as stated.
+  const pixelShape =
+    f.processorShape ?? (anyres && f.pixelShape.length === 4 ? [1, ...f.pixelShape] : f.pixelShape);
   await writeFileAtomic(join(dir, 'pixel_values.npy'), encodeNpy(f.pixelValues, pixelShape));
   if (anyres) await writeFileAtomic(join(dir, 'crop_features.npy'), encodeNpy(f.cropFeatures, f.cropShape));
   const n = f.layout.tokens.length;
   await writeFileAtomic(join(dir, 'image_features.npy'), encodeNpy(f.features, [n, f.hidden]));
   await writeFileAtomic(join(dir, 'layout.json'), JSON.stringify({ modelType, ...f.layout }, null, 1) + '\n');
+}
+
+/**
+ * The deep lens's dump, named and shaped as ../shared/fixtures-deep: input_ids.npy int64 [1, seq],
+ * hidden_states.npy float32 [chosen layers, n_image_tokens, hidden] (HF semantics: index N already normed),
+ * lens_ids.npy int64 / lens_scores.npy float32 [chosen layers, n_image_tokens, k] (the logit lens), and
+ * final_logits.npy float32 [vocab] when the last layer ran; deep_layers.json lists the chosen layer indices.
+ */
+export async function dumpDeepTensors(dir: string, r: DeepResult): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const t = r.tensors;
+  const s = t.shape;
+  await writeFileAtomic(join(dir, 'input_ids.npy'), encodeNpy(t.inputIds, [1, s.seq]));
+  await writeFileAtomic(
+    join(dir, 'hidden_states.npy'),
+    encodeNpy(t.hiddenStates, [s.layers, s.tokens, s.hidden]),
+  );
+  await writeFileAtomic(join(dir, 'lens_ids.npy'), encodeNpy(t.lensIds, [s.layers, s.tokens, s.k]));
+  await writeFileAtomic(join(dir, 'lens_scores.npy'), encodeNpy(t.lensScores, [s.layers, s.tokens, s.k]));
+  if (t.finalLogits) {
+    await writeFileAtomic(join(dir, 'final_logits.npy'), encodeNpy(t.finalLogits, [t.finalLogits.length]));
+  }
+  const layers = r.deep.layers.map((l) => l.layer);
+  await writeFileAtomic(join(dir, 'deep_layers.json'), JSON.stringify({ layers }) + '\n');
 }
 
 export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
@@ -152,6 +181,12 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       if (a.dumpTensors) await dumpTensors(a.dumpTensors, features, model.info.modelType);
       const result = await model.lens(features, { method: a.method, k: a.k, exclude: a.exclude });
       result.image.name = name;
+      if (a.deep) {
+        const d = await model.deep(features, { k: a.k, exclude: a.exclude, onProgress: bar, ...a.deep });
+        if (a.dumpTensors) await dumpDeepTensors(a.dumpTensors, d);
+        result.schema = 'imgtokens.result/2';
+        result.deep = d.deep;
+      }
       const view = a.view;
       if (view !== 'all' && !result.views.some((v) => v.name === view)) {
         throw new BadInputError(
@@ -159,25 +194,31 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
         );
       }
       const rgb = features.rgb;
+      // --layer N: the PNG and the terminal draw that deep-lens layer's words (the JSON and HTML keep them all);
+      // a deep lens over several layers without --layer makes the PNG a sheet of them (src/render/deep.ts).
+      const drawn = a.layer === undefined ? result : resultAtLayer(result, a.layer);
+      const deepPng = deepPngOptions(result, a.layer);
       let png: Buffer | undefined;
       const needPng =
         a.saveImg !== undefined ||
         (a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout)));
-      if (needPng) png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3) });
+      // Outputs that show one grid (the words file, the terminal text) take the first view for 'all'.
+      const oneView = view === 'all' ? result.views[0].name : view;
+      if (needPng)
+        png = await renderPng(result, rgb, { view, size: a.size, words: Math.min(a.k, 3), ...deepPng });
       if (a.saveImg && png) await writeFileAtomic(a.saveImg, png);
       if (a.saveHtml) await writeFileAtomic(a.saveHtml, await renderHtml(result, rgb, { view }));
       if (a.json) await writeFileAtomic(a.json, serializeResult(result));
       if (a.saveWords) {
-        const v = view === 'all' ? 'base' : view;
-        await writeFileAtomic(a.saveWords, serializeWords(wordsGrid(result, { view: v, words: a.k })));
+        await writeFileAtomic(a.saveWords, serializeWords(wordsGrid(result, { view: oneView, words: a.k })));
       }
       bar.finish();
       if (png && a.inline !== 'never' && (a.inline === 'always' || shouldShowInline(process.stdout))) {
         const proto = detectInlineProtocol();
         process.stdout.write(
           proto === 'text'
-            ? textGrid(result, {
-                view: view === 'grid' ? 'grid' : 'base',
+            ? textGrid(drawn, {
+                view: oneView,
                 columns: process.stdout.columns ?? 80,
               })
             : inlineImage(png, proto) + '\n',
@@ -186,13 +227,16 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       const noFiles = outputs.every(([, p]) => !p) && !a.dumpTensors;
       if (!png && noFiles) {
         // Piped with nothing else asked for: the words as text, so `imgtokens photo.jpg | less` shows something.
-        process.stdout.write(textGrid(result, { view: view === 'grid' ? 'grid' : 'base', columns: 160 }));
+        process.stdout.write(textGrid(drawn, { view: oneView, columns: 160 }));
       }
       const wrote = outputs.filter(([, p]) => p).map(([, p]) => p);
       if (!a.quiet) {
         const count = result.tokens.length;
+        const deep = result.deep
+          ? `; deep lens over ${result.deep.layers.length} of ${result.deep.numLayers + 1} hidden states${result.deep.next[0] ? `, next token ${JSON.stringify(result.deep.next[0].text)}` : ''}`
+          : '';
         process.stderr.write(
-          `${count} image tokens, method ${result.method}, k ${result.k}${wrote.length ? `; wrote ${wrote.join(', ')}` : ''}\n`,
+          `${count} image tokens, method ${result.method}, k ${result.k}${deep}${wrote.length ? `; wrote ${wrote.join(', ')}` : ''}\n`,
         );
       }
       return result;

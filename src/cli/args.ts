@@ -12,13 +12,72 @@ import {
   LENS_METHODS,
   type LensMethod,
 } from '../lens/methods.js';
-import type { ExcludeKind } from '../types.js';
-import type { Device, ImageBackend } from '../api.js';
+import { parseViewChoice } from '../render/text.js';
+import type { ExcludeKind, ViewChoice } from '../types.js';
+import type { DeepOptions, Device, ImageBackend } from '../api.js';
 
 export const DEFAULT_MODEL = 'llava-hf/llava-v1.6-vicuna-7b-hf';
 export const MAX_WORDS = 100;
 
-export type ViewChoice = 'base' | 'grid' | 'all';
+export type { ViewChoice } from '../types.js';
+
+/** The deep-lens flags (analyze and batch): --layers turns the deep lens on; the others refine it. */
+export const DEEP_FLAGS = {
+  layers: { type: 'string' },
+  prompt: { type: 'string' },
+  'raw-prompt': { type: 'string' },
+  reference: { type: 'string' },
+  'lens-compat': { type: 'string' },
+} as const;
+
+export const DEEP_HELP = `      --layers <spec>      the deep lens: run the language model on the image's prompt and read the
+                           logit lens and the embedding lens at every chosen layer: all | a-b | i,j,k
+                           (hidden-state indices: 0 = the input embeddings, N = the last layer)
+      --prompt <question>  the question, put through the model's chat template
+                           (default "What is shown in this image?")
+      --raw-prompt <text>  the prompt text as the processor gets it (write the image placeholder once)
+      --reference <v>      v4 | v5: whose behaviour to mirror where transformers 4.45.1 and 5.x differ
+                           (default v5)
+      --lens-compat <m>    llava-interp: its double norm at the last layer and its "Layer i+1" names`;
+
+/** Validates the DEEP_FLAGS values; undefined when --layers is absent (and the other deep flags then refused). */
+export function parseDeepFlags(v: {
+  layers?: string;
+  prompt?: string;
+  'raw-prompt'?: string;
+  reference?: string;
+  'lens-compat'?: string;
+}): DeepOptions | undefined {
+  const ref = v.reference;
+  if (ref !== undefined && ref !== 'v4' && ref !== 'v5') {
+    throw new BadInputError(`--reference must be v4 or v5, got "${ref}"`);
+  }
+  const compat = v['lens-compat'];
+  if (compat !== undefined && compat !== 'llava-interp') {
+    throw new BadInputError(`--lens-compat must be llava-interp, got "${compat}"`);
+  }
+  if (v.prompt !== undefined && v['raw-prompt'] !== undefined) {
+    throw new BadInputError('give either --prompt or --raw-prompt, not both');
+  }
+  if (v.layers === undefined) {
+    const stray = (['prompt', 'raw-prompt', 'reference', 'lens-compat'] as const).find(
+      (f) => v[f] !== undefined,
+    );
+    if (stray) {
+      throw new BadInputError(`--${stray} needs --layers (it belongs to the deep lens)`, {
+        hint: 'add --layers all (or a range such as --layers 0-8)',
+      });
+    }
+    return undefined;
+  }
+  return {
+    layers: v.layers,
+    ...(v.prompt !== undefined ? { prompt: v.prompt } : {}),
+    ...(v['raw-prompt'] !== undefined ? { rawPrompt: v['raw-prompt'] } : {}),
+    ...(ref ? { reference: ref } : {}),
+    ...(compat ? { compat } : {}),
+  };
+}
 
 export interface AnalyzeArgs extends ModelFlags {
   image: string;
@@ -34,6 +93,10 @@ export interface AnalyzeArgs extends ModelFlags {
   device: Device;
   quiet: boolean;
   inline: 'auto' | 'never' | 'always';
+  /** The deep lens (--layers and friends); absent = the projector-level lens only. */
+  deep?: DeepOptions;
+  /** --layer N: the PNG and terminal draw deep-lens layer N (a hidden_states index). */
+  layer?: number;
 }
 
 /** The --method lines of --help: one per row of the method table. */
@@ -64,9 +127,13 @@ ${METHOD_HELP}
       --view <v>           base | grid | all (default all)
       --save-img <png>     the image with words drawn over each patch
       --save-html <html>   one self-contained interactive page
-      --json <file>        the full result (schema imgtokens.result/1)
+      --layer <n>          draw deep-lens layer n's words in the PNG and terminal
+      --json <file>        the full result (schema imgtokens.result/1; /2 with --layers)
       --save-words <file>  the original tool's grid of words (JSON)
-      --dump-tensors <dir> pixel_values.npy, crop_features.npy, image_features.npy, layout.json
+      --dump-tensors <dir> pixel_values.npy, crop_features.npy, image_features.npy, layout.json;
+                           with --layers also input_ids.npy, hidden_states.npy, lens_ids.npy,
+                           lens_scores.npy, final_logits.npy (named and shaped as the deep fixtures)
+${DEEP_HELP}
       --exclude <kinds>    hide special and/or byte tokens: special,bytes
       --exif-transpose     rotate by the EXIF orientation first (transformers does not)
       --device <d>         cpu | webgpu | cuda (default cpu)
@@ -82,6 +149,7 @@ Examples:
   imgtokens photo.jpg --model llava-hf/llava-1.5-7b-hf --method cosine -k 5 --save-html photo.html
   imgtokens https://example.com/cat.png --save-img cat-words.png --json cat.json --exclude special,bytes
   imgtokens photo.jpg --model ./my-llava-dir --dump-tensors out/
+  imgtokens photo.jpg --model llava-hf/llava-1.5-7b-hf --layers all --json deep.json
 
 Environment: HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE=1.
 `;
@@ -195,6 +263,7 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
       allowPositionals: true,
       options: {
         ...MODEL_FLAGS,
+        ...DEEP_FLAGS,
         size: { type: 'string' },
         view: { type: 'string' },
         'save-img': { type: 'string' },
@@ -202,6 +271,7 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
         json: { type: 'string' },
         'save-words': { type: 'string' },
         'dump-tensors': { type: 'string' },
+        layer: { type: 'string' },
         inline: { type: 'boolean' },
         'no-inline': { type: 'boolean' },
         version: { type: 'boolean', short: 'V' },
@@ -228,10 +298,7 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
       },
     );
   }
-  const view = v.view ?? 'all';
-  if (view !== 'base' && view !== 'grid' && view !== 'all') {
-    throw new BadInputError(`--view must be base, grid or all, got "${view}"`);
-  }
+  const view = parseViewChoice(v.view ?? 'all', '--view');
   return {
     ...parseModelFlags(v),
     image: parsed.positionals[0],
@@ -242,6 +309,8 @@ export function parseAnalyzeArgs(argv: string[]): AnalyzeArgs | 'help' | 'versio
     json: v.json,
     saveWords: v['save-words'],
     dumpTensors: v['dump-tensors'],
+    deep: parseDeepFlags(v),
     inline: v['no-inline'] ? 'never' : v.inline ? 'always' : 'auto',
+    ...(v.layer === undefined ? {} : { layer: intFlag('layer', v.layer, 0, 0, 1000) }),
   };
 }

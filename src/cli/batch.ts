@@ -8,7 +8,15 @@ import { BadInputError } from '../errors.js';
 import { loadModel } from '../model.js';
 import type { ProgressCallback } from '../progress.js';
 import { checkOutputPath } from './analyze.js';
-import { DEFAULT_MODEL, MAX_WORDS, MODEL_FLAGS, parseModelFlags } from './args.js';
+import {
+  DEEP_FLAGS,
+  DEEP_HELP,
+  DEFAULT_MODEL,
+  MAX_WORDS,
+  MODEL_FLAGS,
+  parseDeepFlags,
+  parseModelFlags,
+} from './args.js';
 import { progressBar } from './progress-bar.js';
 
 export const BATCH_HELP = `imgtokens batch: analyse many images with one loaded model, one JSON line per image
@@ -16,7 +24,7 @@ export const BATCH_HELP = `imgtokens batch: analyse many images with one loaded 
 Usage:
   imgtokens batch <files | folders | globs>... --out results.jsonl [options]
 
-Each line is {"image": path, "result": <imgtokens.result/1>} or {"image": path, "error": message}.
+Each line is {"image": path, "result": <imgtokens.result/1, /2 with --layers>} or {"image": path, "error": message}.
 Running again with the same --out skips images that already have a line (a cut-off last line is redone).
 Folders and globs ("photos/**/*.jpg", quoted) expand to .jpg .jpeg .png .webp .gif files.
 
@@ -32,8 +40,9 @@ Options:
       --exclude <kinds>    special,bytes
       --exif-transpose     rotate by the EXIF orientation first
       --device <d>         cpu | webgpu | cuda (default cpu)
-      --image-backend <b>  torchvision | pil (Idefics3 / SmolVLM; default torchvision)
+      --image-backend <b>  torchvision | pil (Idefics3 / SmolVLM / InternVL; default torchvision)
       --no-worker          decode and preprocess on the main thread (no overlap with compute)
+${DEEP_HELP}
   -q, --quiet              no progress output
   -h, --help               this help
 `;
@@ -47,6 +56,7 @@ export async function runBatch(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         ...MODEL_FLAGS,
+        ...DEEP_FLAGS,
         out: { type: 'string', short: 'o' },
         shard: { type: 'string' },
         'no-worker': { type: 'boolean' },
@@ -72,6 +82,7 @@ export async function runBatch(argv: string[]): Promise<number> {
     imageBackend,
     quiet,
   } = parseModelFlags(v);
+  const deep = parseDeepFlags(v);
   const shard = v.shard === undefined ? undefined : parseShard(v.shard);
   await checkOutputPath('--out', v.out);
   const images = await expandInputs(parsed.positionals);
@@ -95,6 +106,7 @@ export async function runBatch(argv: string[]): Promise<number> {
       exifTranspose,
       prepare: v['no-worker'] ? 'inline' : 'worker',
       onProgress,
+      deep,
     });
     bar.finish();
     if (!quiet) {

@@ -22,6 +22,9 @@ import { qwen2_5vl } from './qwen2_5_vl/index.js';
 import { qwen3vl } from './qwen3_vl/index.js';
 import { idefics3 } from './idefics3/index.js';
 import { smolvlm } from './smolvlm/index.js';
+import { gemma3 } from './gemma3/index.js';
+import { gemma4 } from './gemma4/index.js';
+import { internvl } from './internvl/index.js';
 import type { Family } from './types.js';
 
 const FAMILY_LIST: readonly Family[] = [
@@ -34,6 +37,9 @@ const FAMILY_LIST: readonly Family[] = [
   qwen3vl,
   idefics3,
   smolvlm,
+  gemma3,
+  gemma4,
+  internvl,
 ];
 
 export const FAMILIES: ReadonlyMap<string, Family> = new Map(FAMILY_LIST.map((f) => [f.modelType, f]));

@@ -11,6 +11,7 @@
  */
 import type { ImageBackend } from '../api.js';
 import type { ConfigReader, Json } from '../config/reader.js';
+import type { LanguageSide } from '../llm/spec.js';
 import type { PreprocessResult, ProcessorDef, ProcessorSpec } from '../image/processor.js';
 import type { NamedTensor } from '../runtime/session.js';
 import type { TensorInfo, WeightTensor } from '../source/types.js';
@@ -36,8 +37,13 @@ export interface LoadedFamily {
   modelType: string;
   /** The views this model's layouts have, in sequence order. */
   views: ViewName[];
-  /** The language-model side: lens matrices, norm, embedding scale (the deep lens extends it). */
+  /** The language-model side: lens matrices, norm, embedding scale, decoder settings and tensor naming. */
   text: TextSpec;
+  /**
+   * The language model's input side for the deep lens: prompt format and placeholder expansion, positions,
+   * attention mask (src/llm/spec.ts). null: the deep lens does not support this family yet (it says so).
+   */
+  language: LanguageSide | null;
   /** Notices for the user (e.g. tied embeddings assumed). */
   notices: string[];
   /** The image processor's settings: plain data, run by its registered ProcessorDef (also in a worker thread). */
@@ -49,6 +55,8 @@ export interface LoadedFamily {
   /** ONNX model: visionInputs' feeds -> crop_features [crops, tokens, hidden]. */
   buildVisionGraph(tensors: ReadonlyMap<string, WeightTensor>): Uint8Array;
   visionInputs(pre: PreprocessResult): VisionInputs;
+  /** pixel_values' shape as transformers' processor returns it, when `pre.shape` alone does not say (optional). */
+  processorShape?(pre: PreprocessResult): number[];
   layout(pre: PreprocessResult): TokenLayout;
   /** Packs crop_features into what the LLM receives, [layout tokens, hidden]. */
   pack(

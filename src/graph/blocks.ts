@@ -8,6 +8,8 @@
  *   models/clip/modeling_clip.py  (CLIPVisionEmbeddings, CLIPAttention eager path, CLIPMLP, CLIPEncoderLayer)
  *   models/siglip/modeling_siglip.py (SiglipVisionEmbeddings, same encoder layer layout)
  *   models/llava/modeling_llava.py (LlavaMultiModalProjector)
+ *   and, at transformers 5.12.1: models/internvl/modeling_internvl.py (InternVLVisionAttention with use_qk_norm,
+ *   InternVLVisionLayer's LayerScale, NORM2FN), models/idefics3/modeling_idefics3.py (Idefics3Connector.pixel_shuffle)
  *   activations.py (ACT2FN: gelu, gelu_new, gelu_pytorch_tanh, quick_gelu, relu, silu)
  */
 import { UnsupportedModelError } from '../errors.js';
@@ -69,6 +71,33 @@ export function rmsNorm(
   const ms = g.reduce('ReduceMean', g.mul(x, x, `${name}.sq`), [-1], { name: `${name}.mean_sq` }); // [..., 1]
   const inv = g.div(1, g.sqrt(g.add(ms, eps, `${name}.var_eps`), `${name}.rms`), `${name}.inv_rms`);
   return g.mul(g.mul(x, inv, `${name}.normed`), scale, name); // [..., dim]
+}
+
+export type NormType = 'layer_norm' | 'rms_norm';
+
+/** nn.LayerNorm (weight + bias) or RMSNorm (weight only) over the last axis, as a config's `norm_type` says. */
+export function norm(
+  g: GraphBuilder,
+  w: Weights,
+  x: Value,
+  dim: number,
+  eps: number,
+  kind: NormType,
+  name: string,
+): Value {
+  return kind === 'rms_norm' ? rmsNorm(g, w, x, dim, eps, name) : layerNorm(g, w, x, dim, eps, name);
+}
+
+/** LayerScale: x · λ with a learned per-channel vector (`w.get(param)`, [dim]; InternViT lambda_1 / lambda_2). */
+export function layerScale(
+  g: GraphBuilder,
+  w: Weights,
+  x: Value,
+  param: string,
+  dim: number,
+  name: string,
+): Value {
+  return g.mul(x, w.get(param, [dim]), name); // [..., dim]
 }
 
 /**
@@ -147,25 +176,58 @@ export interface EncoderSpec {
   eps: number;
 }
 
+/** Options of the shared attention block; the defaults are CLIPAttention / SiglipAttention. */
+export interface AttentionOptions {
+  /** Submodule names of q, k, v and the output projection (default q_proj, k_proj, v_proj, out_proj). */
+  names?: { q: string; k: string; v: string; out: string };
+  /** Whether q / k / v have biases (default true; InternViT: attention_bias). The output projection always has one. */
+  qkvBias?: boolean;
+  /**
+   * RMSNorm of q and k over the WHOLE width, before the head split, with weights `q_norm` / `k_norm` [C] and this eps
+   * (InternVLVisionAttention with use_qk_norm: InternVLVisionRMSNorm(embed_dim), eps 1e-6).
+   */
+  qkNormEps?: number;
+  /**
+   * Where head_dim^-0.5 is applied: 'query' scales q after its projection (CLIPAttention); 'scores' scales q·kᵀ
+   * (eager_attention_forward of SigLIP / InternViT). The two agree to float rounding.
+   */
+  scale?: 'query' | 'scores';
+}
+
 /**
- * Multi-head self-attention without a mask (CLIPAttention / SiglipAttention, eager path).
- * x [N, T, C] -> [N, T, C]; q is scaled by head_dim^-0.5 after its projection, as CLIPAttention does
- * (SiglipAttention scales the scores instead; the two agree to float rounding).
+ * Multi-head self-attention without a mask (CLIPAttention / SiglipAttention / InternVLVisionAttention, eager path).
+ * x [N, T, C] -> [N, T, C].
  */
-export function attention(g: GraphBuilder, w: Weights, x: Value, spec: EncoderSpec, name: string): Value {
+export function attention(
+  g: GraphBuilder,
+  w: Weights,
+  x: Value,
+  spec: EncoderSpec,
+  name: string,
+  opts: AttentionOptions = {},
+): Value {
   const { hidden: C, heads: H } = spec;
   const D = C / H; // head_dim
-  const q = g.mul(linear(g, w.pp('q_proj'), x, C, C, `${name}.q_proj`), D ** -0.5, `${name}.q`); // [N, T, C]
-  const k = linear(g, w.pp('k_proj'), x, C, C, `${name}.k`); // [N, T, C]
-  const v = linear(g, w.pp('v_proj'), x, C, C, `${name}.v`); // [N, T, C]
+  const n = opts.names ?? { q: 'q_proj', k: 'k_proj', v: 'v_proj', out: 'out_proj' };
+  const bias = { bias: opts.qkvBias ?? true };
+  const scaleScores = opts.scale === 'scores';
+  let q = linear(g, w.pp(n.q), x, C, C, `${name}.q_proj`, bias); // [N, T, C]
+  let k = linear(g, w.pp(n.k), x, C, C, `${name}.k`, bias); // [N, T, C]
+  const v = linear(g, w.pp(n.v), x, C, C, `${name}.v`, bias); // [N, T, C]
+  if (opts.qkNormEps !== undefined) {
+    q = rmsNorm(g, w.pp('q_norm'), q, C, opts.qkNormEps, `${name}.q_norm`); // [N, T, C]
+    k = rmsNorm(g, w.pp('k_norm'), k, C, opts.qkNormEps, `${name}.k_norm`); // [N, T, C]
+  }
+  if (!scaleScores) q = g.mul(q, D ** -0.5, `${name}.q`);
   const qh = g.transpose(g.reshape(q, [0, 0, H, D]), [0, 2, 1, 3], `${name}.q_heads`); // [N, H, T, D]
   const kt = g.transpose(g.reshape(k, [0, 0, H, D]), [0, 2, 3, 1], `${name}.k_heads_t`); // [N, H, D, T]
   const vh = g.transpose(g.reshape(v, [0, 0, H, D]), [0, 2, 1, 3], `${name}.v_heads`); // [N, H, T, D]
-  const scores = g.matmul(qh, kt, `${name}.scores`); // [N, H, T, T]
+  const raw = g.matmul(qh, kt, scaleScores ? `${name}.scores_raw` : `${name}.scores`); // [N, H, T, T]
+  const scores = scaleScores ? g.mul(raw, D ** -0.5, `${name}.scores`) : raw;
   const probs = g.softmax(scores, -1, `${name}.probs`); // [N, H, T, T]
   const ctx = g.matmul(probs, vh, `${name}.ctx_heads`); // [N, H, T, D]
   const merged = g.reshape(g.transpose(ctx, [0, 2, 1, 3]), [0, 0, C], `${name}.ctx`); // [N, T, C]
-  return linear(g, w.pp('out_proj'), merged, C, C, `${name}.out`); // [N, T, C]
+  return linear(g, w.pp(n.out), merged, C, C, `${name}.out`); // [N, T, C]
 }
 
 /** fc2(act(fc1(x))) (CLIPMLP / SiglipMLP). x [N, T, C] -> [N, T, C]. */
@@ -247,7 +309,12 @@ export function prependClassToken(
   hidden: number,
   name: string,
 ): Value {
-  const cls = g.reshape(w.get('class_embedding', [hidden]), [1, 1, hidden], `${name}.cls`); // [1, 1, C]
+  return prependToken(g, w.get('class_embedding', [hidden]), x, hidden, name);
+}
+
+/** Prepends one learned vector (any shape holding C values: [C], [1, 1, C]) to every sequence. x [N, T, C] -> [N, 1+T, C]. */
+export function prependToken(g: GraphBuilder, token: Value, x: Value, hidden: number, name: string): Value {
+  const cls = g.reshape(token, [1, 1, hidden], `${name}.cls`); // [1, 1, C]
   const batch = g.shape(x, { start: 0, end: 1, name: `${name}.batch` }); // [1] = N
   const target = g.concat([batch, g.constInt64([1, hidden])], 0, `${name}.cls_shape`); // [3] = (N, 1, C)
   const clsN = g.expand(cls, target, `${name}.cls_expanded`); // [N, 1, C]
@@ -278,6 +345,29 @@ export type FeatureStrategy = 'default' | 'full';
 export function selectFeatures(g: GraphBuilder, x: Value, strategy: FeatureStrategy, name: string): Value {
   if (strategy === 'full') return g.identity(x, name);
   return g.slice(x, [1], [Number.MAX_SAFE_INTEGER], [1], undefined, name);
+}
+
+/**
+ * Pixel shuffle (space-to-depth) of raster patch features [N, grid*grid, D] -> [N, (grid/s)^2, s*s*D]. Output token
+ * (R, C) of the (grid/s) x (grid/s) grid is the concat over dr = 0..s-1 (outer), dc = 0..s-1 (inner) of patch
+ * (s R + dr, s C + dc), channel (dr s + dc) D + d: Idefics3Connector.pixel_shuffle and InternVLModel.pixel_shuffle
+ * give this same order (transformers 5.12.1; fixtures-modern README-pixelshuffle.md, asserted bitwise there).
+ * 'dc-dr' is the deliberately wrong transposed order, kept for the pitfall tests.
+ */
+export function pixelShuffle(
+  g: GraphBuilder,
+  x: Value,
+  grid: number,
+  s: number,
+  D: number,
+  name: string,
+  order: 'dr-dc' | 'dc-dr' = 'dr-dc',
+): Value {
+  const t = grid / s;
+  const blocks = g.reshape(x, [-1, t, s, t, s, D], `${name}.blocks`); // [N, R, dr, C, dc, D]
+  const perm = order === 'dr-dc' ? [0, 1, 3, 2, 4, 5] : [0, 1, 3, 4, 2, 5];
+  const moved = g.transpose(blocks, perm, `${name}.moved`); // [N, R, C, dr, dc, D]
+  return g.reshape(moved, [-1, t * t, s * s * D], name); // [N, T, s*s*D]
 }
 
 /** LlavaMultiModalProjector: linear_2(act(linear_1(x))). `w` at `multi_modal_projector`. x [N, T, Cv] -> [N, T, Ct]. */

@@ -10,15 +10,15 @@
  *                                    first; its grid tokens are the resized map's cells (the packer interpolates)
  * References (transformers v4.45.1, e71a01a104dd663c730e494eb0b6467bb51df357): models/llava_next/modeling_llava_next.py
  * (LlavaNextForConditionalGeneration.pack_image_features, unpad_image, get_anyres_image_grid_shape).
- * Special tokens (kind 'special', e.g. `<row_1_col_2>`, `<global-img>`, `<img>`): text tokens a family places between
- * rows or tiles; their vectors are the family's (packFeatures takes them by text).
+ * Special tokens (`<row_1_col_2>`, `<global-img>`, `<img>`, boi/eoi): text tokens a family places between rows or
+ * tiles are not image tokens; the layout lists them in `specials` (src/layout/tiles.ts builds tiled layouts).
  * Boxes come from the per-crop maps in the preprocessing geometry (src/image/processor.ts), so a center crop, a squashed
  * square base view, the aspect-preserving anyres resize and its padding are all accounted for; boxes are clipped to the image.
  */
 import { MissingTensorError, UnsupportedModelError } from '../errors.js';
 import type { AffineMap, CropGeometry, PreprocessGeometry } from '../image/processor.js';
 import type { Size } from '../image/transforms.js';
-import type { Box, LayoutToken, TokenLayout, ViewInfo, ViewName } from '../types.js';
+import type { Box, LayoutToken, TokenLayout, ViewInfo } from '../types.js';
 import { checkShape } from '../util/shape.js';
 
 /** The tokens one crop yields, as a grid (e.g. 24 x 24 for CLIP-L/14 at 336 px), not counting a CLS token. */
@@ -328,36 +328,14 @@ function interpolatedGridLayout(
 
 // ---------------------------------------------------------------- packing
 
-/** A special (text) token placed between rows or tiles: no crop, no box; its vector is looked up by `text`. */
-export function pushSpecial(
-  tokens: LayoutToken[],
-  text: string,
-  view: ViewName,
-  row: number,
-  col: number,
-): void {
-  tokens.push({
-    index: tokens.length,
-    kind: 'special',
-    view,
-    crop: -1,
-    row,
-    col,
-    source: -1,
-    box: null,
-    text,
-  });
-}
-
-/** The vectors of layout tokens that do not come from the crops: the learned image_newline, special tokens by text. */
+/** The vectors of layout tokens that do not come from the crops: the learned image_newline. */
 export interface LayoutVectors {
   newline?: Float32Array;
-  special?: ReadonlyMap<string, Float32Array>;
 }
 
 /**
  * Gathers the LLM's image-token vectors: row t of the result is crop `tokens[t].crop`'s row `tokens[t].source`, or
- * the newline vector, or a special token's vector. A memory copy, no arithmetic.
+ * the newline vector. A memory copy, no arithmetic.
  * cropFeatures: [crops, tokensPerCrop, hidden]; every vector [hidden]; returns [tokens, hidden].
  */
 export function packFeatures(
@@ -381,14 +359,6 @@ export function packFeatures(
         );
       }
       out.set(newline, t * hidden);
-      continue;
-    }
-    if (tok.kind === 'special') {
-      const v = vectors?.special?.get(tok.text ?? '');
-      if (!v)
-        throw new MissingTensorError(`the token layout has special token ${tok.text} but no vector for it`);
-      checkShape(`special token ${tok.text}`, [v.length], [hidden], (m) => new MissingTensorError(m));
-      out.set(v, t * hidden);
       continue;
     }
     if (tok.crop < 0 || tok.crop >= crops || tok.source < 0 || tok.source >= perCrop) {

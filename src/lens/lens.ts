@@ -474,6 +474,28 @@ export class Lens {
     return Int32Array.from(out.i64(IO.ids, [tokens, width]).data, (v) => Number(v));
   }
 
+  /**
+   * Rows `ids` of the input-embedding matrix times its scale (Gemma: sqrt(hidden)), [ids.length, hidden]: what
+   * the language model's embedding layer gives for those token ids (the deep lens's text rows of layer 0).
+   */
+  async embeddingRows(ids: readonly number[]): Promise<Float32Array> {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocab) {
+        throw new BadInputError(`token id ${id} is outside the vocabulary [0, ${this.vocab})`);
+      }
+    }
+    if (ids.length === 0) return new Float32Array(0);
+    return this.rows(ids);
+  }
+
+  /** The model's final norm (model.norm) on [tokens, hidden] rows, as the logit lens applies it. */
+  async finalNorm(features: Float32Array, tokens: number): Promise<Float32Array> {
+    if (features.length !== tokens * this.hidden) {
+      throw new BadInputError(`finalNorm: ${features.length} values, expected [${tokens}, ${this.hidden}]`);
+    }
+    return this.rmsNorm(features, tokens);
+  }
+
   /** Frees the onnxruntime sessions. */
   async release(): Promise<void> {
     const all = [...this.sessions.values()];

@@ -8,6 +8,11 @@
  * The page's behaviour is the typed viewer src/web/client/viewer.ts, bundled at build time (src/render/viewer-script.ts)
  * and inlined; this module only lays out the data and the markup.
  *
+ * A result with the deep lens (ResultJson.deep, issue 12) also embeds every chosen layer's logit- and
+ * embedding-lens top-k (src/web/client/deep.ts toDeepPage) and gets the deep-lens panel beside the picture: lens
+ * switch, layer slider with keys and a play button, "first layer of the final word" heat, reverse word lookup with
+ * per-layer heat maps, and the model's next-token top-k (src/web/client/deep-ui.ts).
+ *
  * Safety: all token text reaches the page only as JSON inside <script type="application/json"> with `<`, `>`, `&`,
  * U+2028 and U+2029 escaped, and the script writes it with textContent, never as markup; header text (model id,
  * image name) is HTML-escaped. Control, bidi and zero-width characters are shown as escapes (displayWord).
@@ -21,6 +26,7 @@ import type { ResultJson, RgbImage } from '../types.js';
 import { BadInputError } from '../errors.js';
 import { fontSlicesFor } from './fonts.js';
 import { viewerScript } from './viewer-script.js';
+import { DEEP_CSS, toDeepPage } from '../web/client/deep.js';
 import { readFileSync } from 'node:fs';
 import {
   checkImageMatches,
@@ -115,10 +121,21 @@ export async function renderHtml(
     result.exclude.length ? `excluding ${result.exclude.join(', ')}` : '',
     `${result.image.width}×${result.image.height}`,
   ].filter(Boolean);
-  const data = { views: pageViews, method: result.method };
-  const pageText = [title, name, ...meta, ...pageViews.map((v) => v.title), JSON.stringify(pageViews)].join(
-    ' ',
-  );
+  const deep = result.deep
+    ? toDeepPage(
+        result.deep,
+        result.tokens.map((t) => t.index),
+      )
+    : undefined;
+  const data = { views: pageViews, method: result.method, aspect: image.width / image.height, deep };
+  const pageText = [
+    title,
+    name,
+    ...meta,
+    ...pageViews.map((v) => v.title),
+    JSON.stringify(pageViews),
+    deep ? JSON.stringify(deep) : '',
+  ].join(' ');
   const fontFaces = embedFonts(pageText, options.fontBudgetBytes ?? 3_000_000);
 
   return `<!doctype html>
@@ -149,11 +166,15 @@ export async function renderHtml(
     <span class="legend" id="legend" hidden><span id="lo"></span><i></i><span id="hi"></span></span>
   </div>
 </header>
-<main>
+<main${deep ? ' class="withdeep"' : ''}>
+  <div class="col">
   <div class="stage" id="stage" style="--aspect:${image.width / image.height}">
     <img src="${dataUri}" alt="${escapeHtml(name || 'analysed image')}" draggable="false">
   </div>
-  <p class="help">Hover, tap or Tab to a patch for its top-${result.k} words · arrow keys move · Enter pins · Esc closes</p>
+  <p class="help">Hover, tap or Tab to a patch for its top-${result.k} words · arrow keys move · Enter pins · Esc closes${
+    deep ? ' · ←/→, Home/End (outside the picture) change the layer' : ''
+  }</p>
+  </div>${deep ? '\n  <aside class="deep" id="deep" aria-label="Deep lens: every layer of the language model" hidden></aside>' : ''}
 </main>
 <div id="tip" role="tooltip" hidden></div>
 <script type="application/json" id="data">${jsonForScript(data)}</script>
@@ -253,7 +274,7 @@ async function encodeImage(image: RgbImage, format: 'jpeg' | 'png', maxSide: num
   return `data:image/${format};base64,${bytes.toString('base64')}`;
 }
 
-const CSS = `
+const CSS = `${DEEP_CSS}
 :root{color-scheme:dark;--bg:#111318;--fg:#e8eaf0;--mut:#9aa0ae;--acc:#7cc4ff}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.4 "imgtokens Sans","imgtokens Sans KR",system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","Noto Sans SC","PingFang SC","Hiragino Sans","Microsoft YaHei",sans-serif}
@@ -297,4 +318,6 @@ main{padding:12px 16px}
 #tip td.g{color:var(--mut);font-size:12px}
 #tip td.i{color:#6c7280;font-size:11px;text-align:right}
 .help{color:var(--mut);font-size:12px;text-align:center;margin:8px 0 0}
+main.withdeep{display:grid;grid-template-columns:minmax(0,1fr) minmax(260px,340px);gap:16px;align-items:start}
+@media (max-width:820px){main.withdeep{grid-template-columns:1fr}}
 `;

@@ -1,9 +1,11 @@
 /** The renderers' public API: PNG, HTML, JSON (result and --save-words), terminal, and atomic file output. */
 
 export { renderPng, renderCanvas, type PngOptions } from './png.js';
+export { resultAtLayer, deepPngOptions, type DeepLensName } from './deep.js';
 export { renderHtml, escapeHtml, jsonForScript, type HtmlOptions } from './html.js';
 export {
   RESULT_SCHEMA,
+  RESULT_SCHEMA_DEEP,
   serializeResult,
   parseResult,
   validateResult,

@@ -13,12 +13,22 @@
  *     exclude: ("special" | "bytes")[], // vocabulary filters applied
  *     views: [{ name: "base" | "grid" | "tiles" | "thumbnail", rows, cols, start, count }],   // [start, start+count)
  *     tokens: [{                         // tokens[i] is row i of image_features, in LLM order
- *       index: i, kind: "patch" | "cls" | "newline" | "special", view: one of views' names,
+ *       index: i, kind: "patch" | "cls" | "newline", view: one of views' names,
  *       row, col,                        // in the view's token grid (-1 for cls; newline: the row it ends)
  *       box: { x, y, w, h } | null,      // original-image pixels, may be fractional; null unless a patch
- *       text?: string,                   // a special token's text, e.g. "<row_1_col_2>"; special tokens only
  *       top: [{ id: int, text: string, score: finite number, gloss?: string }]   // best first
- *     }]
+ *     }],
+ *     specials?: [{ text: string,       // a text token among the image tokens ("<row_1_col_2>", "<img>", boi/eoi)
+ *                   before: int,        // the index of the image token it precedes (tokens.length: after the last)
+ *                   position: int }]    // its place in the image run, image tokens and specials counted from 0
+ *     deep?: {                           // imgtokens.result/2 only: the deep lens (src/llm/deep.ts)
+ *       reference: "v4" | "v5", compat?: "llava-interp",
+ *       prompt: { text: string, ids: int[], imagePositions: int[] },   // one position per token, ascending
+ *       numLayers: int >= 1, k: int >= 1,
+ *       layers: [{ layer: int 0..numLayers (ascending), label?: string,
+ *                  logit: Word[][], embed: Word[][] }],   // [tokens.length][<= k], best first
+ *       next: Word[]                     // <= k, softmax probabilities in [0, 1], best first
+ *     }
  *   }
  *
  * --save-words (as pifanpi/visualizing-vlm-tokens imgtokens.py `process_image_cli`): a JSON array of the view's
@@ -32,17 +42,34 @@ import { LENS_METHODS, VIEW_NAMES, type ResultJson, type ViewName } from '../typ
 import { viewGrid } from './text.js';
 
 export const RESULT_SCHEMA = 'imgtokens.result/1';
+/** The schema of a result with the deep lens (`deep`); readers accept both. */
+export const RESULT_SCHEMA_DEEP = 'imgtokens.result/2';
 
 /** The result as pretty JSON: two-space indentation, one token per line (diff- and grep-friendly). */
 export function serializeResult(result: ResultJson): string {
   const problems = validateResult(result);
   if (problems.length > 0) {
-    throw new BadInputError(`result is not valid ${RESULT_SCHEMA}: ${problems.slice(0, 5).join('; ')}`);
+    throw new BadInputError(`result is not a valid imgtokens.result: ${problems.slice(0, 5).join('; ')}`);
   }
-  const { tokens, ...head } = result;
+  const { tokens, deep, ...head } = result;
   const headJson = JSON.stringify(head, null, 2);
   const tokenLines = tokens.map((t) => `    ${JSON.stringify(t)}`).join(',\n');
-  return `${headJson.slice(0, -2)},\n  "tokens": [\n${tokenLines}\n  ]\n}\n`;
+  const body = `${headJson.slice(0, -2)},\n  "tokens": [\n${tokenLines}\n  ]`;
+  if (!deep) return `${body}\n}\n`;
+  // The deep lens: one line per header field, then per layer one line per token and lens.
+  const { layers, ...deepHead } = deep;
+  const headLines = Object.entries(deepHead)
+    .map(([key, v]) => `    ${JSON.stringify(key)}: ${JSON.stringify(v)}`)
+    .join(',\n');
+  const rows = (rs: unknown[]): string => rs.map((r) => `          ${JSON.stringify(r)}`).join(',\n');
+  const layerText = layers
+    .map((l) => {
+      const { logit, embed, ...lh } = l;
+      const h = JSON.stringify(lh).slice(1, -1);
+      return `      {${h},\n        "logit": [\n${rows(logit)}\n        ],\n        "embed": [\n${rows(embed)}\n        ]\n      }`;
+    })
+    .join(',\n');
+  return `${body},\n  "deep": {\n${headLines},\n    "layers": [\n${layerText}\n    ]\n  }\n}\n`;
 }
 
 /** Parses and validates a result file's text; a BadInputError lists the first problems with their JSON paths. */
@@ -57,7 +84,7 @@ export function parseResult(text: string, source = 'result'): ResultJson {
   if (problems.length > 0) {
     const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : '';
     throw new BadInputError(
-      `${source} is not a valid ${RESULT_SCHEMA}: ${problems.slice(0, 5).join('; ')}${more}`,
+      `${source} is not a valid imgtokens.result (/1 or /2): ${problems.slice(0, 5).join('; ')}${more}`,
       {
         hint: 'write results with imgtokens --json, or see docs/result-schema.md',
       },
@@ -82,7 +109,17 @@ export function validateResult(value: unknown): string[] {
   };
   if (!want(isObj(value), '$', 'an object', value)) return p;
   const r = value as Obj;
-  want(r.schema === RESULT_SCHEMA, 'schema', `"${RESULT_SCHEMA}"`, r.schema);
+  if (r.deep === undefined) {
+    // /2 is the schema of a result WITH the deep lens; without it a result is /1.
+    want(r.schema === RESULT_SCHEMA, 'schema', `"${RESULT_SCHEMA}" (without deep; /2 has deep)`, r.schema);
+  } else {
+    want(
+      r.schema === RESULT_SCHEMA_DEEP,
+      'schema',
+      `"${RESULT_SCHEMA_DEEP}" (the result has deep)`,
+      r.schema,
+    );
+  }
 
   let vocabSize = Infinity;
   if (want(isObj(r.model), 'model', 'an object', r.model)) {
@@ -149,15 +186,41 @@ export function validateResult(value: unknown): string[] {
     });
   }
 
+  const words = (list: unknown, at: string, max: number, probs: boolean): void => {
+    if (!want(Array.isArray(list), at, 'an array', list)) return;
+    const top = list as unknown[];
+    want(top.length <= max, at, `at most k = ${max} words`, top.length);
+    let prev = Infinity;
+    top.forEach((w, j) => {
+      const wat = `${at}[${j}]`;
+      if (!want(isObj(w), wat, 'an object', w)) return;
+      const wo = w as Obj;
+      want(
+        isInt(wo.id) && wo.id >= 0 && wo.id < vocabSize,
+        `${wat}.id`,
+        `an integer in [0, ${vocabSize})`,
+        wo.id,
+      );
+      want(typeof wo.text === 'string', `${wat}.text`, 'a string', wo.text);
+      const okScore = isNum(wo.score) && (!probs || (wo.score >= 0 && wo.score <= 1));
+      if (want(okScore, `${wat}.score`, probs ? 'a probability in [0, 1]' : 'a finite number', wo.score)) {
+        want((wo.score as number) <= prev + 1e-6, `${wat}.score`, `best first (<= ${prev})`, wo.score);
+        prev = wo.score as number;
+      }
+      if (wo.gloss !== undefined) want(typeof wo.gloss === 'string', `${wat}.gloss`, 'a string', wo.gloss);
+    });
+  };
+  if (r.deep !== undefined) validateDeep(r.deep, tokens?.length ?? 0, want, words);
+
   tokens?.forEach((t, i) => {
     const at = `tokens[${i}]`;
     if (!want(isObj(t), at, 'an object', t)) return;
     const to = t as Obj;
     want(to.index === i, `${at}.index`, `${i} (its position)`, to.index);
     const kindOk = want(
-      ['patch', 'cls', 'newline', 'special'].includes(to.kind as string),
+      ['patch', 'cls', 'newline'].includes(to.kind as string),
       `${at}.kind`,
-      'patch, cls, newline or special',
+      'patch, cls or newline',
       to.kind,
     );
     if (
@@ -197,11 +260,6 @@ export function validateResult(value: unknown): string[] {
     } else if (kindOk) {
       want(to.box === null, `${at}.box`, `null for a ${String(to.kind)} token`, to.box);
     }
-    if (kindOk && to.kind === 'special') {
-      want(typeof to.text === 'string' && to.text !== '', `${at}.text`, 'the special token text', to.text);
-    } else if (to.text !== undefined) {
-      want(false, `${at}.text`, 'absent (only special tokens have text)', to.text);
-    }
     if (!want(Array.isArray(to.top), `${at}.top`, 'an array', to.top)) return;
     const top = to.top as unknown[];
     want(top.length <= k, `${at}.top`, `at most k = ${k} words`, top.length);
@@ -224,7 +282,80 @@ export function validateResult(value: unknown): string[] {
       if (wo.gloss !== undefined) want(typeof wo.gloss === 'string', `${wat}.gloss`, 'a string', wo.gloss);
     });
   });
+  if (r.specials !== undefined && want(Array.isArray(r.specials), 'specials', 'an array', r.specials)) {
+    const n = tokens?.length ?? Infinity;
+    let last = -1;
+    (r.specials as unknown[]).forEach((sp, i) => {
+      const at = `specials[${i}]`;
+      if (!want(isObj(sp), at, 'an object', sp)) return;
+      const so = sp as Obj;
+      want(typeof so.text === 'string' && so.text !== '', `${at}.text`, 'the token text', so.text);
+      const before = so.before;
+      want(isInt(before) && before >= 0 && before <= n, `${at}.before`, `an integer in [0, ${n}]`, before);
+      // position = image tokens before it + specials before it, so it is fixed by `before` and the order
+      want(so.position === (before as number) + i, `${at}.position`, `before + ${i}`, so.position);
+      if (isInt(so.position)) {
+        want((so.position as number) > last, `${at}.position`, 'ascending', so.position);
+        last = so.position as number;
+      }
+    });
+  }
   return p;
+}
+
+type Want = (ok: boolean, path: string, what: string, got: unknown) => boolean;
+type Words = (list: unknown, at: string, max: number, probs: boolean) => void;
+
+/** The `deep` object of an imgtokens.result/2 (see the schema above); problems go to `want`. */
+function validateDeep(value: unknown, nTokens: number, want: Want, words: Words): void {
+  if (!want(isObj(value), 'deep', 'an object', value)) return;
+  const d = value as Obj;
+  want(d.reference === 'v4' || d.reference === 'v5', 'deep.reference', '"v4" or "v5"', d.reference);
+  if (d.compat !== undefined) want(d.compat === 'llava-interp', 'deep.compat', '"llava-interp"', d.compat);
+  const numLayers = isInt(d.numLayers) && d.numLayers >= 1 ? d.numLayers : -1;
+  want(numLayers >= 1, 'deep.numLayers', 'an integer >= 1', d.numLayers);
+  const k = isInt(d.k) && d.k >= 1 ? d.k : Infinity;
+  want(k !== Infinity, 'deep.k', 'an integer >= 1', d.k);
+  if (want(isObj(d.prompt), 'deep.prompt', 'an object', d.prompt)) {
+    const p = d.prompt as Obj;
+    want(typeof p.text === 'string', 'deep.prompt.text', 'a string', p.text);
+    const ids = Array.isArray(p.ids) ? (p.ids as unknown[]) : null;
+    want(ids !== null && ids.every(isInt), 'deep.prompt.ids', 'an array of token ids', p.ids);
+    const pos = Array.isArray(p.imagePositions) ? (p.imagePositions as unknown[]) : null;
+    if (want(pos !== null, 'deep.prompt.imagePositions', 'an array', p.imagePositions)) {
+      want(
+        pos!.length === nTokens,
+        'deep.prompt.imagePositions',
+        `${nTokens} positions (one per token)`,
+        pos!.length,
+      );
+      let prev = -1;
+      pos!.forEach((q, i) => {
+        const ok = isInt(q) && q > prev && (ids === null || q < ids.length);
+        want(ok, `deep.prompt.imagePositions[${i}]`, 'an ascending position inside ids', q);
+        if (isInt(q)) prev = q;
+      });
+    }
+  }
+  if (want(Array.isArray(d.layers) && d.layers.length > 0, 'deep.layers', 'a non-empty array', d.layers)) {
+    let prev = -1;
+    (d.layers as unknown[]).forEach((l, i) => {
+      const at = `deep.layers[${i}]`;
+      if (!want(isObj(l), at, 'an object', l)) return;
+      const lo = l as Obj;
+      const ok = isInt(lo.layer) && lo.layer > prev && lo.layer <= numLayers;
+      want(ok, `${at}.layer`, `an ascending hidden-state index in [0, ${numLayers}]`, lo.layer);
+      if (isInt(lo.layer)) prev = lo.layer;
+      if (lo.label !== undefined) want(typeof lo.label === 'string', `${at}.label`, 'a string', lo.label);
+      for (const lens of ['logit', 'embed'] as const) {
+        const rows = lo[lens];
+        if (!want(Array.isArray(rows) && rows.length === nTokens, `${at}.${lens}`, `${nTokens} rows`, rows))
+          continue;
+        (rows as unknown[]).forEach((row, t) => words(row, `${at}.${lens}[${t}]`, k, false));
+      }
+    });
+  }
+  words(d.next, 'deep.next', k, true);
 }
 
 export interface SaveWordsOptions {

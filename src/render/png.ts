@@ -11,6 +11,10 @@
  * side by side for square and portrait images and one above the other for landscape images, so the output stays
  * roughly square. A single view is drawn without caption: the PNG is exactly the scaled image.
  *
+ * Deep lens (ResultJson.deep): `layer: N` draws layer N's words instead of the projector-level ones; `layers: [a, b,
+ * ...]` draws a small-multiples sheet, one panel per layer (each `size` on its longest side), labelled with its
+ * layer, in a grid of ceil(sqrt(n)) columns. `lens` picks the logit lens (default) or the embedding lens.
+ *
  * The original tool (pifanpi/visualizing-vlm-tokens imgtokens.py `render_words_on_image`) drew the base grid only,
  * with PIL's default bitmap font and a colour chosen from the top-left quarter of each cell.
  */
@@ -18,6 +22,7 @@
 import { createCanvas, ImageData, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { BadInputError } from '../errors.js';
 import type { ResultJson, RgbImage, ViewInfo } from '../types.js';
+import { layerTitle, resultAtLayer, type DeepLensName } from './deep.js';
 import { registerFonts } from './fonts.js';
 import {
   checkImageMatches,
@@ -43,6 +48,12 @@ export interface PngOptions {
   outlines?: boolean;
   /** Smallest font size in output pixels; longer words are cut with `…`; default 7. */
   minFontPx?: number;
+  /** Draw this deep-lens layer (a hidden_states index the result has) instead of the projector-level words. */
+  layer?: number;
+  /** Draw a sheet of panels, one per deep-lens layer, each labelled with its layer. */
+  layers?: number[];
+  /** Which deep lens `layer` / `layers` draw; default 'logit'. */
+  lens?: DeepLensName;
 }
 
 const CAPTION_PX = 34;
@@ -63,6 +74,9 @@ export async function renderPng(
 /** As renderPng, but returns the @napi-rs/canvas Canvas (for callers that want another format). */
 export function renderCanvas(result: ResultJson, image: RgbImage, options: PngOptions = {}): Canvas {
   checkImageMatches(result, image);
+  const lens = options.lens ?? 'logit';
+  if (options.layers !== undefined) return renderSheet(result, image, options.layers, lens, options);
+  if (options.layer !== undefined) result = resultAtLayer(result, options.layer, lens);
   const size = options.size ?? 1000;
   if (!Number.isInteger(size) || size < 16 || size > MAX_SIZE) {
     throw new BadInputError(`size must be an integer from 16 to ${MAX_SIZE}, got ${size}`);
@@ -104,6 +118,52 @@ export function renderCanvas(result: ResultJson, image: RgbImage, options: PngOp
       { ox, oy, sx: pw / image.width, sy: ph / image.height },
       options,
     );
+  });
+  return canvas;
+}
+
+/** The small-multiples sheet: one renderCanvas panel per layer under a caption bar, ceil(sqrt(n)) columns. */
+function renderSheet(
+  result: ResultJson,
+  image: RgbImage,
+  layers: number[],
+  lens: DeepLensName,
+  options: PngOptions,
+): Canvas {
+  if (layers.length === 0) throw new BadInputError('layers is empty: give at least one layer to draw');
+  const panels = layers.map((layer) =>
+    renderCanvas(resultAtLayer(result, layer, lens), image, {
+      ...options,
+      layers: undefined,
+      layer: undefined,
+    }),
+  );
+  const deep = result.deep!;
+  const family = registerFonts();
+  const pw = panels[0].width;
+  const ph = panels[0].height + CAPTION_PX;
+  const cols = Math.ceil(Math.sqrt(layers.length));
+  const rows = Math.ceil(layers.length / cols);
+  const W = cols * pw + (cols - 1) * GAP_PX;
+  const H = rows * ph + (rows - 1) * GAP_PX;
+  if (W > MAX_SIZE || H > MAX_SIZE) {
+    throw new BadInputError(`a sheet of ${layers.length} layers at size ${pw} would be ${W}×${H} px`, {
+      hint: `lower --size (each panel's longest side) or draw fewer layers; the limit is ${MAX_SIZE} px a side`,
+    });
+  }
+  const canvas = createCanvas(W, H);
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#16181d';
+  ctx.fillRect(0, 0, W, H);
+  panels.forEach((panel, i) => {
+    const x = (i % cols) * (pw + GAP_PX);
+    const y = Math.floor(i / cols) * (ph + GAP_PX);
+    ctx.fillStyle = '#e8eaf0';
+    ctx.font = `600 ${Math.round(CAPTION_PX * 0.5)}px ${family}`;
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(layerTitle(deep, layers[i], lens), x + 10, y + CAPTION_PX / 2, pw - 20);
+    ctx.drawImage(panel, x, y + CAPTION_PX);
   });
   return canvas;
 }

@@ -5,13 +5,29 @@
  */
 
 import { BadInputError } from '../errors.js';
-import type { Box, ResultJson, RgbImage, ViewInfo, ViewName, WordScore } from '../types.js';
+import {
+  VIEW_CHOICES,
+  type Box,
+  type ResultJson,
+  type RgbImage,
+  type ViewChoice,
+  type ViewInfo,
+  type ViewName,
+  type WordScore,
+} from '../types.js';
 import { displayWord } from './word.js';
 
 export { displayWord };
 
-/** Which views to draw: one of them, or every view the result has. */
-export type ViewChoice = ViewName | 'all';
+export type { ViewChoice } from '../types.js';
+
+/** `value` as a ViewChoice; a BadInputError naming `what` (e.g. "--view") and the choices otherwise. */
+export function parseViewChoice(value: string, what: string): ViewChoice {
+  if (!(VIEW_CHOICES as readonly string[]).includes(value)) {
+    throw new BadInputError(`${what} must be one of ${VIEW_CHOICES.join(', ')}; got "${value.slice(0, 40)}"`);
+  }
+  return value as ViewChoice;
+}
 
 export type ResultToken = ResultJson['tokens'][number];
 

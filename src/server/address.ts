@@ -33,9 +33,10 @@ export function parseIPv4(s: string): number[] | null {
 /** Parses an IPv6 address (brackets and a %zone allowed) into 16 bytes; null if not one. */
 export function parseIPv6(raw: string): number[] | null {
   let s = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+  // node decides what a valid zone is ("::%" is not); the groups are parsed without it
+  if (!isIPv6(s)) return null;
   const zone = s.indexOf('%');
   if (zone >= 0) s = s.slice(0, zone);
-  if (!isIPv6(s)) return null;
   const lastColon = s.lastIndexOf(':');
   if (s.slice(lastColon + 1).includes('.')) {
     // a trailing dotted quad is two 16-bit groups

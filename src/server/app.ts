@@ -13,8 +13,10 @@
  *   GET  /healthz /readyz  process up / model loaded (503 while loading)
  */
 import { createAdaptorServer } from '@hono/node-server';
+import { statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { basename, resolve } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
@@ -29,11 +31,13 @@ import {
   ImgTokensError,
   ModelUnavailableError,
   TooLargeError,
+  UnsupportedModelError,
 } from '../errors.js';
 import { stage, type ProgressEvent } from '../progress.js';
 import { LENS_METHODS, type ResultJson } from '../types.js';
 import { decodeImage } from '../image/decode.js';
 import { parseResult, renderHtml, renderPng } from '../render/index.js';
+import { parseViewChoice } from '../render/text.js';
 import { INDEX_HTML, STYLE_CSS } from '../web/page.js';
 import { FeatureCache, imageKey } from './cache.js';
 import { ProgressHub } from './events.js';
@@ -45,6 +49,11 @@ import { AnalysisQueue } from './queue.js';
 import { loadStaticFiles } from './static.js';
 
 export interface ServerOptions {
+  /**
+   * The model to serve. `imgtokens serve` passes one from loadModelInWorker (src/server/worker-model.ts), so the
+   * model math runs off the event loop and /healthz, /readyz, /api/events answer during an analysis; a model from
+   * loadModel (in-process, as the tests' fakes) blocks them while it computes.
+   */
   model: ImgTokensModel | Promise<ImgTokensModel>;
   /** Shown by /api/models while the model loads (e.g. the --model flag). */
   modelId?: string;
@@ -138,7 +147,7 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
   Promise.resolve(opts.model).then(
     (m) => {
       model = { state: 'ready', model: m };
-      hub.publishModel({ status: 'ready', task: 'model', label: m.info.id });
+      hub.publishModel({ status: 'ready', task: 'model', label: publicModelId(m.info.id) });
     },
     (error: unknown) => {
       model = { state: 'failed', error };
@@ -235,7 +244,7 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
   // --- health ---------------------------------------------------------------------------------------------
   app.get('/healthz', (c) => c.json({ ok: true, uptimeSeconds: Math.round(process.uptime()) }));
   app.get('/readyz', (c) => {
-    if (model.state === 'ready') return c.json({ ready: true, model: model.model.info.id });
+    if (model.state === 'ready') return c.json({ ready: true, model: publicModelId(model.model.info.id) });
     c.header('Retry-After', '5');
     const error = model.state === 'loading' ? 'the model is still loading' : 'the model failed to load';
     return c.json(
@@ -249,10 +258,10 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
     return c.json({
       models: [
         {
-          id: info?.id ?? opts.modelId ?? 'model',
+          ...info,
+          id: publicModelId(info?.id ?? opts.modelId ?? 'model'),
           ready: model.state === 'ready',
           state: model.state,
-          ...info,
         },
       ],
       methods: LENS_METHODS,
@@ -323,9 +332,9 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
       const { bytes, name, fields, fromUrl } = await readImage(c, opts, limits.maxUploadBytes, log);
       // Form fields win over the query string; either may give a single-valued parameter once.
       const params = parseAnalyzeParams((k) => fields.get(k) ?? c.req.queries(k) ?? [], maxK);
-      if (params.view === 'grid' && !m.info.views.includes('grid')) {
+      if (params.view !== 'all' && !m.info.views.includes(params.view)) {
         throw new BadInputError(
-          `"view" is grid but ${m.info.id} produces only ${m.info.views.join(', ')} tokens`,
+          `"view" is ${params.view} but ${publicModelId(m.info.id)} produces only ${m.info.views.join(', ')} tokens`,
         );
       }
       if (fromUrl) {
@@ -352,9 +361,23 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
           }
           const f = features;
           signal.throwIfAborted(); // timed out during the vision tower: skip the lens
-          return stage(onProgress, 'lens', `${params.method} top-${params.k}`, () =>
+          const r = await stage(onProgress, 'lens', `${params.method} top-${params.k}`, () =>
             m.lens(f, { method: params.method, k: params.k, exclude: params.exclude }),
           );
+          if (params.layers !== undefined) {
+            if (!m.deep) throw new UnsupportedModelError('this server model has no deep lens');
+            const d = await m.deep(f, {
+              layers: params.layers,
+              ...(params.prompt !== undefined ? { prompt: params.prompt } : {}),
+              k: params.k,
+              exclude: params.exclude,
+              onProgress,
+              signal,
+            });
+            r.schema = 'imgtokens.result/2';
+            r.deep = d.deep;
+          }
+          return r;
         },
         {
           timeoutMs: opts.analysisTimeoutMs ?? 120_000,
@@ -392,9 +415,7 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
       const format = field('format') ?? 'png';
       if (format !== 'png' && format !== 'html')
         throw new BadInputError(`"format" must be png or html; got "${format.slice(0, 20)}"`);
-      const view = field('view') ?? 'base';
-      if (view !== 'base' && view !== 'grid' && view !== 'all')
-        throw new BadInputError(`"view" must be base, grid or all`);
+      const view = parseViewChoice(field('view') ?? 'base', '"view"');
       const words = Number(field('words') ?? '1');
       if (!Number.isInteger(words) || words < 1 || words > 10)
         throw new BadInputError('"words" must be 1 to 10');
@@ -580,15 +601,54 @@ function urlName(url: string): string | undefined {
   }
 }
 
-/** Keeps only the requested view and records this request's image name (features may come from the cache). */
+/**
+ * What the server shows of a model's id: a hub id as is; a local directory by its last component only, so that
+ * /api/models, results and error messages do not tell clients where the server keeps its files.
+ */
+export function publicModelId(id: string): string {
+  let shown = publicIds.get(id);
+  if (shown === undefined) {
+    let local = false;
+    try {
+      local = statSync(id).isDirectory();
+    } catch {
+      // not a path on this machine: a hub id
+    }
+    shown = local ? basename(resolve(id)) : id;
+    publicIds.set(id, shown);
+  }
+  return shown;
+}
+const publicIds = new Map<string, string>();
+
+/**
+ * Keeps only the requested view, records this request's image name (features may come from the cache) and shows
+ * the model by its public id.
+ */
 function shapeResult(result: ResultJson, params: AnalyzeParams, name: string | undefined): ResultJson {
   const image = { ...result.image, name };
-  if (params.view === 'all') return { ...result, image };
+  const model = { ...result.model, id: publicModelId(result.model.id) };
+  if (params.view === 'all') return { ...result, model, image };
+  const keep = result.tokens.map((t) => t.view === params.view);
+  const deep = result.deep && {
+    ...result.deep,
+    prompt: {
+      ...result.deep.prompt,
+      imagePositions: result.deep.prompt.imagePositions.filter((_, i) => keep[i]),
+    },
+    layers: result.deep.layers.map((l) => ({
+      ...l,
+      logit: l.logit.filter((_, i) => keep[i]),
+      embed: l.embed.filter((_, i) => keep[i]),
+    })),
+  };
   return {
     ...result,
+    model,
     image,
     views: result.views.filter((v) => v.name === params.view),
     tokens: result.tokens.filter((t) => t.view === params.view),
+    ...(deep ? { deep } : {}),
   };
 }
 

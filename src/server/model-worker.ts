@@ -5,28 +5,20 @@
  * while an analysis computes, and an abort message stops a call at its next stage.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { EncodeOptions, ImgTokensModel } from '../api.js';
-import { ImgTokensError } from '../errors.js';
-import { loadModel } from '../model.js';
+import type { EncodeOptions } from '../api.js';
+import { errorToData } from '../errors.js';
+import { loadModel, type Model } from '../model.js';
 import type { ProgressEvent } from '../progress.js';
 import type { ImageFeatures, ImageInput, LensOptions } from '../types.js';
-import type { FromWorker, ToWorker, WorkerData, WorkerError } from './worker-model.js';
+import type { FromWorker, ToWorker, WorkerData } from './worker-model.js';
 
 const port = parentPort;
 if (!port) throw new Error('model-worker.ts runs as a worker thread');
 const post = (m: FromWorker): void => port.postMessage(m);
 
-function toWire(e: unknown): WorkerError {
-  if (e instanceof ImgTokensError) return { kind: e.kind, message: e.message, hint: e.hint, stack: e.stack };
-  return {
-    message: e instanceof Error ? e.message : String(e),
-    stack: e instanceof Error ? e.stack : undefined,
-  };
-}
-
 const data = workerData as WorkerData;
 const aborts = new Map<number, AbortController>();
-let model: ImgTokensModel | undefined;
+let model: Model | undefined;
 
 const loading = loadModel(data.model, {
   revision: data.revision,
@@ -37,7 +29,7 @@ const loading = loadModel(data.model, {
     model = m;
     post({ type: 'ready', info: m.info });
   },
-  (e: unknown) => post({ type: 'load-error', error: toWire(e) }),
+  (e: unknown) => post({ type: 'load-error', error: errorToData(e) }),
 );
 
 port.on('message', (msg: ToWorker) => {
@@ -62,10 +54,11 @@ port.on('message', (msg: ToWorker) => {
       let value: unknown;
       if (msg.method === 'encode') value = await model.encode(msg.image as ImageInput, opts);
       else if (msg.method === 'lens') value = await model.lens(msg.features as ImageFeatures, opts);
+      else if (msg.method === 'deep') value = await model.deep(msg.features as ImageFeatures, opts);
       else value = await model.analyze(msg.image as ImageInput, opts);
       post({ type: 'result', id, value });
     } catch (e) {
-      post({ type: 'error', id, error: toWire(e) });
+      post({ type: 'error', id, error: errorToData(e) });
     } finally {
       aborts.delete(id);
     }

@@ -5,8 +5,8 @@
  * analyze is forwarded, so the queue's timeout stops the work at its next stage.
  */
 import { Worker } from 'node:worker_threads';
-import type { Device, EncodeOptions, ImgTokensModel, ModelInfo } from '../api.js';
-import { ClosedError, ImgTokensError, type ErrorKind } from '../errors.js';
+import type { DeepResult, Device, EncodeOptions, ImgTokensModel, ModelInfo } from '../api.js';
+import { ClosedError, errorFromData, type ErrorData } from '../errors.js';
 import type { ProgressCallback, ProgressEvent } from '../progress.js';
 import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from '../types.js';
 
@@ -15,17 +15,13 @@ export interface WorkerData {
   revision?: string;
   device?: Device;
 }
-export interface WorkerError {
-  kind?: ErrorKind;
-  message: string;
-  hint?: string;
-  stack?: string;
-}
+/** Errors cross the thread as plain data, class and fields kept (src/errors.ts errorToData / errorFromData). */
+export type WorkerError = ErrorData;
 export type ToWorker =
   | {
       type: 'call';
       id: number;
-      method: 'encode' | 'lens' | 'analyze';
+      method: 'encode' | 'lens' | 'analyze' | 'deep';
       image?: unknown;
       features?: unknown;
       opts: unknown;
@@ -39,12 +35,6 @@ export type FromWorker =
   | { type: 'result'; id: number; value: unknown }
   | { type: 'error'; id: number; error: WorkerError }
   | { type: 'closed' };
-
-function fromWire(e: WorkerError): Error {
-  const err = e.kind ? new ImgTokensError(e.kind, e.message, { hint: e.hint }) : new Error(e.message);
-  if (e.stack) err.stack = e.stack;
-  return err;
-}
 
 /** The worker entry: the compiled .js next to this file, or the .ts source through tsx when run from source. */
 function startWorker(data: WorkerData): Worker {
@@ -73,7 +63,7 @@ export function loadModelInWorker(
   let onClosed: (() => void) | undefined;
   return new Promise<ImgTokensModel>((resolveLoad, rejectLoad) => {
     const call = (
-      method: 'encode' | 'lens' | 'analyze',
+      method: 'encode' | 'lens' | 'analyze' | 'deep',
       payload: { image?: ImageInput; features?: ImageFeatures },
       o: (EncodeOptions & Partial<LensOptions>) | LensOptions,
     ): Promise<unknown> => {
@@ -103,6 +93,7 @@ export function loadModelInWorker(
           encode: (image, o = {}) => call('encode', { image }, o) as Promise<ImageFeatures>,
           lens: (features, o) => call('lens', { features }, o) as Promise<ResultJson>,
           analyze: (image, o) => call('analyze', { image }, o) as Promise<ResultJson>,
+          deep: (features, o = {}) => call('deep', { features }, o) as Promise<DeepResult>,
           close: async () => {
             if (closed) return;
             closed = true;
@@ -116,12 +107,12 @@ export function loadModelInWorker(
         resolveLoad(proxy);
       } else if (m.type === 'load-error') {
         void worker.terminate();
-        rejectLoad(fromWire(m.error));
+        rejectLoad(errorFromData(m.error));
       } else if (m.type === 'result' || m.type === 'error') {
         const c = calls.get(m.id);
         calls.delete(m.id);
         if (m.type === 'result') c?.resolve(m.value);
-        else c?.reject(fromWire(m.error));
+        else c?.reject(errorFromData(m.error));
       } else if (m.type === 'closed') onClosed?.();
     });
     worker.on('error', (e) => {

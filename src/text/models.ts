@@ -19,6 +19,60 @@ export interface TextConfig {
   rmsNormEps: number;
   /** From text_config.tie_word_embeddings with the text class's default; the loader also checks for an lm_head tensor. */
   tieWordEmbeddings: boolean;
+  /** What the deep lens needs to run the decoder layers (heads, MLP, RoPE, attention window). */
+  decoder: DecoderConfig;
+}
+
+/**
+ * The decoder-layer settings of a text config, HF class defaults applied (see each def's `decoderDefaults`).
+ * One pre-norm residual layer: h = x + o_proj(attn(norm1(x))); out = h + down(act(gate(n)) * up(n)), n = norm2(h).
+ */
+export interface DecoderConfig {
+  numHeads: number;
+  /** Key/value heads (GQA): query head h uses kv head h // (numHeads / numKvHeads). */
+  numKvHeads: number;
+  headDim: number;
+  intermediate: number;
+  /** ACT2FN name of the MLP's gate activation. */
+  act: string;
+  ropeTheta: number;
+  /** rope_scaling / rope_parameters rope_type; the deep lens runs 'default' (and Qwen2-VL's 'mrope') only. */
+  ropeType: string;
+  /** M-RoPE (Qwen2-VL): frequencies per position axis (t, h, w), summing to headDim / 2; null = plain RoPE. */
+  mropeSection: number[] | null;
+  /** Qwen3-VL's interleaved M-RoPE frequency layout (THWTHW…) instead of chunked (TT…HH…WW…). */
+  mropeInterleaved: boolean;
+  /** Qwen3: RMSNorm over head_dim on every query and key head (self_attn.q_norm / k_norm) before RoPE. */
+  qkNorm: boolean;
+  /** q/k/v projections have biases (Qwen2: always; Llama/Gemma: attention_bias). o_proj never does here. */
+  qkvBias: boolean;
+  /** Why the deep lens cannot run this decoder (an invalid setting), or null. */
+  problem: string | null;
+  /** Keys at distance >= window are masked (Mistral sliding_window; Qwen2 only with use_sliding_window). */
+  slidingWindow: number | null;
+  /** With a window: layers below this index attend fully (Qwen2 max_window_layers); 0 = every layer windowed. */
+  windowFromLayer: number;
+}
+
+/** A text class's decoder defaults (configuration_<model>.py __init__ at v4.45.1). */
+export interface DecoderDefaults {
+  num_attention_heads: number;
+  /** null: = num_attention_heads (LlamaConfig: `if num_key_value_heads is None`). */
+  num_key_value_heads: number | null;
+  /** null: hidden_size // num_attention_heads. */
+  head_dim: number | null;
+  intermediate_size: number;
+  /** The config field the MLP activation is read from (Gemma: hidden_activation) and its default. */
+  actField: string;
+  act: string;
+  rope_theta: number;
+  /** Qwen2Attention hard-codes bias=True on q/k/v; the others read attention_bias (default False). */
+  qkvBiasAlways: boolean;
+  /** Mistral: sliding_window (default 4096); Qwen2: sliding_window only when use_sliding_window. */
+  window: 'none' | 'mistral' | 'qwen2';
+  sliding_window: number | null;
+  /** Qwen3: per-head q/k RMSNorm. */
+  qkNorm?: boolean;
 }
 
 /** 'rms' = Llama RMSNorm (w · x/rms); 'rms1p' = Gemma ((1 + w) · x/rms). */
@@ -39,6 +93,8 @@ export interface TextModelDef {
   normKind: NormKind;
   /** The factor input embeddings are multiplied by before layer 0 (1 unless the model scales them). */
   embedScale(hidden: number): number;
+  /** Decoder-layer defaults; null = the deep lens cannot run this text model (its layer differs, e.g. Gemma-2). */
+  decoderDefaults: DecoderDefaults | null;
 }
 
 /**
@@ -63,6 +119,20 @@ export const LLAMA: TextModelDef = {
   },
   normKind: 'rms',
   embedScale: unscaled,
+  // LlamaConfig: num_attention_heads=32, num_key_value_heads=None, intermediate_size=11008, hidden_act="silu",
+  // rope_theta=10000.0, attention_bias=False, head_dim=None (-> hidden_size // num_attention_heads)
+  decoderDefaults: {
+    num_attention_heads: 32,
+    num_key_value_heads: null,
+    head_dim: null,
+    intermediate_size: 11008,
+    actField: 'hidden_act',
+    act: 'silu',
+    rope_theta: 10000,
+    qkvBiasAlways: false,
+    window: 'none',
+    sliding_window: null,
+  },
 };
 
 export const MISTRAL: TextModelDef = {
@@ -77,6 +147,20 @@ export const MISTRAL: TextModelDef = {
   },
   normKind: 'rms',
   embedScale: unscaled,
+  // MistralConfig: num_attention_heads=32, num_key_value_heads=8, intermediate_size=14336, hidden_act="silu",
+  // rope_theta=10000.0, sliding_window=4096, head_dim=None (-> hidden_size // num_attention_heads)
+  decoderDefaults: {
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: null,
+    intermediate_size: 14336,
+    actField: 'hidden_act',
+    act: 'silu',
+    rope_theta: 10000,
+    qkvBiasAlways: false,
+    window: 'mistral',
+    sliding_window: 4096,
+  },
 };
 
 export const QWEN2: TextModelDef = {
@@ -91,6 +175,21 @@ export const QWEN2: TextModelDef = {
   },
   normKind: 'rms',
   embedScale: unscaled,
+  // Qwen2Config: num_attention_heads=32, num_key_value_heads=32, intermediate_size=22016, hidden_act="silu",
+  // rope_theta=10000.0, use_sliding_window=False, sliding_window=4096, max_window_layers=28; Qwen2Attention:
+  // q/k/v_proj bias=True, o_proj bias=False
+  decoderDefaults: {
+    num_attention_heads: 32,
+    num_key_value_heads: 32,
+    head_dim: null,
+    intermediate_size: 22016,
+    actField: 'hidden_act',
+    act: 'silu',
+    rope_theta: 10000,
+    qkvBiasAlways: true,
+    window: 'qwen2',
+    sliding_window: 4096,
+  },
 };
 
 export const GEMMA: TextModelDef = {
@@ -105,6 +204,21 @@ export const GEMMA: TextModelDef = {
   },
   normKind: 'rms1p',
   embedScale: f32Sqrt,
+  // GemmaConfig: num_attention_heads=16, num_key_value_heads=16, head_dim=256, intermediate_size=24576,
+  // hidden_activation=None (GemmaMLP then uses gelu_pytorch_tanh; hidden_act is not read), rope_theta=10000.0,
+  // attention_bias=False
+  decoderDefaults: {
+    num_attention_heads: 16,
+    num_key_value_heads: 16,
+    head_dim: 256,
+    intermediate_size: 24576,
+    actField: 'hidden_activation',
+    act: 'gelu_pytorch_tanh',
+    rope_theta: 10000,
+    qkvBiasAlways: false,
+    window: 'none',
+    sliding_window: null,
+  },
 };
 
 export const GEMMA2: TextModelDef = {
@@ -119,10 +233,94 @@ export const GEMMA2: TextModelDef = {
   },
   normKind: 'rms1p',
   embedScale: f32Sqrt,
+  // Gemma2DecoderLayer adds pre/post-feedforward norms, logit soft-capping and alternating sliding windows: not
+  // the shared decoder layer, so the deep lens refuses it.
+  decoderDefaults: null,
+};
+
+/**
+ * The Qwen2-VL / Qwen2.5-VL language models: Qwen2's layer (q/k/v biases) with M-RoPE over (t, h, w) positions.
+ * Qwen2VLConfig (4.45.1, flat; text_config in 5.x) / Qwen2_5_VLTextConfig: num_attention_heads=64,
+ * num_key_value_heads=8, intermediate_size=29568, hidden_act="silu", rope_theta=1000000.0,
+ * use_sliding_window=False, sliding_window=4096, max_window_layers=80.
+ */
+export const QWEN2_VL_DECODER: DecoderDefaults = {
+  num_attention_heads: 64,
+  num_key_value_heads: 8,
+  head_dim: null,
+  intermediate_size: 29568,
+  actField: 'hidden_act',
+  act: 'silu',
+  rope_theta: 1e6,
+  qkvBiasAlways: true,
+  window: 'qwen2',
+  sliding_window: 4096,
+};
+
+/**
+ * Qwen3-VL's language model (transformers 5.x models/qwen3_vl/configuration_qwen3_vl.py Qwen3VLTextConfig and
+ * modeling_qwen3_vl.py Qwen3VLTextAttention): num_attention_heads=32, num_key_value_heads=32, head_dim=128,
+ * intermediate_size=22016, hidden_act="silu", rope_theta=5000000.0, attention_bias=False; q_norm / k_norm
+ * (RMSNorm over head_dim) on every head before the interleaved M-RoPE.
+ */
+export const QWEN3_VL_DECODER: DecoderDefaults = {
+  num_attention_heads: 32,
+  num_key_value_heads: 32,
+  head_dim: 128,
+  intermediate_size: 22016,
+  actField: 'hidden_act',
+  act: 'silu',
+  rope_theta: 5e6,
+  qkvBiasAlways: false,
+  window: 'none',
+  sliding_window: null,
+  qkNorm: true,
+};
+
+/**
+ * Gemma 3's text model (transformers 5.12.1 models/gemma3: Gemma3TextConfig defaults; Gemma3RMSNorm is (1 + w) · x̂
+ * with zero-centred weights; Gemma3TextScaledWordEmbedding multiplies the looked-up rows by embed_scale =
+ * float32(sqrt(hidden)) inside the embedding). The decoder's shape is src/text/gemma-decoder.ts.
+ */
+export const GEMMA3_TEXT: TextModelDef = {
+  modelType: 'gemma3_text',
+  configClass: 'Gemma3TextConfig',
+  defaults: {
+    vocab_size: 262_208,
+    hidden_size: 2304,
+    num_hidden_layers: 26,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+  },
+  normKind: 'rms1p',
+  embedScale: f32Sqrt,
+  // Gemma 3's layer (q/k norms, pre/post-feedforward norms, alternating sliding windows with their own rope base;
+  // src/text/gemma-decoder.ts) is not the shared decoder layer: the deep lens refuses it for now.
+  decoderDefaults: null,
+};
+
+/**
+ * Gemma 4's text model (transformers 5.12.1 models/gemma4: Gemma4TextConfig defaults; Gemma4RMSNorm is PLAIN
+ * w · x̂ with weights stored around 1, unlike Gemma 3; the embedding is scaled by float32(sqrt(hidden)) as Gemma 3's).
+ */
+export const GEMMA4_TEXT: TextModelDef = {
+  modelType: 'gemma4_text',
+  configClass: 'Gemma4TextConfig',
+  defaults: {
+    vocab_size: 262_144,
+    hidden_size: 2304,
+    num_hidden_layers: 30,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+  },
+  normKind: 'rms',
+  embedScale: f32Sqrt,
+  // Gemma 4's layer is not the shared decoder layer either (see GEMMA3_TEXT).
+  decoderDefaults: null,
 };
 
 export const TEXT_MODELS: ReadonlyMap<string, TextModelDef> = new Map(
-  [LLAMA, MISTRAL, QWEN2, GEMMA, GEMMA2].map((d) => [d.modelType, d]),
+  [LLAMA, MISTRAL, QWEN2, GEMMA, GEMMA2, GEMMA3_TEXT, GEMMA4_TEXT].map((d) => [d.modelType, d]),
 );
 
 export function textModelDef(modelType: string, where: string): TextModelDef {
@@ -146,5 +344,78 @@ export function parseTextConfig(r: ConfigReader, defaultModelType: string): Text
     numHiddenLayers: r.posInt('num_hidden_layers', d.num_hidden_layers),
     rmsNormEps: r.num('rms_norm_eps', d.rms_norm_eps),
     tieWordEmbeddings: r.bool('tie_word_embeddings', d.tie_word_embeddings),
+    decoder: parseDecoderConfig(r, textModelDef(modelType, r.where).decoderDefaults, d.hidden_size),
+  };
+}
+
+/**
+ * The decoder settings of a text config reader `r` with `def`'s class defaults. The rope settings are read from
+ * `rope_parameters` (transformers 5.x) or `rope_scaling` (4.x) and the top-level `rope_theta`; only the 'default'
+ * rope type is supported (no llama3 / linear / dynamic scaling).
+ */
+export function parseDecoderConfig(
+  r: ConfigReader,
+  d: DecoderDefaults | null,
+  hiddenDefault: number,
+): DecoderConfig {
+  // A config the projector-level lens reads fine must still load: a decoder setting that is missing or invalid
+  // only makes the deep lens refuse (with the reason), when it is asked for.
+  try {
+    return d ? parseDecoder(r, d, hiddenDefault) : unsupportedDecoder(null);
+  } catch (e) {
+    if (e instanceof CheckpointError) return unsupportedDecoder(e.message);
+    throw e;
+  }
+}
+
+function unsupportedDecoder(problem: string | null): DecoderConfig {
+  return {
+    problem,
+    numHeads: 0,
+    numKvHeads: 0,
+    headDim: 0,
+    intermediate: 0,
+    act: '',
+    ropeTheta: 0,
+    ropeType: 'default',
+    mropeSection: null,
+    mropeInterleaved: false,
+    qkNorm: false,
+    qkvBias: false,
+    slidingWindow: null,
+    windowFromLayer: 0,
+  };
+}
+
+function parseDecoder(r: ConfigReader, d: DecoderDefaults, hiddenDefault: number): DecoderConfig {
+  const hidden = r.posInt('hidden_size', hiddenDefault);
+  const numHeads = r.posInt('num_attention_heads', d.num_attention_heads);
+  const numKvHeads = r.posInt('num_key_value_heads', d.num_key_value_heads ?? numHeads);
+  const headDim = r.posInt('head_dim', d.head_dim ?? Math.floor(hidden / numHeads));
+  const rope = r.has('rope_parameters') ? r.sub('rope_parameters') : r.sub('rope_scaling');
+  const ropeType = rope.str('rope_type', rope.str('type', 'default'));
+  const mrope = rope.has('mrope_section') ? rope.numArray('mrope_section') : null;
+  let slidingWindow: number | null = null;
+  let windowFromLayer = 0;
+  if (d.window === 'mistral') slidingWindow = r.has('sliding_window') ? r.posInt('sliding_window') : null;
+  if (d.window === 'qwen2' && r.bool('use_sliding_window', false) && r.has('sliding_window')) {
+    slidingWindow = r.posInt('sliding_window');
+    windowFromLayer = r.int('max_window_layers', 28);
+  }
+  return {
+    numHeads,
+    numKvHeads,
+    headDim,
+    intermediate: r.posInt('intermediate_size', d.intermediate_size),
+    act: r.str(d.actField, d.act),
+    ropeTheta: rope.num('rope_theta', r.num('rope_theta', d.rope_theta)),
+    mropeSection: mrope,
+    mropeInterleaved: rope.bool('mrope_interleaved', false),
+    qkNorm: d.qkNorm ?? false,
+    qkvBias: d.qkvBiasAlways || r.bool('attention_bias', false),
+    slidingWindow,
+    windowFromLayer,
+    ropeType,
+    problem: null,
   };
 }

@@ -6,7 +6,13 @@ import { MissingTensorError } from '../errors.js';
 import type { TensorNaming } from '../graph/weights.js';
 import type { TensorInfo } from '../source/types.js';
 import { checkShape } from '../util/shape.js';
-import { textModelDef, type NormKind, type TextConfig, type TextModelDef } from './models.js';
+import {
+  textModelDef,
+  type DecoderConfig,
+  type NormKind,
+  type TextConfig,
+  type TextModelDef,
+} from './models.js';
 
 /**
  * The language-model side of a loaded family: what the lens reads and how the text model treats its inputs.
@@ -25,6 +31,18 @@ export interface TextSpec {
   embed: string;
   lmHead: string | null;
   norm: string;
+  /** Decoder layers (num_hidden_layers) and their settings, for the deep lens. */
+  numLayers: number;
+  decoder: DecoderConfig;
+  /** False when the text model's layer is not the shared one (its def has no decoder defaults). */
+  decoderSupported: boolean;
+  /** Maps logical `language_model.model.layers.{i}.` names to the checkpoint's (read per layer by the deep lens). */
+  naming: TensorNaming;
+}
+
+/** The logical prefix of decoder layer i (mapped by TextSpec.naming). */
+export function decoderLayerPrefix(i: number): string {
+  return `language_model.model.layers.${i}`;
 }
 
 export function resolveTextTensors(
@@ -83,6 +101,10 @@ export function resolveTextTensors(
       embed,
       lmHead,
       norm,
+      numLayers: text.numHiddenLayers,
+      decoder: text.decoder,
+      decoderSupported: text.decoder.numHeads > 0 && text.decoder.problem === null,
+      naming,
     },
     notices,
   };

@@ -5,6 +5,7 @@
  * The method <select> and the words-per-token default are generated from the lens-method table.
  */
 import { DEFAULT_K, DEFAULT_METHOD, LENS_METHOD_TABLE } from '../lens/methods.js';
+import { DEEP_CSS } from './client/deep.js';
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
@@ -61,6 +62,12 @@ ${METHOD_OPTIONS}
       <label for="k">Words per token <output id="k-out" for="k">${DEFAULT_K}</output></label>
       <input type="range" id="k" min="1" max="10" step="1" value="${DEFAULT_K}">
     </div>
+    <div class="field">
+      <label for="layers">Deep lens layers</label>
+      <input type="text" id="layers" placeholder="off · all · 0-8 · 0,8,16" autocomplete="off" spellcheck="false"
+             aria-describedby="layers-help">
+      <p class="muted small" id="layers-help">Run the language model and read every chosen layer (logit and embedding lens).</p>
+    </div>
     <fieldset class="field">
       <legend>View</legend>
       <div class="segmented" role="radiogroup">
@@ -101,11 +108,13 @@ ${METHOD_OPTIONS}
     <div class="legend" id="legend" hidden>
       <span>low</span><span class="ramp" aria-hidden="true"></span><span>high top score</span>
     </div>
+    <div class="deep" id="deep" aria-label="Deep lens: every layer of the language model" hidden></div>
   </section>
   <aside class="panel detail" aria-label="Selected token">
     <h2 id="detail-title">Token details</h2>
     <p class="muted small" id="detail-sub">Hover, tap or use the arrow keys on a patch.</p>
     <ol class="bars" id="bars" aria-live="polite"></ol>
+    <div class="muted small" id="deep-detail"></div>
   </aside>
 </main>
 <div class="error" id="error" role="alert" hidden></div>
@@ -114,7 +123,10 @@ ${METHOD_OPTIONS}
 </html>
 `;
 
-export const STYLE_CSS = /* css */ `
+export const STYLE_CSS = /* css */ `${DEEP_CSS}
+.stage-panel .deep { margin-top: 12px; }
+#deep-detail div { margin-top: 4px; }
+#layers { font: inherit; padding: 6px 8px; border: 1px solid var(--line); border-radius: 8px; background: transparent; color: inherit; }
 :root {
   --bg: #f4f5f8; --panel: #ffffff; --ink: #1b1e28; --muted: #5d6475; --line: #e1e4ec;
   --accent: #4f46e5; --accent-ink: #ffffff; --accent-soft: #eef0ff; --stage: #11131a; --danger: #b42318;

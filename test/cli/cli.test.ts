@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import { parseNpy } from '../../src/util/npy.js';
 import { validateResult, validateWordsGrid } from '../../src/render/json.js';
 import { assertClose, npyF32 } from '../helpers/golden.js';
+import type { ResultJson } from '../../src/types.js';
 
 const FIX = 'test/fixtures/llava';
 const tmp = mkdtempSync(join(tmpdir(), 'imgtokens-cli-'));
@@ -114,7 +115,10 @@ test("--dump-tensors (idefics3) writes the processor's [1, tiles, 3, M, M] pixel
       '-q',
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(validateResult(JSON.parse(readFileSync(`${out}-result.json`, 'utf8'))), []);
+    const result = JSON.parse(readFileSync(`${out}-result.json`, 'utf8')) as ResultJson;
+    assert.deepEqual(validateResult(result), []);
+    // the text tokens between the tiles travel with the result: 6 tiles' <fake_token_around_image><row_r_col_c>
+    assert.equal(result.specials?.filter((sp) => /^<row_\d+_col_\d+>$/.test(sp.text)).length, 6);
     const px = parseNpy(readFileSync(join(out, 'pixel_values.npy')));
     assert.deepEqual(px.shape, [1, 7, 3, 32, 32]);
     assertClose(px.data as Float32Array, npyF32(`${exp}/pixel_values${suffix}.npy`).data, 0, 'pixel_values');
@@ -218,6 +222,16 @@ const bad: Array<[string, string[], RegExp]> = [
       '/nonexistent-dir/x.png',
     ],
     /--save-img \/nonexistent-dir\/x.png: folder \/nonexistent-dir does not exist/,
+  ],
+  [
+    'bad --layer',
+    [`${FIX}/images/checker_64x64.png`, '--model', `${FIX}/tiny-llava`, '--layer', 'x'],
+    /--layer must be an integer from 0 to 1000, got "x"/,
+  ],
+  [
+    '--layer without the deep lens',
+    [`${FIX}/images/checker_64x64.png`, '--model', `${FIX}/tiny-llava`, '--layer', '3', '--no-inline'],
+    /this result has no deep lens, so there is no layer to draw/,
   ],
   [
     'missing model dir',

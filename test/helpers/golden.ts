@@ -67,7 +67,8 @@ export function assertCloseScaled(
 
 /**
  * Compares top-k rows: ids equal, except that on `tieRows` the id SETS of each row must agree on the entries whose
- * scores are separated from their neighbours; scores within `tol` position by position.
+ * scores are separated from their neighbours; scores within `tol` position by position (with `scaled`,
+ * |d| / max(1, |want|): fixtures-modern's "relative past magnitude 1").
  */
 export function assertTopK(
   got: { ids: Int32Array; scores: Float32Array; k: number },
@@ -78,6 +79,7 @@ export function assertTopK(
   tieRows: ReadonlySet<number>,
   tol: number,
   what: string,
+  scaled = false,
 ): { maxScoreDiff: number; swappedRows: number } {
   const k = Math.min(got.k, wantK);
   let maxScoreDiff = 0;
@@ -86,7 +88,8 @@ export function assertTopK(
     const g = Array.from(got.ids.subarray(t * got.k, t * got.k + k));
     const w = Array.from(wantIds.subarray(t * wantK, t * wantK + k));
     for (let j = 0; j < k; j++) {
-      const d = Math.abs(got.scores[t * got.k + j] - wantScores[t * wantK + j]);
+      const want = wantScores[t * wantK + j];
+      const d = Math.abs(got.scores[t * got.k + j] - want) / (scaled ? Math.max(1, Math.abs(want)) : 1);
       maxScoreDiff = Math.max(maxScoreDiff, d);
       assert.ok(
         d <= tol,

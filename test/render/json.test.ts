@@ -43,6 +43,16 @@ describe('result JSON', () => {
     assert.deepEqual(parseResult(readFileSync(file, 'utf8')), result);
   });
 
+  it('specials (text tokens among the image tokens) are part of a valid result', () => {
+    const r = structuredClone(makeResult());
+    r.specials = [
+      { text: '<img>', before: 0, position: 0 },
+      { text: '</img>', before: r.tokens.length, position: r.tokens.length + 1 },
+    ];
+    assert.deepEqual(validateResult(r), []);
+    assert.deepEqual(parseResult(serializeResult(r)).specials, r.specials);
+  });
+
   const cases: Array<[string, (r: Loose) => void, RegExp]> = [
     ['schema', (r) => (r.schema = 'imgtokens.result/2'), /^schema: expected "imgtokens.result\/1"/],
     ['method', (r) => (r.method = 'euclid'), /^method: expected one of cosine/],
@@ -76,6 +86,26 @@ describe('result JSON', () => {
       /^tokens\[0\]\.top\[0\]\.id: expected an integer in \[0, 512\)/,
     ],
     ['view range', (r) => (r.views[1].count = 999), /^views\[1\]: expected start \+ count <= 153 tokens/],
+    [
+      'special kind',
+      (r) => (r.tokens[2].kind = 'special'),
+      /^tokens\[2\]\.kind: expected patch, cls or newline/,
+    ],
+    [
+      'special past the run',
+      (r) => (r.specials = [{ text: '<img>', before: 999, position: 999 }]),
+      /^specials\[0\]\.before: expected an integer in \[0, 153\]/,
+    ],
+    [
+      'special position',
+      (r) =>
+        (r.specials = [
+          { text: '<img>', before: 0, position: 0 },
+          { text: '</img>', before: 153, position: 153 },
+        ]),
+      /^specials\[1\]\.position: expected before \+ 1/,
+    ],
+    ['special text', (r) => (r.specials = [{ text: '', before: 0, position: 0 }]), /^specials\[0\]\.text/],
   ];
   for (const [name, edit, re] of cases) {
     it(`reports ${name} with its path`, () => {

@@ -2,7 +2,10 @@
 // feature cache, health and readiness, server-sent progress, and JSON errors without stack traces.
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ImgTokensModel } from '../../src/api.js';
 import { DEFAULT_METHOD } from '../../src/lens/methods.js';
@@ -244,6 +247,30 @@ describe('server API', () => {
     assert.match(text, /event: progress/);
     assert.match(text, /"status":"ready"/); // model state replayed
     assert.match(text, /"task":"lens"/);
+  });
+});
+
+describe('model ids', () => {
+  test('a model loaded from a local directory is shown by its name only: /api/models, readyz, results', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgtokens-private-'));
+    const { url, stop } = await startServer({ model: fakeModel({ id: dir }) });
+    try {
+      const shown = basename(dir);
+      const models = await (await fetch(`${url}api/models`)).text();
+      assert.equal((JSON.parse(models) as { models: Array<{ id: string }> }).models[0].id, shown);
+      const ready = await (await fetch(`${url}readyz`)).text();
+      assert.equal((JSON.parse(ready) as { model: string }).model, shown);
+      const png = await pngOf(8, 8, [0, 0, 0]);
+      const r = await fetch(`${url}api/analyze`, { method: 'POST', body: form({ image: blob(png) }) });
+      const text = await r.text();
+      assert.equal(r.status, 200);
+      assert.equal((JSON.parse(text) as ResultJson).model.id, shown);
+      for (const body of [models, ready, text])
+        assert.ok(!body.includes(tmpdir()), 'the directory stays private');
+    } finally {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

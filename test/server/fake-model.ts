@@ -21,7 +21,10 @@ export function imageTag(bytes: Uint8Array): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function fakeModel(opts: { encodeMs?: number; lensMs?: number; grid?: boolean } = {}): FakeModel {
+export function fakeModel(
+  opts: { encodeMs?: number; lensMs?: number; grid?: boolean; id?: string } = {},
+): FakeModel {
+  const id = opts.id ?? 'fake/tiny';
   let running = 0;
   const tags = new WeakMap<ImageFeatures, string>();
   const enter = async <T>(ms: number, fn: () => Promise<T>): Promise<T> => {
@@ -36,7 +39,7 @@ export function fakeModel(opts: { encodeMs?: number; lensMs?: number; grid?: boo
   };
   const model: FakeModel = {
     info: {
-      id: 'fake/tiny',
+      id,
       modelType: 'fake',
       vocabSize: 64,
       hidden: 4,
@@ -105,7 +108,7 @@ export function fakeModel(opts: { encodeMs?: number; lensMs?: number; grid?: boo
         const tag = tags.get(features) ?? 'unknown';
         const result: ResultJson = {
           schema: 'imgtokens.result/1',
-          model: { id: 'fake/tiny', modelType: 'fake', vocabSize: 64, hidden: 4 },
+          model: { id, modelType: 'fake', vocabSize: 64, hidden: 4 },
           image: { ...features.image },
           method: o.method,
           k: o.k,

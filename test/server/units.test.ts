@@ -102,11 +102,14 @@ describe('server units', () => {
     );
     assert.deepEqual([p.method, p.k, p.exclude], ['omp', 10, ['bytes', 'special']]);
     assert.deepEqual(parseAnalyzeParams(from({ exclude: ['none'] }), 50).exclude, []);
+    for (const view of ['base', 'grid', 'tiles', 'thumbnail', 'all']) {
+      assert.equal(parseAnalyzeParams(from({ view: [view] }), 50).view, view);
+    }
     const cases: Array<[Record<string, string[]>, RegExp]> = [
       [{ method: ['OMP'] }, /"method" must be one of cosine/],
       [{ k: ['2.5'] }, /"k" must be a whole number from 1 to 50/],
       [{ k: ['99'] }, /"k"/],
-      [{ view: ['x'] }, /"view"/],
+      [{ view: ['x'] }, /"view" must be one of base, grid, tiles, thumbnail, all/],
       [{ exclude: ['emoji'] }, /"exclude"/],
       [{ request: ['../../x'] }, /"request"/],
       [{ method: ['omp', 'dot'] }, /"method" is given 2 times; give it once/],

@@ -26,6 +26,7 @@ import {
   type Idefics3ProcessorType,
 } from './processor.js';
 import { buildIdefics3VisionGraph, idefics3VisionTensorNames } from './vision.js';
+import { IDEFICS3_LANGUAGE } from './language.js';
 
 /** Text naming: `model.text_model.*` and `lm_head.weight` (absent when tied). */
 export const IDEFICS3_TEXT_NAMING = new TensorNaming({
@@ -127,6 +128,7 @@ export function makeIdefics3Family(info: Idefics3FamilyInfo): Family {
         views: spec.doImageSplitting ? ['grid', 'base'] : ['base'],
         processor: spec,
         text: text.spec,
+        language: IDEFICS3_LANGUAGE,
         notices: [...notices, ...text.notices],
         visionTensorNames: () => idefics3VisionTensorNames(cfg, index, where),
         extraTensorNames: () => [],

@@ -14,7 +14,7 @@
  */
 import { CheckpointError } from '../../errors.js';
 import { GraphBuilder, type Value } from '../../graph/builder.js';
-import { linear } from '../../graph/blocks.js';
+import { linear, pixelShuffle } from '../../graph/blocks.js';
 import { siglipVisionTower } from '../../graph/siglip.js';
 import { loadWeights, planWeights, TensorNaming, type Weights } from '../../graph/weights.js';
 import type { TensorInfo, WeightTensor } from '../../source/types.js';
@@ -48,24 +48,6 @@ export function idefics3PositionIds(n: number): number[] {
   const ids: number[] = [];
   for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) ids.push(axis[r] * n + axis[c]);
   return ids;
-}
-
-/** Pixel shuffle of [N, g*g, D] (raster patches) to [N, (g/s)^2, s*s*D], dr outer and dc inner. */
-export function pixelShuffle(
-  g: GraphBuilder,
-  x: Value,
-  grid: number,
-  s: number,
-  D: number,
-  name: string,
-  order: 'dr-dc' | 'dc-dr' = 'dr-dc',
-): Value {
-  const t = grid / s;
-  const blocks = g.reshape(x, [-1, t, s, t, s, D], `${name}.blocks`); // [N, R, dr, C, dc, D]
-  // 'dc-dr' is the deliberately wrong transposed order, kept for the pitfall test.
-  const perm = order === 'dr-dc' ? [0, 1, 3, 2, 4, 5] : [0, 1, 3, 4, 2, 5];
-  const moved = g.transpose(blocks, perm, `${name}.moved`); // [N, R, C, dr, dc, D]
-  return g.reshape(moved, [-1, t * t, s * s * D], name); // [N, T, s*s*D]
 }
 
 export interface Idefics3VisionOptions {

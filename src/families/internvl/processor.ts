@@ -1,7 +1,6 @@
 /**
  * GotOcr2ImageProcessor as InternVLProcessor runs it (transformers 5.12.1 models/got_ocr2/image_processing_got_ocr2.py,
- * models/internvl/processing_internvl.py). Only the image processor of the InternVL family so far: the family itself
- * (InternViT tower, pixel shuffle, mlp1 projector, `<img>`/`</img>` layout) is not built yet, so nothing registers it.
+ * models/internvl/processing_internvl.py), registered by the internvl family (src/families/internvl/index.ts):
  *   1. convert_to_rgb (alpha dropped: src/image/decode.ts);
  *   2. crop_to_patches is FORCED true by InternVLProcessor._defaults (the saved `crop_to_patches: false` is what the
  *      image processor alone would use: one squashed T x T tile);
@@ -16,10 +15,18 @@
 import type { ImageBackend } from '../../api.js';
 import { ConfigReader, type Json } from '../../config/reader.js';
 import { UnsupportedModelError } from '../../errors.js';
-import { readPixelNorm, readResample, type PixelNorm } from '../../image/processor.js';
+import {
+  readPixelNorm,
+  readResample,
+  type AffineMap,
+  type CropGeometry,
+  type PixelNorm,
+  type PreprocessResult,
+  type ProcessorDef,
+} from '../../image/processor.js';
 import { resizePillow, type ResampleFilter } from '../../image/resize.js';
 import { resizeTorchvision, toPixelValuesFused } from '../../image/resize-torch.js';
-import { cropImage, toPixelValues, type Size } from '../../image/transforms.js';
+import { cropImage, toChw, toPixelValues, type Size } from '../../image/transforms.js';
 import type { RgbImage } from '../../types.js';
 
 export interface GotOcr2ProcessorSpec extends PixelNorm {
@@ -103,7 +110,7 @@ export function optimalGrid(img: Size, spec: GotOcr2ProcessorSpec): { cols: numb
   return { cols: best[0], rows: best[1] };
 }
 
-export interface GotOcr2Preprocess {
+export interface GotOcr2Preprocess extends PreprocessResult {
   /** [n_tiles, 3, T, T]. */
   pixelValues: Float32Array;
   shape: [number, number, number, number];
@@ -113,13 +120,24 @@ export interface GotOcr2Preprocess {
   tiles: RgbImage[];
 }
 
-export function gotOcr2Preprocess(rgb: RgbImage, spec: GotOcr2ProcessorSpec): GotOcr2Preprocess {
+/**
+ * Steps 2-5 for one RGB image. `cropToPatches` defaults to true, as InternVLProcessor forces it; false is what the
+ * image processor alone does with the saved setting (one squashed T x T tile), kept for the pitfall test.
+ */
+export function gotOcr2Preprocess(
+  rgb: RgbImage,
+  spec: GotOcr2ProcessorSpec,
+  opts: { cropToPatches?: boolean } = {},
+): GotOcr2Preprocess {
   const T = spec.tile;
   const resize = (img: RgbImage, w: number, h: number): RgbImage =>
     spec.backend === 'pil'
       ? resizePillow(img, w, h, { filter: spec.resample })
       : resizeTorchvision(img, w, h, spec.resample);
-  const { cols, rows } = optimalGrid({ width: rgb.width, height: rgb.height }, spec);
+  const { cols, rows } =
+    opts.cropToPatches === false
+      ? { cols: 1, rows: 1 }
+      : optimalGrid({ width: rgb.width, height: rgb.height }, spec);
   const canvas = resize(rgb, cols * T, rows * T);
   const tiles: RgbImage[] = [];
   for (let r = 0; r < rows; r++) {
@@ -128,10 +146,30 @@ export function gotOcr2Preprocess(rgb: RgbImage, spec: GotOcr2ProcessorSpec): Go
   }
   const thumbnail = rows * cols > 1;
   if (thumbnail) tiles.push(resize(rgb, T, T));
+  // Geometry: grid tiles map through the canvas resize (edge to edge: one anisotropic scale) onto the original; the
+  // thumbnail's T x T frame spans the whole image.
+  const image = { width: rgb.width, height: rgb.height };
+  const sx = image.width / (cols * T);
+  const sy = image.height / (rows * T);
+  const crops: CropGeometry[] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const region = { top: r * T, left: c * T, height: T, width: T };
+      const toOriginal: AffineMap = { sx, sy, tx: c * T * sx, ty: r * T * sy };
+      crops.push(tileGeometry(crops.length, thumbnail ? 'grid' : 'base', r, c, region, toOriginal, T));
+    }
+  }
+  if (thumbnail) {
+    const whole = { top: 0, left: 0, height: image.height, width: image.width };
+    const map: AffineMap = { sx: image.width / T, sy: image.height / T, tx: 0, ty: 0 };
+    crops.push(tileGeometry(crops.length, 'base', -1, -1, whole, map, T));
+  }
   const per = 3 * T * T;
+  const cropsUint8 = new Uint8Array(tiles.length * per);
   const pixelValues = new Float32Array(tiles.length * per);
   const norm = { rescaleFactor: spec.rescaleFactor, mean: spec.imageMean, std: spec.imageStd };
   tiles.forEach((t, i) => {
+    toChw(t, cropsUint8, i * per);
     if (spec.backend === 'torchvision' && spec.doRescale && spec.doNormalize) {
       toPixelValuesFused(t, norm, pixelValues, i * per);
     } else {
@@ -143,5 +181,53 @@ export function gotOcr2Preprocess(rgb: RgbImage, spec: GotOcr2ProcessorSpec): Go
       );
     }
   });
-  return { pixelValues, shape: [tiles.length, 3, T, T], rows, cols, thumbnail, tiles };
+  return {
+    cropsUint8,
+    pixelValues,
+    shape: [tiles.length, 3, T, T],
+    geometry: { image, crops, anyres: null },
+    rows,
+    cols,
+    thumbnail,
+    tiles,
+  };
 }
+
+/**
+ * One tile's geometry. A 1 x 1 grid's only tile is the whole image squashed to T x T: the 'base' view (as Idefics3's
+ * unsplit image); past one tile the tiles are 'grid' and the thumbnail is 'base'.
+ */
+function tileGeometry(
+  index: number,
+  view: 'base' | 'grid',
+  gridRow: number,
+  gridCol: number,
+  region: { top: number; left: number; height: number; width: number },
+  toOriginal: AffineMap,
+  T: number,
+): CropGeometry {
+  return {
+    index,
+    view,
+    gridRow,
+    gridCol,
+    region,
+    resize: null,
+    centerCrop: null,
+    height: T,
+    width: T,
+    toOriginal,
+  };
+}
+
+/**
+ * The registered class (`GotOcr2ImageProcessorPil` is the PIL backend's name, `GotOcr2ImageProcessorFast` the 4.x
+ * torchvision one: the same settings). parse() gives the torchvision backend, what transformers 5's AutoProcessor
+ * picks; the family sets `backend` from LoadOptions.imageBackend.
+ */
+export const GOT_OCR2_PROCESSOR: ProcessorDef<GotOcr2ProcessorSpec> = {
+  type: 'GotOcr2ImageProcessor',
+  aliases: ['GotOcr2ImageProcessorPil', 'GotOcr2ImageProcessorFast'],
+  parse: (raw, where) => parseGotOcr2ProcessorConfig(raw, where, 'torchvision'),
+  run: (rgb, spec) => gotOcr2Preprocess(rgb, spec),
+};

@@ -18,6 +18,7 @@ import { checkShape } from '../../util/shape.js';
 import { pixelInputs, type Family, type LoadedFamily } from '../types.js';
 import { parseLlavaConfig, type LlavaConfig } from './config.js';
 import { buildLlavaVisionGraph, llavaVisionTensorNames, type LlavaVisionSpec } from './vision.js';
+import { LLAVA_LANGUAGE } from './language.js';
 
 /** LLaVA-family text naming: legacy `language_model.model.` / `language_model.lm_head.` and >= 4.52's layout. */
 export const LLAVA_TEXT_NAMING = new TensorNaming({
@@ -141,6 +142,7 @@ export const llava: Family = {
       modelType: 'llava',
       views: ['base'],
       text: text.spec,
+      language: LLAVA_LANGUAGE,
       notices: [...notices, ...text.notices],
       visionTensorNames: () => llavaVisionTensorNames(vspec, index, where),
       extraTensorNames: () => [],

@@ -21,6 +21,7 @@ import { buildLlavaVisionGraph, llavaVisionTensorNames } from '../llava/vision.j
 import { pixelInputs, type Family, type LoadedFamily } from '../types.js';
 import { parseLlavaNextConfig } from './config.js';
 import { LLAVA_NEXT_PROCESSOR } from './processor.js';
+import { LLAVA_NEXT_LANGUAGE } from './language.js';
 
 export const llavaNext: Family = {
   modelType: 'llava_next',
@@ -61,6 +62,7 @@ export const llavaNext: Family = {
       modelType: 'llava_next',
       views: ['base', 'grid'],
       text: text.spec,
+      language: LLAVA_NEXT_LANGUAGE,
       notices: [...notices, ...text.notices],
       visionTensorNames: () => llavaVisionTensorNames(vspec, index, where),
       extraTensorNames: () => [newlineName],

@@ -25,6 +25,7 @@ import { pixelInputs, type Family, type LoadedFamily } from '../types.js';
 import { parseLlavaOnevisionConfig } from './config.js';
 import { packOnevision } from './pack.js';
 import { ONEVISION_PROCESSOR } from './processor.js';
+import { LLAVA_ONEVISION_LANGUAGE } from './language.js';
 
 export const llavaOnevision: Family = {
   modelType: 'llava_onevision',
@@ -72,6 +73,7 @@ export const llavaOnevision: Family = {
       modelType: 'llava_onevision',
       views: ['base', 'grid'],
       text: text.spec,
+      language: LLAVA_ONEVISION_LANGUAGE,
       notices: [...notices, ...text.notices],
       visionTensorNames: () => llavaVisionTensorNames(vspec, index, where),
       extraTensorNames: () => [newlineName],

@@ -27,6 +27,7 @@ import { LLAVA_TEXT_NAMING } from '../llava/index.js';
 import { pixelInputs, type Family, type LoadedFamily } from '../types.js';
 import { parsePaliGemmaConfig, type PaliGemmaConfig } from './config.js';
 import { buildPaliGemmaVisionGraph, paliGemmaVisionTensorNames } from './vision.js';
+import { PALIGEMMA_LANGUAGE } from './language.js';
 
 function processorFor(
   preprocessor: Json | null,
@@ -107,6 +108,7 @@ export const paligemma: Family = {
       modelType: 'paligemma',
       views: ['base'],
       text: text.spec,
+      language: PALIGEMMA_LANGUAGE,
       notices: [...notices, ...text.notices],
       visionTensorNames: () => paliGemmaVisionTensorNames(cfg, index, where),
       extraTensorNames: () => [],

@@ -13,7 +13,12 @@
  */
 import { CheckpointError, UnsupportedModelError } from '../../errors.js';
 import type { ConfigReader } from '../../config/reader.js';
-import type { TextConfig } from '../../text/models.js';
+import {
+  parseDecoderConfig,
+  QWEN2_VL_DECODER,
+  QWEN3_VL_DECODER,
+  type TextConfig,
+} from '../../text/models.js';
 
 /** Qwen2_5_VLVisionConfig.__init__ defaults. */
 export const QWEN2_5_VL_VISION_DEFAULTS = {
@@ -107,6 +112,13 @@ export function parseQwenVLTextConfig(
     numHiddenLayers: t.posInt('num_hidden_layers', d.num_hidden_layers),
     rmsNormEps: t.num('rms_norm_eps', d.rms_norm_eps),
     tieWordEmbeddings: t.bool('tie_word_embeddings', r.bool('tie_word_embeddings', d.tie_word_embeddings)),
+    // Qwen2.5-VL's text layer is Qwen2's (q/k/v biases) with M-RoPE; Qwen3-VL's has per-head q/k norms and an
+    // interleaved M-RoPE (rope_parameters.mrope_interleaved).
+    decoder: parseDecoderConfig(
+      t,
+      textModelType === 'qwen3_vl_text' ? QWEN3_VL_DECODER : QWEN2_VL_DECODER,
+      d.hidden_size,
+    ),
     rope,
   };
 }

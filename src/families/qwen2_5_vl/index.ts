@@ -20,6 +20,7 @@ import type { NamedTensor } from '../../runtime/session.js';
 import { QWEN2 } from '../../text/models.js';
 import { resolveTextTensors } from '../../text/tensors.js';
 import { QWEN2VL_TEXT_NAMING } from '../qwen2_vl/index.js';
+import { QWEN2_VL_LANGUAGE } from '../qwen2_vl/language.js';
 import {
   parseQwen2VLProcessorConfig,
   QWEN2VL_PROCESSOR,
@@ -154,6 +155,9 @@ export const qwen2_5vl: Family = {
       modelType: 'qwen2_5_vl',
       views: ['base'],
       text: text.spec,
+      // Qwen2-VL's prompt, placeholder expansion and M-RoPE positions (for an image, Qwen2.5-VL's get_rope_index
+      // gives the same (t, h, w) as Qwen2-VL's; second_per_grid_t only matters for videos)
+      language: QWEN2_VL_LANGUAGE,
       notices: [...notices, ...text.notices, `${where}: ${BACKEND_NOTICE}`],
       processor: proc,
       visionTensorNames: () => qwen2_5vlVisionTensorNames(v, index, where),

@@ -12,7 +12,7 @@ import { CheckpointError, UnsupportedModelError } from '../../errors.js';
 import { TensorNaming } from '../../graph/weights.js';
 import { parseWith, type PreprocessResult } from '../../image/processor.js';
 import { packFeatures, singleViewLayout } from '../../layout/layout.js';
-import { QWEN2, type TextConfig } from '../../text/models.js';
+import { parseDecoderConfig, QWEN2, QWEN2_VL_DECODER, type TextConfig } from '../../text/models.js';
 import { resolveTextTensors } from '../../text/tensors.js';
 import { PIXEL_INPUT, type Family, type LoadedFamily } from '../types.js';
 import {
@@ -28,6 +28,7 @@ import {
   visionRotaryAngles,
   type Qwen2VLVisionSpec,
 } from './vision.js';
+import { QWEN2_VL_LANGUAGE } from './language.js';
 
 /** Qwen2VLVisionConfig.__init__ defaults. */
 export const QWEN2VL_VISION_DEFAULTS = {
@@ -89,6 +90,7 @@ export function parseQwen2VLConfig(r: ConfigReader): Qwen2VLConfig {
     numHiddenLayers: t.posInt('num_hidden_layers', td.num_hidden_layers),
     rmsNormEps: t.num('rms_norm_eps', td.rms_norm_eps),
     tieWordEmbeddings: r.bool('tie_word_embeddings', t.bool('tie_word_embeddings', td.tie_word_embeddings)),
+    decoder: parseDecoderConfig(t, QWEN2_VL_DECODER, td.hidden_size),
   };
   if (vision.outHidden !== text.hiddenSize) {
     throw new CheckpointError(
@@ -175,6 +177,7 @@ export const qwen2vl: Family = {
       modelType: 'qwen2_vl',
       views: ['base'],
       text: text.spec,
+      language: QWEN2_VL_LANGUAGE,
       notices: [...notices, ...text.notices],
       visionTensorNames: () => qwen2vlVisionTensorNames(v, index, where),
       extraTensorNames: () => [],

@@ -31,6 +31,7 @@ import {
   POS_WEIGHT_INPUT,
   qwen3vlVisionTensorNames,
 } from './vision.js';
+import { qwen3vlLanguage } from './language.js';
 
 /**
  * The vision graph's inputs for one image: pixel_values, the rotary angles and the position-table interpolation
@@ -78,6 +79,7 @@ export const qwen3vl: Family = {
       modelType: 'qwen3_vl',
       views: ['base'],
       text: text.spec,
+      language: qwen3vlLanguage(v.deepstackIndexes.length, cfg.text.numHiddenLayers, where),
       notices: [...notices, ...text.notices, `${where}: ${BACKEND_NOTICE}`],
       processor: proc,
       visionTensorNames: () => qwen3vlVisionTensorNames(v, index, where),

@@ -2,10 +2,13 @@
  * The page's behaviour: pick/drop/paste an image or an example, POST it to /api/analyze, draw each patch's
  * words over the image, show a patch's top-k as a bar chart on hover, tap or arrow keys, and stream progress
  * from /api/events. Changing method, k or exclusions re-asks the server, which reuses the cached features;
- * view, words and heat map are redrawn locally.
+ * view, words and heat map are redrawn locally. A "layers" entry asks the server for the deep lens; when the result
+ * carries it, the deep-lens controls (client/deep-ui.ts, shared with the HTML export) pick the layer drawn.
  */
 import type { ProgressEvent } from '../../progress.js';
 import type { ResultJson, ViewName } from '../../types.js';
+import { toDeepPage, type DeepWord } from './deep.js';
+import { mountDeep, type DeepControls } from './deep-ui.js';
 import { drawOverlay, overlayHtml } from './export.js';
 import {
   availableViews,
@@ -36,6 +39,10 @@ interface State {
   pinned: number;
   seq: number;
   controller: AbortController | null;
+  /** The deep-lens controls when the result has `deep`; the layer's words and heat they ask for. */
+  deep: DeepControls | null;
+  deepTops: DeepWord[][] | null;
+  deepHeat: Array<number | null> | null;
 }
 const state: State = {
   image: null,
@@ -48,6 +55,9 @@ const state: State = {
   pinned: -1,
   seq: 0,
   controller: null,
+  deep: null,
+  deepTops: null,
+  deepHeat: null,
 };
 
 const els = {
@@ -66,6 +76,9 @@ const els = {
   heat: $<HTMLInputElement>('heat'),
   exSpecial: $<HTMLInputElement>('ex-special'),
   exBytes: $<HTMLInputElement>('ex-bytes'),
+  layers: $<HTMLInputElement>('layers'),
+  deep: $('deep'),
+  deepDetail: $('deep-detail'),
   empty: $('empty'),
   frame: $('frame'),
   photo: $<HTMLImageElement>('photo'),
@@ -195,6 +208,9 @@ async function analyze(): Promise<void> {
     Boolean,
   );
   form.append('exclude', exclude.join(',') || 'none');
+  // Only sent when asked for, so a server without the deep lens sees the request it always saw.
+  const layers = els.layers.value.trim();
+  if (layers && layers !== 'off') form.append('layers', layers);
   form.append('request', rid);
   document.body.setAttribute('aria-busy', 'true');
   showProgress('Sending the image…');
@@ -248,6 +264,7 @@ function showResult(result: ResultJson, timing: string): void {
     r.checked = r.value === state.view;
     r.disabled = !views.includes(r.value as ViewName);
   }
+  mountDeepControls(result);
   render();
   const { width, height, name } = result.image;
   els.caption.textContent =
@@ -256,13 +273,80 @@ function showResult(result: ResultJson, timing: string): void {
   for (const b of [els.dlPng, els.dlHtml, els.dlJson]) b.disabled = false;
 }
 
+/** The deep-lens controls for a result with `deep`; none (and the panel hidden) for one without. */
+function mountDeepControls(result: ResultJson): void {
+  state.deepTops = null;
+  state.deepHeat = null;
+  state.deep?.destroy();
+  state.deep = null;
+  els.deep.replaceChildren();
+  els.deep.hidden = true;
+  if (!result.deep) return;
+  const page = toDeepPage(
+    result.deep,
+    result.tokens.map((t) => t.index),
+  );
+  state.deep = mountDeep(els.deep, page, {
+    showWords(tops) {
+      state.deepTops = tops;
+      // During mounting (state.deep not yet set) render() draws everything afterwards.
+      if (state.result !== result || !state.deep) return;
+      state.tokens = viewTokens(result);
+      paintHeat();
+      layoutWords();
+      showDetail(state.active);
+    },
+    showHeat(heat) {
+      state.deepHeat = heat;
+      if (state.result === result && state.deep) paintHeat();
+    },
+    grid() {
+      const v = result.views.find((x) => x.name === state.view);
+      return {
+        rows: v?.rows ?? 0,
+        cols: v?.cols ?? 0,
+        cells: patchTokens(result, state.view).map((t) => ({ index: t.index, row: t.row, col: t.col })),
+      };
+    },
+  });
+}
+
+/** The view's patch tokens, with the deep-lens layer's words in place of the projector-level ones when shown. */
+function viewTokens(result: ResultJson): ResultToken[] {
+  const tokens = patchTokens(result, state.view);
+  const tops = state.deepTops;
+  if (!tops) return tokens;
+  return tokens.map((t) => ({
+    ...t,
+    top: (tops[t.index] ?? []).map(([text, score, id]) => ({ text, score, id })),
+  }));
+}
+
+/** Cell backgrounds: the deep lens's heat when it shows one, else the top-score heat map when switched on. */
+function paintHeat(): void {
+  const range = topScoreRange(state.tokens);
+  const cells = Array.from(els.cells.children as HTMLCollectionOf<HTMLElement>);
+  els.cells.classList.toggle('dheat', state.deepHeat !== null);
+  for (const cell of cells) {
+    const t = state.tokens[Number(cell.dataset.i)];
+    if (!t) continue;
+    const d = state.deepHeat?.[t.index];
+    if (state.deepHeat) {
+      if (d === null || d === undefined) cell.style.removeProperty('--dheat');
+      else cell.style.setProperty('--dheat', heatCss(d, 0.6));
+    }
+    cell.style.background = els.heat.checked
+      ? heatCss(unit(t.top[0]?.score ?? 0, range.min, range.max), 0.6)
+      : '';
+  }
+}
+
 function render(): void {
   const result = state.result;
   if (!result) return;
-  state.tokens = patchTokens(result, state.view);
+  state.tokens = viewTokens(result);
   const W = result.image.width;
   const H = result.image.height;
-  const range = topScoreRange(state.tokens);
   const frag = document.createDocumentFragment();
   state.tokens.forEach((t, i) => {
     const b = t.box!;
@@ -276,13 +360,12 @@ function render(): void {
     cell.style.top = `${(b.y / H) * 100}%`;
     cell.style.width = `${(b.w / W) * 100}%`;
     cell.style.height = `${(b.h / H) * 100}%`;
-    if (els.heat.checked)
-      cell.style.background = heatCss(unit(t.top[0]?.score ?? 0, range.min, range.max), 0.6);
     const words = t.top.map((w) => displayWord(w.text));
     cell.setAttribute('aria-label', `row ${t.row + 1}, column ${t.col + 1}: ${words.slice(0, 3).join(', ')}`);
     frag.append(cell);
   });
   els.cells.replaceChildren(frag);
+  paintHeat();
   els.cells.classList.toggle('no-words', !els.words.checked);
   els.legend.hidden = !els.heat.checked;
   state.active = -1;
@@ -317,6 +400,13 @@ function layoutWords(): void {
 
 function showDetail(i: number): void {
   const t = state.tokens[i];
+  els.deepDetail.replaceChildren(
+    ...(t && state.deep ? state.deep.describe(t.index) : []).map((line) => {
+      const d = document.createElement('div');
+      d.textContent = line;
+      return d;
+    }),
+  );
   if (!t || !state.result) {
     els.detailTitle.textContent = 'Token details';
     els.detailSub.textContent = state.result
@@ -326,7 +416,9 @@ function showDetail(i: number): void {
     return;
   }
   els.detailTitle.textContent = `Row ${t.row + 1}, column ${t.col + 1}`;
-  els.detailSub.textContent = `${t.view} view · token #${t.index} · ${state.result.method} · top ${t.top.length}`;
+  els.detailSub.textContent =
+    `${t.view} view · token #${t.index} · ` +
+    `${state.deepTops ? 'deep lens' : state.result.method} · top ${t.top.length}`;
   const lengths = barLengths(
     t.top.map((w) => w.score),
     scoreRange(state.tokens),
@@ -466,12 +558,14 @@ els.k.addEventListener('input', () => {
 });
 els.exSpecial.addEventListener('change', () => void analyze());
 els.exBytes.addEventListener('change', () => void analyze());
+els.layers.addEventListener('change', () => void analyze());
 els.words.addEventListener('change', () => els.cells.classList.toggle('no-words', !els.words.checked));
 els.heat.addEventListener('change', render);
 for (const r of viewRadios) {
   r.addEventListener('change', () => {
     state.view = r.value as ViewName;
     render();
+    state.deep?.refresh();
   });
 }
 
@@ -531,11 +625,26 @@ els.dlJson.addEventListener('click', () => {
   save(new Blob([JSON.stringify(state.result, null, 1)], { type: 'application/json' }), `${baseName()}.json`);
 });
 /** PNG and HTML come from the server's renderers (src/render); if that fails the page draws its own. */
+/**
+ * What the PNG shows: with a deep-lens layer on screen, that layer's words as a plain (schema /1) result; the HTML
+ * download keeps the whole result, deep lens included.
+ */
+function shownResult(): ResultJson | null {
+  const r = state.result;
+  const tops = state.deepTops;
+  if (!r || !tops) return r;
+  const tokens = r.tokens.map((t) => ({
+    ...t,
+    top: (tops[t.index] ?? []).map(([text, score, id]) => ({ text, score, id })),
+  }));
+  return { ...r, schema: 'imgtokens.result/1', deep: undefined, tokens };
+}
+
 async function serverRender(format: 'png' | 'html'): Promise<Blob | null> {
   if (!state.result || !state.image) return null;
   const form = new FormData();
   form.append('image', state.image, state.imageName);
-  form.append('result', JSON.stringify(state.result));
+  form.append('result', JSON.stringify(format === 'png' ? shownResult() : state.result));
   form.append('format', format);
   form.append('view', state.view);
   form.append('words', String(Math.min(3, Number(els.k.value))));
@@ -553,7 +662,10 @@ els.dlPng.addEventListener('click', async () => {
   const name = `${baseName()}.png`;
   const blob = await serverRender('png');
   if (blob) return save(blob, name);
-  drawOverlay(els.photo, result, drawOptions()).toBlob((b) => b && save(b, name), 'image/png');
+  drawOverlay(els.photo, shownResult() ?? result, drawOptions()).toBlob(
+    (b) => b && save(b, name),
+    'image/png',
+  );
 });
 els.dlHtml.addEventListener('click', async () => {
   const result = state.result;

@@ -4,8 +4,12 @@
  * data from <script type="application/json" id="data">, draws one layer of patches per view and gives them the
  * page's interactions: hover, focus (Tab, then arrow keys) or tap shows a token's top-k words with scores, click or
  * Enter pins the tooltip, Escape closes it; a switch picks the view; the heat map uses the web page's colour ramp
- * (view.ts heatCss). Token text is only ever written with textContent.
+ * (view.ts heatCss). When the result carries the deep lens (issue 12), the deep-lens controls (client/deep-ui.ts)
+ * pick a layer and a lens and the patches show that layer's words; results without it look as before.
+ * Token text is only ever written with textContent.
  */
+import { labelFit, type DeepPage } from './deep.js';
+import { mountDeep, type DeepControls } from './deep-ui.js';
 import { heatCss } from './view.js';
 
 /** [word, score, id, gloss] */
@@ -16,6 +20,10 @@ type PagePatch = [number, number, number, number, number, number, number, string
 /** What src/render/html.ts writes into #data. */
 export interface PageData {
   method: string;
+  /** Image width / height (label sizing for the deep lens's words). */
+  aspect?: number;
+  /** The deep lens, when the result has it (src/web/client/deep.ts toDeepPage). */
+  deep?: DeepPage;
   views: Array<{
     name: string;
     title: string;
@@ -102,12 +110,22 @@ export function startViewer(): void {
   function fill(el: HTMLElement): void {
     const info = patchInfo.get(el);
     if (!info) return;
-    const [index, row, col, , , , , , , , top] = info.q;
+    const [index, row, col, , , , , , , , own] = info.q;
+    const layerTop = deep?.tops()?.[index];
+    const top: PageWord[] = layerTop ? layerTop.map(([w, s, id]) => [w, s, id, '']) : own;
     tip.textContent = '';
     const h = document.createElement('div');
     h.className = 'h';
-    h.textContent = `${info.v.title.split(' · ')[0]} · row ${row}, col ${col} · token #${index} · ${data.method}`;
+    h.textContent =
+      `${info.v.title.split(' · ')[0]} · row ${row}, col ${col} · token #${index}` +
+      (layerTop ? '' : ` · ${data.method}`);
     tip.appendChild(h);
+    for (const line of deep?.describe(index) ?? []) {
+      const d = document.createElement('div');
+      d.className = 'h';
+      d.textContent = line;
+      tip.appendChild(d);
+    }
     const table = document.createElement('table');
     top.forEach(([word, score, id, gloss], k) => {
       const tr = table.insertRow();
@@ -250,4 +268,80 @@ export function startViewer(): void {
     legend.hidden = !on;
   });
   if (data.views.length) selectView(data.views[0].name);
+
+  // --- the deep lens --------------------------------------------------------------------------------------
+  let deep: DeepControls | null = null;
+  const deepBox = document.getElementById('deep');
+  if (data.deep && deepBox) {
+    const aspect = data.aspect ?? 1;
+    const shownView = (): PageView | undefined => {
+      const open = Array.from(layers).find(([, l]) => !l.hidden);
+      return data.views.find((v) => v.name === open?.[0]);
+    };
+    deep = mountDeep(deepBox, data.deep, {
+      showWords(tops) {
+        for (const v of data.views) {
+          const layer = layers.get(v.name);
+          if (!layer) continue;
+          const els = Array.from(layer.children) as HTMLElement[];
+          const labels = v.p.map(([index, , , , , , , label]) =>
+            tops ? (tops[index]?.[0]?.[0] ?? '') : label,
+          );
+          const scores = v.p.map(([index, , , , , , , , , , top]) =>
+            tops ? tops[index]?.[0]?.[1] : top[0]?.[1],
+          );
+          const finite = scores.filter((x): x is number => x !== undefined && Number.isFinite(x));
+          const lo = !tops ? v.lo : finite.length ? Math.min(...finite) : 0;
+          const hi = !tops ? v.hi : finite.length ? Math.max(...finite) : 1;
+          // As html.ts: each label as large as fits, capped at 1.25x the view's median so short words stay modest.
+          const fits = v.p.map(([, , , , , w, h], j) => labelFit(labels[j], (w / h) * aspect));
+          const sorted = fits.filter((_, j) => labels[j] !== '').sort((a, b) => a - b);
+          const cap = sorted.length ? 1.25 * sorted[Math.floor(sorted.length / 2)] : 1;
+          v.p.forEach((q, j) => {
+            const e = els[j];
+            const [, row, col, , , , , , , f] = q;
+            const label = labels[j];
+            (e.firstChild as HTMLElement).textContent = label;
+            e.style.setProperty('--f', String(tops ? Math.min(fits[j], cap) : f));
+            const s = scores[j];
+            const t = s === undefined ? 0 : (s - lo) / (hi - lo || 1);
+            e.style.setProperty('--heat', heatCss(t, 0.8));
+            e.classList.toggle('hd', t > 0.62);
+            e.setAttribute(
+              'aria-label',
+              `row ${row}, column ${col}: ${label || 'no word'}` +
+                (s === undefined ? '' : ` (${formatScore(s)})`),
+            );
+          });
+          if (shownView() === v) {
+            byId('lo').textContent = formatScore(lo);
+            byId('hi').textContent = formatScore(hi);
+          }
+        }
+        if (shown) fill(shown);
+      },
+      showHeat(heat) {
+        stage.classList.toggle('dheat', heat !== null);
+        for (const v of data.views) {
+          const els = Array.from(layers.get(v.name)?.children ?? []) as HTMLElement[];
+          v.p.forEach((q, j) => {
+            const t = heat?.[q[0]];
+            if (t === null || t === undefined) els[j].style.removeProperty('--dheat');
+            else els[j].style.setProperty('--dheat', heatCss(t, 0.8));
+          });
+        }
+      },
+      grid() {
+        const v = shownView() ?? data.views[0];
+        return {
+          rows: v?.rows ?? 0,
+          cols: v?.cols ?? 0,
+          cells: (v?.p ?? []).map(([index, row, col]) => ({ index, row, col })),
+        };
+      },
+    });
+    document
+      .querySelectorAll<HTMLButtonElement>('.seg button')
+      .forEach((b) => b.addEventListener('click', () => deep?.refresh()));
+  }
 }

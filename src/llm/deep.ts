@@ -1,0 +1,336 @@
+/**
+ * The deep lens: the language model run on the model's own one-image prompt, one decoder layer at a time, with
+ * the logit lens and the embedding lens read at the image positions of every chosen layer.
+ *
+ * Streaming: each decoder layer is planned (its tensor names, checked against the index), read (LayerReader: in
+ * place for onnxruntime, or the bytes of just that layer, e.g. hub range reads into the tensor cache), built into
+ * its own ONNX graph (src/graph/decoder.ts), run once on the whole prompt and released before the next one, so
+ * memory stays near one layer plus the [seq, hidden] activations.
+ *
+ * Layer numbering and the lens follow HF's `output_hidden_states` (transformers 4.45.1 LlamaModel.forward; 5.x
+ * the same, see ../shared/fixtures-deep/README.md "What each hidden-state index holds"):
+ *   hidden_states[0]      = inputs_embeds (text rows embed_tokens[id] · embed scale, image rows the features)
+ *   hidden_states[L], L<N = the raw output of decoder layer L-1 (the residual stream, not normed)
+ *   hidden_states[N]      = model.norm(output of the last layer): ALREADY normed.
+ *   lens(L) = lm_head(norm(hidden_states[L])) for L < N and lm_head(hidden_states[N]) at N (the model's own logits):
+ *   the final norm is applied once, never twice. `compat: 'llava-interp'` applies it again at N, as
+ *   clemneo/llava-interp's lvlm_lens.py does (its "Layer i+1" is hidden_states[i]).
+ * The embedding lens is cosine similarity of hidden_states[L] with embed_tokens (the lens's 'cosine' method).
+ * All products and top-k run in the Lens's onnxruntime graphs (src/lens).
+ */
+import { BadInputError, NonFiniteError, UnsupportedModelError } from '../errors.js';
+import { GraphBuilder } from '../graph/builder.js';
+import {
+  attentionMask,
+  buildDecoderLayer,
+  buildRopeGraph,
+  DECODER_IO,
+  ropeRows,
+  type DecoderLayerSpec,
+} from '../graph/decoder.js';
+import { loadWeights, planWeights } from '../graph/weights.js';
+import type { Lens } from '../lens/index.js';
+import type { ProgressCallback } from '../progress.js';
+import { Session, type Device } from '../runtime/session.js';
+import type { TensorInfo, WeightTensor } from '../source/types.js';
+import { decoderLayerPrefix, type TextSpec } from '../text/tensors.js';
+import type { TokenLayout, TopK } from '../types.js';
+import type { BuiltPrompt } from './prompt.js';
+import type { LanguageSide } from './spec.js';
+
+/** One layer's tensors as a reader gives them; `dir` is the external-data folder of in-place tensors. */
+export interface LayerTensors {
+  tensors: ReadonlyMap<string, WeightTensor>;
+  dir?: string;
+}
+export type LayerReader = (names: string[], layer: number) => Promise<LayerTensors>;
+
+export type DeepCompat = 'llava-interp';
+export type DeepReference = 'v4' | 'v5';
+
+export interface DeepRunArgs {
+  text: TextSpec;
+  lang: LanguageSide;
+  lens: Lens;
+  index: ReadonlyMap<string, TensorInfo>;
+  where: string;
+  /** What the LLM receives for the image, [n, hidden] (rows of image_features). */
+  features: Float32Array;
+  /** Vectors added at the image positions to the input of decoder layer `beforeLayer` (Qwen3-VL DeepStack). */
+  injections?: ReadonlyArray<{ beforeLayer: number; features: Float32Array }>;
+  layout: TokenLayout;
+  prompt: BuiltPrompt;
+  /** hidden_states indices to read, ascending, each in [0, numLayers]. */
+  layers: readonly number[];
+  k: number;
+  compat?: DeepCompat;
+  excludeMask?: Uint8Array | null;
+  /** Keep hidden_states[L] at the image rows of every chosen layer (for --dump-tensors). */
+  keepHidden?: boolean;
+  readLayer: LayerReader;
+  device?: Device;
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+}
+
+export interface DeepLayerRaw {
+  layer: number;
+  logit: TopK;
+  embed: TopK;
+  /** hidden_states[layer] at the image rows, [n, hidden] (keepHidden only). */
+  hidden?: Float32Array;
+}
+
+export interface DeepRaw {
+  numLayers: number;
+  layers: DeepLayerRaw[];
+  /** The logits at the last prompt position [vocab]; null when the last layer was not run. */
+  finalLogits: Float32Array | null;
+  /** The next-token top-k (softmax probabilities); empty when the last layer was not run. */
+  next: Array<{ id: number; prob: number }>;
+  /** The raw output of the last layer at the image rows, before model.norm (keepHidden only). */
+  lastPrenorm?: Float32Array;
+  /** Seconds per decoder layer (read + build + run). */
+  layerSeconds: number[];
+}
+
+/** Parses `--layers`: all | a-b | i,j,k (hidden_states indices 0..numLayers), ascending and unique. */
+export function parseLayers(spec: string, numLayers: number): number[] {
+  const s = spec.trim();
+  const bad = (why: string) =>
+    new BadInputError(`--layers ${JSON.stringify(spec)}: ${why}`, {
+      hint: `use all, a range a-b or a list i,j,k of hidden-state indices 0..${numLayers} (0 = the input embeddings, ${numLayers} = the last layer)`,
+    });
+  if (s === 'all' || s === '') return Array.from({ length: numLayers + 1 }, (_, i) => i);
+  const out = new Set<number>();
+  const num = (t: string): number => {
+    if (!/^\d+$/.test(t.trim())) throw bad(`"${t}" is not a layer index`);
+    const v = Number(t.trim());
+    if (v > numLayers) throw bad(`layer ${v} is past the last one (${numLayers})`);
+    return v;
+  };
+  for (const part of s.split(',')) {
+    const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(part);
+    if (m) {
+      const a = num(m[1]!);
+      const b = num(m[2]!);
+      if (b < a) throw bad(`range ${part} runs backwards`);
+      for (let i = a; i <= b; i++) out.add(i);
+    } else out.add(num(part));
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/** The decoder-layer spec of a text model, or a typed error saying why the deep lens cannot run it. */
+export function decoderLayerSpec(text: TextSpec, where: string): DecoderLayerSpec {
+  const d = text.decoder;
+  if (d.problem !== null) {
+    throw new UnsupportedModelError(`${where}: the deep lens cannot run this decoder: ${d.problem}`, {
+      hint: 'fix the text settings in config.json; the projector-level lens still works (drop --layers)',
+    });
+  }
+  if (!text.decoderSupported) {
+    throw new UnsupportedModelError(
+      `${where}: the deep lens does not support the ${text.modelType} language model yet`,
+      {
+        hint: 'its decoder layer differs from the shared Llama/Mistral/Qwen2/Gemma layer; the projector-level lens still works (drop --layers)',
+      },
+    );
+  }
+  if (d.ropeType !== 'default' && d.ropeType !== 'mrope') {
+    throw new UnsupportedModelError(`${where}: rope_type "${d.ropeType}" is not supported by the deep lens`, {
+      hint: 'only the default rotary embedding (and Qwen2-VL M-RoPE) is implemented',
+    });
+  }
+  if (d.numHeads % d.numKvHeads !== 0 || d.headDim % 2 !== 0) {
+    throw new UnsupportedModelError(
+      `${where}: ${d.numHeads} attention heads / ${d.numKvHeads} kv heads / head_dim ${d.headDim} do not form a GQA layer`,
+    );
+  }
+  return {
+    hidden: text.hidden,
+    numHeads: d.numHeads,
+    numKvHeads: d.numKvHeads,
+    headDim: d.headDim,
+    intermediate: d.intermediate,
+    act: d.act,
+    eps: text.rmsEps,
+    normKind: text.normKind,
+    qkvBias: d.qkvBias,
+    qkNorm: d.qkNorm,
+  };
+}
+
+function checkFinite(a: Float32Array, what: string, where: string): void {
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) {
+      throw new NonFiniteError('deep', `${where}: ${what} holds ${a[i]} (at element ${i})`, {
+        hint: 'likely cause: NaN/Inf in the decoder weights, or a non-positive rms_norm_eps',
+      });
+    }
+  }
+}
+
+export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
+  const { text, lens, prompt, where } = a;
+  const spec = decoderLayerSpec(text, where);
+  const N = text.numLayers;
+  const D = text.hidden;
+  const S = prompt.ids.length;
+  const n = a.layout.tokens.length;
+  if (a.features.length !== n * D) {
+    throw new BadInputError(`deep lens: features have ${a.features.length} values, expected [${n}, ${D}]`);
+  }
+  if (prompt.imagePositions.length !== n) {
+    throw new BadInputError(
+      `deep lens: the prompt has ${prompt.imagePositions.length} image tokens, the image ${n}`,
+    );
+  }
+  for (const L of a.layers) {
+    if (!Number.isInteger(L) || L < 0 || L > N)
+      throw new BadInputError(`deep lens: layer ${L} is not in 0..${N}`);
+  }
+  const start = prompt.imagePositions[0]!; // where the image begins (M-RoPE counts from it)
+  const chosen = new Set(a.layers);
+  const maxLayer = Math.max(...a.layers);
+  const runTo = maxLayer; // layers 0..runTo-1 run; runTo = N also gives the model's own next token
+
+  // hidden_states[0]: embed_tokens rows (times the embedding scale) at the text positions, the features at the
+  // image run (transformers: inputs_embeds.masked_scatter(image_mask, image_features)).
+  const x = new Float32Array(S * D); // [S, D]
+  const positions = prompt.imagePositions; // ascending; one run, or interleaved with specials (Idefics3)
+  const isImage = new Uint8Array(S);
+  for (const p of positions) isImage[p] = 1;
+  const textPos = prompt.ids.map((_, i) => i).filter((i) => !isImage[i]);
+  const embedRows = await lens.embeddingRows(textPos.map((i) => prompt.ids[i]!)); // [text, D]
+  textPos.forEach((p, j) => x.set(embedRows.subarray(j * D, (j + 1) * D), p * D));
+  positions.forEach((p, t) => x.set(a.features.subarray(t * D, (t + 1) * D), p * D));
+
+  // Rotary cos/sin for the prompt's positions, once.
+  const pos = a.lang.positions(S, start, a.layout);
+  const section = text.decoder.mropeSection;
+  const rows = section ? section.length : 1;
+  if (pos.rows !== rows || pos.data.length !== pos.rows * S) {
+    throw new BadInputError(
+      `deep lens: ${pos.rows} position rows for ${rows} rotary sections (mrope_section ${JSON.stringify(section)})`,
+    );
+  }
+  const rowOf = ropeRows(spec.headDim, section, text.decoder.mropeInterleaved);
+  const ropeSession = await Session.create(
+    buildRopeGraph({ headDim: spec.headDim, theta: text.decoder.ropeTheta, rows, rowOf }),
+    { device: a.device },
+  );
+  const rope = await ropeSession.run({ [DECODER_IO.positions]: { data: pos.data, shape: [pos.rows, S] } });
+  await ropeSession.release();
+  const cos = rope.f32(DECODER_IO.cos, [S, spec.headDim]).data;
+  const sin = rope.f32(DECODER_IO.sin, [S, spec.headDim]).data;
+  const fullMask = attentionMask(S, a.lang.attention, null);
+  const w = text.decoder.slidingWindow;
+  const windowMask = w !== null && w < S ? attentionMask(S, a.lang.attention, w) : fullMask;
+
+  const imageRows = (h: Float32Array): Float32Array => {
+    const out = new Float32Array(n * D); // [n, D]
+    positions.forEach((p, t) => out.set(h.subarray(p * D, (p + 1) * D), t * D));
+    return out;
+  };
+  const out: DeepLayerRaw[] = [];
+  const readLens = async (layer: number, h: Float32Array, normed: boolean): Promise<void> => {
+    // h [n, D] = hidden_states[layer] at the image rows; `normed`: already passed through model.norm.
+    const logitMethod = normed && a.compat !== 'llava-interp' ? 'logit-raw' : 'logit';
+    const logit = await lens.run(h, n, logitMethod, a.k, a.excludeMask);
+    const embed = await lens.run(h, n, 'cosine', a.k, a.excludeMask);
+    out.push({ layer, logit, embed, ...(a.keepHidden ? { hidden: h } : {}) });
+  };
+
+  const task = 'deep.layers';
+  const label = (i: number) => `decoder layer ${i}/${N}`;
+  a.onProgress?.({ status: 'initiate', task, label: label(0), total: runTo, unit: 'items' });
+  const t0 = performance.now();
+  const layerSeconds: number[] = [];
+  let cur: Float32Array = x;
+  for (let L = 0; L <= runTo; L++) {
+    a.signal?.throwIfAborted();
+    if (chosen.has(L) && L < N) await readLens(L, imageRows(cur), false);
+    if (L === runTo || L >= N) break;
+    const tl = performance.now();
+    const prefix = decoderLayerPrefix(L);
+    // DeepStack: hidden_states[L] is the raw output of layer L-1; the features are added to it on the way in.
+    const inj = (a.injections ?? []).filter((j) => j.beforeLayer === L);
+    let inject: Float32Array | null = null;
+    if (inj.length > 0) {
+      inject = new Float32Array(S * D); // [S, D], zero outside the image positions
+      const sum = inj.length === 1 ? inj[0]!.features : null;
+      if (!sum)
+        throw new BadInputError(`deep lens: ${inj.length} injections before layer ${L}; one is supported`);
+      positions.forEach((p, t) => inject!.set(sum.subarray(t * D, (t + 1) * D), p * D));
+    }
+    const layerOpts = { inject: inject !== null };
+    const planG = new GraphBuilder({ name: `decoder.layer.${L}.plan` });
+    const plan = planWeights(planG, a.index, text.naming, where);
+    buildDecoderLayer(planG, plan.weights.pp(prefix), spec, L, layerOpts);
+    const got = await a.readLayer(plan.names(), L);
+    const g = new GraphBuilder({ name: `decoder.layer.${L}` });
+    buildDecoderLayer(
+      g,
+      loadWeights(g, got.tensors, text.naming, where).weights.pp(prefix),
+      spec,
+      L,
+      layerOpts,
+    );
+    const session = await Session.create(g.build(), { device: a.device, externalDataDir: got.dir });
+    try {
+      const mask = w !== null && L >= text.decoder.windowFromLayer ? windowMask : fullMask;
+      const res = await session.run({
+        [DECODER_IO.hidden]: { data: cur, shape: [S, D] },
+        [DECODER_IO.cos]: { data: cos, shape: [S, spec.headDim] },
+        [DECODER_IO.sin]: { data: sin, shape: [S, spec.headDim] },
+        [DECODER_IO.mask]: { data: mask, shape: [S, S] },
+        ...(inject ? { [DECODER_IO.inject]: { data: inject, shape: [S, D] } } : {}),
+      });
+      cur = res.f32(DECODER_IO.out, [S, D]).data;
+    } finally {
+      await session.release();
+    }
+    checkFinite(cur, `the output of decoder layer ${L}`, where);
+    layerSeconds.push((performance.now() - tl) / 1000);
+    const done = L + 1;
+    const elapsed = (performance.now() - t0) / 1000;
+    a.onProgress?.({
+      status: 'progress',
+      task,
+      label: label(done),
+      done,
+      total: runTo,
+      unit: 'items',
+      rate: done / elapsed,
+      etaSeconds: (elapsed / done) * (runTo - done),
+    });
+  }
+  a.onProgress?.({ status: 'done', task, label: label(runTo), seconds: (performance.now() - t0) / 1000 });
+
+  let finalLogits: Float32Array | null = null;
+  const next: DeepRaw['next'] = [];
+  let lastPrenorm: Float32Array | undefined;
+  if (runTo === N) {
+    // hidden_states[N] = model.norm(r_N): the image rows and the last position, normed once.
+    const rowsN = new Float32Array((n + 1) * D);
+    rowsN.set(imageRows(cur), 0);
+    rowsN.set(cur.subarray((S - 1) * D, S * D), n * D);
+    const normed = await lens.finalNorm(rowsN, n + 1); // [n + 1, D]
+    if (a.keepHidden) lastPrenorm = imageRows(cur);
+    if (chosen.has(N)) await readLens(N, normed.slice(0, n * D), true);
+    // The model's own logits at the last position: lm_head(hidden_states[N]), every vocabulary row.
+    const V = text.vocabSize;
+    const all = await lens.run(normed.slice(n * D), 1, 'logit-raw', V, null);
+    finalLogits = new Float32Array(V);
+    for (let j = 0; j < V; j++) finalLogits[all.ids[j]!] = all.scores[j]!;
+    // softmax over the vocabulary (log-sum-exp from the largest logit), for the top-k shown
+    const top = all.scores[0]!;
+    let sum = 0;
+    for (let j = 0; j < V; j++) sum += Math.exp(all.scores[j]! - top);
+    for (let j = 0; j < Math.min(a.k, V); j++) {
+      next.push({ id: all.ids[j]!, prob: Math.exp(all.scores[j]! - top) / sum });
+    }
+  }
+  return { numLayers: N, layers: out, finalLogits, next, lastPrenorm, layerSeconds };
+}
