@@ -36,6 +36,12 @@ export interface LoadOptions {
    * The deep lens follows it too (DeepOptions.reference overrides it per run).
    */
   reference?: Reference;
+  /**
+   * Where to keep what onnxruntime builds at session creation, so later loads skip it (src/runtime/
+   * session-cache.ts): a folder, or false for no cache. Default: IMGTOKENS_SESSION_CACHE, else
+   * <HF_HOME>/imgtokens/sessions (beside the tensor cache).
+   */
+  sessionCache?: string | false;
 }
 
 export type ImageBackend = 'pil' | 'torchvision';

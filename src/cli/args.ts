@@ -100,6 +100,7 @@ Usage:
   imgtokens <image path | URL | -> [options]
   imgtokens download <model> [--revision REV]   fetch only the tensors analysis needs
   imgtokens cache ls | cache rm <model>          show or free the download cache
+  imgtokens cache rm --sessions | cache verify   free or fully check the session cache
   imgtokens serve [--model M] [--port 8000] [--host 127.0.0.1]   local web app
   imgtokens batch <files | dir | glob> --out results.jsonl [--shard i/n]
   imgtokens models                               supported model families
