@@ -73,14 +73,17 @@ export function barLengths(scores: readonly number[], range: { min: number; max:
 
 /** min and max over every shown score (all tokens, all ranks), so bars compare across patches. */
 export function scoreRange(tokens: readonly ResultToken[]): { min: number; max: number } {
+  return rangeOfScores(tokens.flatMap((t) => t.top.map((w) => w.score)));
+}
+
+/** As scoreRange, over plain scores. */
+export function rangeOfScores(scores: readonly number[]): { min: number; max: number } {
   let min = Infinity;
   let max = -Infinity;
-  for (const t of tokens) {
-    for (const w of t.top) {
-      if (!Number.isFinite(w.score)) continue;
-      if (w.score < min) min = w.score;
-      if (w.score > max) max = w.score;
-    }
+  for (const s of scores) {
+    if (!Number.isFinite(s)) continue;
+    if (s < min) min = s;
+    if (s > max) max = s;
   }
   if (!Number.isFinite(min)) return { min: 0, max: 1 };
   // Keep a little of the smallest bar visible, and anchor at 0 when all scores are positive.
