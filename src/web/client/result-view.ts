@@ -19,7 +19,17 @@
 import type { ResultJson } from '../../types.js';
 import { labelFit, type DeepPage, type DeepWord } from './deep.js';
 import { mountDeep, type DeepControls } from './deep-ui.js';
-import { barLengths, cellFontPx, displayWord, heatCss, rangeOfScores, unit, wordsThatFit } from './view.js';
+import {
+  barLengths,
+  cellFontPx,
+  displayWord,
+  heatCss,
+  move,
+  rangeOfScores,
+  unit,
+  wordsThatFit,
+  type Move,
+} from './view.js';
 
 /** [word (display form, '' for an empty token), score, id, gloss] */
 export type CellWord = [string, number, number, string];
@@ -105,6 +115,11 @@ export interface Shown {
 /** How a viewer shows the patch under the pointer / focus (`active`) and the pinned one. */
 export interface DetailRenderer {
   show(active: Shown | null, pinned: Shown | null): void;
+  /**
+   * True when the detail keeps the last patch after the pointer or focus leaves the picture (the page's panel); a
+   * tooltip closes then (or goes back to the pinned patch).
+   */
+  sticky?: boolean;
   /** Called once at mount with the view; returns what undoes it. */
   bind?(view: ResultView, stage: HTMLElement): () => void;
 }
@@ -143,11 +158,11 @@ export interface ResultView {
   destroy(): void;
 }
 
-const KEYS: Record<string, [number, number] | 'home' | 'end'> = {
-  ArrowLeft: [0, -1],
-  ArrowRight: [0, 1],
-  ArrowUp: [-1, 0],
-  ArrowDown: [1, 0],
+const KEYS: Record<string, Move> = {
+  ArrowLeft: 'left',
+  ArrowRight: 'right',
+  ArrowUp: 'up',
+  ArrowDown: 'down',
   Home: 'home',
   End: 'end',
 };
@@ -157,6 +172,8 @@ export function mountResultView(host: HTMLElement, data: ResultData, o: MountOpt
   let view: ViewData = data.views.find((v) => v.name === o.view) ?? data.views[0];
   let perCell = o.wordsPerCell ?? 3;
   let cells: HTMLElement[] = [];
+  /** The shown view's patches on their row/col grid (keyboard moves, view.ts move). */
+  let grid: Array<{ row: number; col: number }> = [];
   let active = -1;
   let pinned = -1;
   let deep: DeepControls | null = null;
@@ -216,6 +233,7 @@ export function mountResultView(host: HTMLElement, data: ResultData, o: MountOpt
       el.style.height = `${h}%`;
       return el;
     });
+    grid = view.p.map(([, row, col]) => ({ row, col }));
     host.replaceChildren(...cells);
     host.removeAttribute('aria-activedescendant');
     active = -1;
@@ -324,9 +342,12 @@ export function mountResultView(host: HTMLElement, data: ResultData, o: MountOpt
     const j = cellOf(e);
     if (j >= 0) setActive(j);
   };
+  /** The pointer or the focus left the picture: back to the pinned patch, or (a tooltip) none. */
+  const leave = (): void => {
+    if (pinned >= 0 || !o.detail.sticky) setActive(pinned);
+  };
   const onLeave = (): void => {
-    if (host.contains(document.activeElement) && document.activeElement !== document.body) return;
-    setActive(pinned);
+    if (!host.contains(document.activeElement)) leave();
   };
   const onClick = (e: Event): void => {
     const j = cellOf(e);
@@ -341,21 +362,14 @@ export function mountResultView(host: HTMLElement, data: ResultData, o: MountOpt
     } else if (active < 0 && cells.length) setActive(pinned >= 0 ? pinned : 0);
   };
   const onFocusOut = (e: FocusEvent): void => {
-    if (!host.contains(e.relatedTarget as Node | null)) setActive(pinned);
+    if (!host.contains(e.relatedTarget as Node | null)) leave();
   };
   const onKey = (e: KeyboardEvent): void => {
-    const k = KEYS[e.key];
-    if (k) {
+    const dir = KEYS[e.key];
+    if (dir) {
       e.preventDefault();
-      if (!cells.length) return;
-      let to = active;
-      if (k === 'home' || active < 0) to = 0;
-      else if (k === 'end') to = cells.length - 1;
-      else {
-        const [, row, col] = view.p[active];
-        const t = view.p.findIndex((q) => q[1] === row + k[0] && q[2] === col + k[1]);
-        if (t >= 0) to = t;
-      }
+      const to = move(grid, active, dir);
+      if (to < 0) return;
       setActive(to);
       cells[to]?.scrollIntoView?.({ block: 'nearest', inline: 'nearest' });
     } else if (e.key === 'Enter' || e.key === ' ') {
@@ -548,6 +562,7 @@ export interface PanelElements {
  */
 export function panelDetail(p: PanelElements): DetailRenderer {
   return {
+    sticky: true,
     show(active, pinned) {
       const s = active ?? pinned;
       p.deepDetail.replaceChildren(

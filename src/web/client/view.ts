@@ -1,7 +1,8 @@
 /**
  * Pure helpers for the page (no DOM): which tokens a view shows, readable word labels, the heat-map colour
- * ramp, score normalisation for the bar chart, and arrow-key movement between patches. Shared by the page
- * (client/app.ts), the client-side downloads (client/export.ts) and the unit tests in test/web/.
+ * ramp, score normalisation for the bar chart, and arrow-key movement between patches. Shared by the result viewer
+ * (client/result-view.ts, which the page and the HTML export both mount), the page (client/app.ts), the
+ * client-side downloads (client/export.ts) and the unit tests in test/web/.
  */
 import type { ResultJson, ViewName } from '../../types.js';
 
@@ -93,7 +94,11 @@ export function rangeOfScores(scores: readonly number[]): { min: number; max: nu
 export type Move = 'left' | 'right' | 'up' | 'down' | 'home' | 'end';
 
 /** The index in `tokens` reached from `current` by a key press, moving on the view's row/col grid. */
-export function move(tokens: readonly ResultToken[], current: number, dir: Move): number {
+export function move(
+  tokens: ReadonlyArray<{ row: number; col: number }>,
+  current: number,
+  dir: Move,
+): number {
   if (tokens.length === 0) return -1;
   if (current < 0 || current >= tokens.length) return 0;
   if (dir === 'home') return 0;
