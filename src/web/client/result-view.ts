@@ -169,7 +169,8 @@ const KEYS: Record<string, Move> = {
 
 export function mountResultView(host: HTMLElement, data: ResultData, o: MountOptions): ResultView {
   const alpha = o.heatAlpha ?? 0.8;
-  let view: ViewData = data.views.find((v) => v.name === o.view) ?? data.views[0];
+  const none: ViewData = { name: '', title: '', rows: 0, cols: 0, p: [] };
+  let view: ViewData = data.views.find((v) => v.name === o.view) ?? data.views[0] ?? none;
   let perCell = o.wordsPerCell ?? 3;
   let cells: HTMLElement[] = [];
   /** The shown view's patches on their row/col grid (keyboard moves, view.ts move). */
@@ -449,16 +450,16 @@ export function mountResultView(host: HTMLElement, data: ResultData, o: MountOpt
       },
       grid() {
         return {
-          rows: view?.rows ?? 0,
-          cols: view?.cols ?? 0,
-          cells: (view?.p ?? []).map(([index, row, col]) => ({ index, row, col })),
+          rows: view.rows,
+          cols: view.cols,
+          cells: view.p.map(([index, row, col]) => ({ index, row, col })),
         };
       },
     });
   }
   const unbind = o.detail.bind?.(api, o.stage);
   ready = true;
-  if (view) build();
+  build();
   return api;
 }
 
