@@ -563,7 +563,7 @@ export class Model implements ImgTokensModel {
         k,
         compat: opts.compat,
         excludeMask: mask,
-        keepHidden: true,
+        keepHidden: opts.keepHidden ?? false,
         readLayer: async (names) => {
           const inPlace = await inPlaceTensors(source, names, index, onProgress);
           if (inPlace) return { tensors: inPlace.tensors, dir: inPlace.dir };
@@ -605,7 +605,7 @@ export class Model implements ImgTokensModel {
     const n = prompt.imagePositions.length;
     const D = this.info.hidden;
     const L = raw.layers.length;
-    const hiddenStates = new Float32Array(L * n * D);
+    const hiddenStates = new Float32Array(raw.layers.some((l) => l.hidden) ? L * n * D : 0);
     const lensIds = new BigInt64Array(L * n * o.k);
     const lensScores = new Float32Array(L * n * o.k);
     raw.layers.forEach((l, j) => {

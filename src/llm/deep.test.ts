@@ -119,7 +119,7 @@ for (const c of CASES) {
     const feats = await fixtureFeatures(m, dir, c.image);
     const ties = JSON.parse(readFileSync(join(dir, 'ties.json'), 'utf8')) as Json;
     const question = typeof ties.question === 'string' ? ties.question : undefined; // the fixture's own question
-    const r = await m.deep(feats, { k: 10, reference: c.reference, prompt: question });
+    const r = await m.deep(feats, { k: 10, reference: c.reference, prompt: question, keepHidden: true });
     const t = r.tensors;
     assert.deepEqual(Array.from(t.inputIds), Array.from(i64(join(dir, 'input_ids.npy'))), 'input_ids');
     const hs = f32(join(dir, 'hidden_states.npy'));
@@ -207,6 +207,7 @@ test('a partial run reads only the layers asked for and gives no next token', as
   const feats = await fixtureFeatures(m, dir, 'shapes_120x80');
   const events: string[] = [];
   const r = await m.deep(feats, {
+    keepHidden: true,
     layers: '1',
     k: 10,
     reference: 'v4',

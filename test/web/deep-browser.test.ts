@@ -221,14 +221,35 @@ describe('deep lens in chromium', { skip }, () => {
   });
 
   test('web page: layers are sent, the slider redraws the cells, the reverse lookup colours them', async () => {
-    // The fixture model, with synthetic deep data added to every lens result (the server-side deep runner is
-    // another part of issue 12).
+    // The fixture model, with synthetic deep data as its deep lens (the server asks model.deep when the form
+    // carries "layers"; the real runner is tested in src/llm and test/server/deep.test.ts).
     const wrapped: ImgTokensModel = {
       info: model.info,
       encode: (image, opts) => model.encode(image, opts),
-      lens: async (f, o) => withDeep(await model.lens(f, o), { layers: LAYERS, numLayers: 8, k: o.k }),
-      analyze: async (image, o) =>
-        withDeep(await model.analyze(image, o), { layers: LAYERS, numLayers: 8, k: o.k }),
+      lens: (f, o) => model.lens(f, o),
+      analyze: (image, o) => model.analyze(image, o),
+      deep: async (f, o = {}) => {
+        const k = o.k ?? 1;
+        const deep = withDeep(await model.lens(f, { method: 'omp', k }), {
+          layers: LAYERS,
+          numLayers: 8,
+          k,
+        }).deep!;
+        const none = new Float32Array(0);
+        const noIds = new BigInt64Array(0);
+        const shape = { layers: 0, tokens: 0, hidden: 0, k, seq: 0 };
+        return {
+          deep,
+          tensors: {
+            inputIds: noIds,
+            hiddenStates: none,
+            lensIds: noIds,
+            lensScores: none,
+            finalLogits: null,
+            shape,
+          },
+        };
+      },
       close: async () => {},
     };
     const { url, stop } = await startServer({ model: wrapped });
