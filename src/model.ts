@@ -564,11 +564,8 @@ export class Model implements ImgTokensModel {
         compat: opts.compat,
         excludeMask: mask,
         keepHidden: opts.keepHidden ?? false,
-        readLayer: async (names) => {
-          const inPlace = await inPlaceTensors(source, names, index, onProgress);
-          if (inPlace) return { tensors: inPlace.tensors, dir: inPlace.dir };
-          return { tensors: await source.readTensors(names, onProgress) };
-        },
+        // the layer's stored bytes (a hub model: range reads of just this layer, kept in the tensor cache)
+        readLayer: (names) => source.readTensors(names, onProgress),
         device: this.deepCtx.device,
         onProgress,
         signal: opts.signal,

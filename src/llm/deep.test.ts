@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import type { Json } from '../config/reader.js';
 import { loadModel, type Model } from '../model.js';
 import { LocalSource } from '../source/local.js';
-import type { RawTensor, WeightTensor } from '../source/types.js';
+import type { RawTensor } from '../source/types.js';
 import type { TextSpec } from '../text/tensors.js';
 import type { ImageFeatures } from '../types.js';
 import { parseNpy } from '../util/npy.js';
@@ -263,7 +263,7 @@ async function runEdited(
   });
   const readLayer: LayerReader = async (names) => {
     const raw = await src.readTensors(names);
-    const out = new Map<string, WeightTensor>();
+    const out = new Map<string, RawTensor>();
     for (const [n, t] of raw) {
       const r = t as RawTensor;
       if (r.info.dtype !== 'F32') {
@@ -273,7 +273,7 @@ async function runEdited(
       const v = new Float32Array(r.bytes.slice().buffer);
       out.set(n, { info: r.info, bytes: new Uint8Array(edit(n, v).buffer) });
     }
-    return { tensors: out };
+    return out;
   };
   const res = await runDeepLens({
     text: over.text ? over.text(m.family.text) : m.family.text,
