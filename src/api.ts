@@ -25,7 +25,8 @@ export interface LoadOptions {
   hub?: Omit<HubSourceOptions, 'revision' | 'onProgress'>;
   /**
    * transformers 5's image-processor backend to mirror, for families that have two ('torchvision', what
-   * AutoProcessor picks, or 'pil', the `*ImageProcessorPil` classes); default: the family's default.
+   * AutoProcessor picks, or 'pil', the `*ImageProcessorPil` classes = transformers 4.45, Pillow bit for bit); default:
+   * 'torchvision' for every family (Family.imageBackends), as transformers 5.
    */
   imageBackend?: ImageBackend;
 }
@@ -95,6 +96,8 @@ export interface ModelInfo {
   hidden: number;
   /** Token views this model produces (base only for llava; base + grid for anyres models). */
   views: ViewName[];
+  /** The image-processor backend the model's processor runs (LoadOptions.imageBackend or the family's default). */
+  imageBackend?: ImageBackend;
 }
 
 export interface ImgTokensModel {

@@ -274,6 +274,7 @@ export class Model implements ImgTokensModel {
         vocabSize: t.vocabSize,
         hidden: t.hidden,
         views: loaded.views,
+        ...(loaded.imageBackend ? { imageBackend: loaded.imageBackend } : {}),
       };
       onProgress?.({ status: 'ready', task: 'load', label: `model ${where} ready` });
       const deepCtx: DeepContext = {
@@ -431,6 +432,7 @@ export class Model implements ImgTokensModel {
         ...(this.info.revision ? { revision: this.info.revision } : {}),
         vocabSize: this.info.vocabSize,
         hidden: this.info.hidden,
+        ...(this.info.imageBackend ? { imageBackend: this.info.imageBackend } : {}),
       },
       image: { ...features.image },
       method: opts.method,

@@ -136,7 +136,15 @@ export interface WordScore {
 export interface ResultJson {
   /** /2 adds `deep`; readers accept both. */
   schema: 'imgtokens.result/1' | 'imgtokens.result/2';
-  model: { id: string; modelType: string; revision?: string; vocabSize: number; hidden: number };
+  model: {
+    id: string;
+    modelType: string;
+    revision?: string;
+    vocabSize: number;
+    hidden: number;
+    /** The image-processor backend that made the pixels ('pil' | 'torchvision'), for families with both. */
+    imageBackend?: 'pil' | 'torchvision';
+  };
   image: { width: number; height: number; name?: string };
   method: LensMethod;
   k: number;

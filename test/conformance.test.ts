@@ -1,7 +1,8 @@
 /**
  * One conformance suite that every registered family runs against its golden fixtures (as hono runs one router
  * suite over every router): the model is loaded through the public loader from the checkpoint directory, and
- * each stage is compared with what transformers 4.45.1 produced.
+ * each stage is compared with what transformers 4.45.1 produced (or 5.12.1 for test/fixtures/modern). The default
+ * image backend is transformers 5's torchvision one; the cases with Pillow-made goldens ask for 'pil'.
  * Tolerances (fixtures READMEs): pixel_values 1e-6 (bit-exact where the processor is), features 1e-4,
  * scores 1e-4, OMP coefficients 1e-3; ids equal except rank swaps on the listed near-tie rows.
  */
@@ -64,6 +65,7 @@ const GEMMA_METHODS: Array<[string, LensMethod]> = [
 export const CASES: Case[] = [
   {
     dir: 'test/fixtures/llava/tiny-llava',
+    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
     modelType: 'llava',
     imagesDir: 'test/fixtures/llava/images',
     pixelTol: 0,
@@ -71,6 +73,7 @@ export const CASES: Case[] = [
   },
   {
     dir: 'test/fixtures/llava/tiny-llava-next',
+    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
     modelType: 'llava_next',
     imagesDir: 'test/fixtures/llava/images',
     pixelTol: 0,
@@ -80,6 +83,7 @@ export const CASES: Case[] = [
     // LLaVA with a SigLIP tower (llava-interleave): no CLS, so 'full' gives 64 tokens (4.45's LlavaProcessor
     // would insert 65 placeholders; llavaProcessorImageTokens in src/families/llava/index.ts mirrors that count).
     dir: 'test/fixtures/arch/tiny-llava-siglip',
+    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
     modelType: 'llava',
     imagesDir: 'test/fixtures/arch/images',
     pixelTol: 0,
@@ -91,6 +95,7 @@ export const CASES: Case[] = [
     // embed_tokens * sqrt(hidden) and the logit lens the unscaled tied lm_head: the `_scaled` fixtures
     // (docs/families.md). The unscaled image_features stage is checked in src/families/paligemma/index.test.ts.
     dir: 'test/fixtures/arch/tiny-paligemma',
+    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
     modelType: 'paligemma',
     imagesDir: 'test/fixtures/arch/images',
     pixelTol: 0,
@@ -108,6 +113,7 @@ export const CASES: Case[] = [
   {
     // Qwen2-VL: smart_resize (banker's rounding, min/max_pixels), 2-D pixel_values, merged 2x2 tokens.
     dir: 'test/fixtures/arch/tiny-qwen2-vl',
+    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
     modelType: 'qwen2_vl',
     imagesDir: 'test/fixtures/arch/images',
     pixelTol: 0,
@@ -118,6 +124,7 @@ export const CASES: Case[] = [
     // LLaVA-OneVision: SigLIP hidden_states[-1], anyres over square crops, anyres_max_9 bilinear down-sampling (none
     // of the shipped images is interpolated; the packer's bilinear step is tested in src/families/llava_onevision/index.test.ts).
     dir: 'test/fixtures/arch/tiny-llava-onevision',
+    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
     modelType: 'llava_onevision',
     imagesDir: 'test/fixtures/arch/images',
     pixelTol: 0,
@@ -129,6 +136,7 @@ export const CASES: Case[] = [
     // attention, the window permutation and its reversal are checked stage by stage in
     // src/families/qwen2_5_vl/qwen2_5_vl.test.ts.
     dir: 'test/fixtures/modern/tiny-qwen2_5-vl',
+    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
     modelType: 'qwen2_5_vl',
     imagesDir: 'test/fixtures/modern/images',
     pixelTol: 0,
@@ -141,6 +149,7 @@ export const CASES: Case[] = [
     // interpolation and both DeepStack features are checked stage by stage in src/families/qwen3_vl/qwen3_vl.test.ts.
     // Tied: logit-raw is dot.
     dir: 'test/fixtures/modern/tiny-qwen3-vl',
+    loadOptions: { imageBackend: 'pil' }, // the goldens are Pillow pixels (4.45.1 / the 5.x *_pil arrays)
     modelType: 'qwen3_vl',
     imagesDir: 'test/fixtures/modern/images',
     pixelTol: 0,

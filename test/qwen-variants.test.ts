@@ -84,9 +84,20 @@ async function variant(
 }
 
 test('Qwen2.5-VL: BF16 + hub layout (flat config, preprocessor_config.json, model.visual.*) + tied = the F32 5.x layout', async () => {
-  const a = await loadModel(await variant('bf16-hub-tied', { dtype: 'BF16', hubLayout: true, tied: true }));
-  const b = await loadModel(await variant('f32-v5-tied', { dtype: 'F32', hubLayout: false, tied: true }));
-  const c = await loadModel(await variant('f32-v5-untied', { dtype: 'F32', hubLayout: false, tied: false }));
+  // The fixture's features come from the Pillow backend's pixels.
+  const pil = { imageBackend: 'pil' } as const;
+  const a = await loadModel(
+    await variant('bf16-hub-tied', { dtype: 'BF16', hubLayout: true, tied: true }),
+    pil,
+  );
+  const b = await loadModel(
+    await variant('f32-v5-tied', { dtype: 'F32', hubLayout: false, tied: true }),
+    pil,
+  );
+  const c = await loadModel(
+    await variant('f32-v5-untied', { dtype: 'F32', hubLayout: false, tied: false }),
+    pil,
+  );
   try {
     const fa = await a.encode(IMAGE);
     const fb = await b.encode(IMAGE);

@@ -70,8 +70,12 @@ export async function runCache(argv: string[]): Promise<number> {
 
 export async function runModels(_argv: string[]): Promise<number> {
   for (const f of FAMILIES.values()) {
+    const b = f.imageBackends;
+    const backends = b
+      ? `\n  image backends: ${b.options.map((o) => (o === b.default ? `${o} (default)` : o)).join(', ')}`
+      : '';
     process.stdout.write(
-      `${f.modelType.padEnd(16)} ${f.label.padEnd(22)} e.g. ${f.exampleHubId}\n  ${f.viewsDescription}\n`,
+      `${f.modelType.padEnd(16)} ${f.label.padEnd(22)} e.g. ${f.exampleHubId}\n  ${f.viewsDescription}${backends}\n`,
     );
   }
   return 0;

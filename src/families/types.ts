@@ -48,6 +48,8 @@ export interface LoadedFamily {
   notices: string[];
   /** The image processor's settings: plain data, run by its registered ProcessorDef (also in a worker thread). */
   processor: ProcessorSpec;
+  /** The image-processor backend the processor runs (families with both; src/image/backend.ts). */
+  imageBackend?: ImageBackend;
   /** Every checkpoint tensor the vision graph needs (nothing else is read). */
   visionTensorNames(): string[];
   /** Vectors packed into the sequence besides the crops (LLaVA-NeXT image_newline); read as float32. */
@@ -90,6 +92,8 @@ export interface Family {
   viewsDescription: string;
   /** The image processor classes this family accepts (registered by type in src/families/index.ts). */
   processors: readonly ProcessorDef[];
+  /** The image-processor backends load() honours (FamilyLoadArgs.imageBackend) and the one it runs without it. */
+  imageBackends?: { options: readonly ImageBackend[]; default: ImageBackend };
   load(args: FamilyLoadArgs): LoadedFamily;
 }
 

@@ -4,7 +4,9 @@
  * row-major, each through the CLIP steps (src/image/clip.ts).
  * Mirrors transformers v4.45.1 (e71a01a104dd663c730e494eb0b6467bb51df357) models/llava_next/image_processing_llava_next.py
  * (get_image_patches, _get_patch_output_size, _pad_for_patching, divide_to_patches) and image_processing_utils.py
- * (select_best_resolution).
+ * (select_best_resolution). transformers 5.12.1's torchvision LlavaNextImageProcessor runs the same steps
+ * (_resize_for_patching, _pad_for_patching with tvF.pad zeros, divide_to_patches, then resize / center_crop / fused
+ * rescale + normalize per crop): `spec.backend` picks the resize, crop and normalisation (src/image/backend.ts).
  */
 import { CheckpointError } from '../errors.js';
 import type { RgbImage } from '../types.js';
@@ -18,7 +20,7 @@ import {
   type CropGeometry,
   type PreprocessResult,
 } from './processor.js';
-import { resizePillow } from './resize.js';
+import { backendOf, resizeWith } from './backend.js';
 import { cropImage, padImage, type CropWindow, type Padding, type Size } from './transforms.js';
 
 /**
@@ -117,11 +119,12 @@ export function anyresPreprocess(rgb: RgbImage, spec: AnyresProcessorSpec): Prep
   const stageToOriginal: AffineMap[] = [];
 
   // get_image_patches: resized_original_image = resize(image, (ss, ss)) is crop 0.
-  stage.push(resizePillow(rgb, a.baseSize.width, a.baseSize.height, { filter: spec.resample }));
+  const backend = backendOf(spec);
+  stage.push(resizeWith(backend, rgb, a.baseSize.width, a.baseSize.height, spec.resample));
   regions.push({ top: 0, left: 0, height: image.height, width: image.width });
   stageToOriginal.push(resizeMap(image, a.baseSize));
 
-  const resized = resizePillow(rgb, a.resized.width, a.resized.height, { filter: spec.resample });
+  const resized = resizeWith(backend, rgb, a.resized.width, a.resized.height, spec.resample);
   const padded = padImage(resized, a.pad);
   // padded frame -> resized frame -> original
   const paddedToOriginal = composeAffine(resizeMap(image, a.resized), offsetMap(-a.pad.top, -a.pad.left));

@@ -3,8 +3,11 @@
  * crop's map back onto the original image). The steps are shared: SiglipImageProcessor runs them without the center
  * crop (src/image/siglip.ts) and anyres processors run them on every crop (src/image/anyres.ts).
  * Mirrors transformers v4.45.1 (e71a01a104dd663c730e494eb0b6467bb51df357) models/clip/image_processing_clip.py and
- * image_transforms.py (get_resize_output_image_size, resize).
+ * image_transforms.py (get_resize_output_image_size, resize) on the `pil` backend; on the `torchvision` backend the
+ * same steps as transformers 5.12.1 models/clip/image_processing_clip.py (TorchvisionBackend._preprocess: resize,
+ * center_crop, fused rescale + normalize) run them, with the shared torchvision steps of src/image/backend.ts.
  */
+import type { ImageBackend } from '../api.js';
 import { CheckpointError, UnsupportedModelError } from '../errors.js';
 import { ConfigReader, type Json } from '../config/reader.js';
 import type { RgbImage } from '../types.js';
@@ -25,15 +28,9 @@ import {
   type ProcessorSpec,
   type SizeSpec,
 } from './processor.js';
-import { resizePillow, type ResampleFilter } from './resize.js';
-import {
-  centerCropWindow,
-  cropImage,
-  toChw,
-  toPixelValues,
-  type CropWindow,
-  type Size,
-} from './transforms.js';
+import { backendOf, centerCropWindowWith, resizeWith, toPixelValuesWith } from './backend.js';
+import type { ResampleFilter } from './resize.js';
+import { cropImage, toChw, type CropWindow, type Size } from './transforms.js';
 
 /** Fields shared by CLIP-style processors (BaseImageProcessor + CLIPImageProcessor). */
 export interface ClipProcessorSpec extends ProcessorSpec, PixelNorm {
@@ -42,6 +39,8 @@ export interface ClipProcessorSpec extends ProcessorSpec, PixelNorm {
   resample: ResampleFilter;
   doCenterCrop: boolean;
   cropSize: Size;
+  /** transformers 5's image-processor backend these steps mirror (src/image/backend.ts); the family sets it. */
+  backend: ImageBackend;
 }
 
 /**
@@ -88,6 +87,7 @@ export function parseClipProcessorConfig(raw: Json, where = 'preprocessor_config
     doCenterCrop: r.bool('do_center_crop', d.doCenterCrop),
     cropSize: { height: cropSpec.height, width: cropSpec.width },
     ...readPixelNorm(r, d),
+    backend: 'pil',
   };
 }
 
@@ -131,11 +131,11 @@ export function clipGeometricSteps(
       resize = target;
       toInput = resizeMap(img, target);
     }
-    cur = resizePillow(img, target.width, target.height, { filter: spec.resample });
+    cur = resizeWith(backendOf(spec), img, target.width, target.height, spec.resample);
   }
   let centerCrop: CropWindow | null = null;
   if (spec.doCenterCrop) {
-    centerCrop = centerCropWindow(cur, spec.cropSize);
+    centerCrop = centerCropWindowWith(backendOf(spec), cur, spec.cropSize);
     cur = cropImage(cur, centerCrop);
     toInput = composeAffine(toInput, offsetMap(centerCrop.top, centerCrop.left));
   }
@@ -165,7 +165,7 @@ export function stack(crops: RgbImage[], spec: ClipSteps, geometry: PreprocessGe
   };
   crops.forEach((c, i) => {
     toChw(c, cropsUint8, i * per);
-    toPixelValues(c, norm, pixelValues, i * per);
+    toPixelValuesWith(backendOf(spec), c, norm, pixelValues, i * per);
   });
   return { cropsUint8, pixelValues, shape: [crops.length, 3, height, width], geometry };
 }

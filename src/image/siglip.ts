@@ -7,6 +7,8 @@
  * image, then rescale and normalize as CLIP does).
  * The pipeline is CLIP's with the center crop switched off, so the spec is a ClipProcessorSpec with
  * cropSize = size, and clipPreprocess runs it bit-exactly (same Pillow resampler, same float32 rescale/normalize).
+ * transformers 5.12.1's torchvision SiglipImageProcessor is the plain TorchvisionBackend._preprocess (resize to
+ * {height, width}, fused rescale + normalize): the same spec with backend 'torchvision'.
  */
 import { CheckpointError } from '../errors.js';
 import { ConfigReader, type Json } from '../config/reader.js';
@@ -56,6 +58,7 @@ export function parseSiglipProcessorConfig(raw: Json, where = 'preprocessor_conf
     doCenterCrop: false,
     cropSize: { ...size },
     ...readPixelNorm(r, d),
+    backend: 'pil',
   };
 }
 

@@ -6,7 +6,8 @@
  * imgtokens.result/1 (full reference with an example in docs/result-schema.md):
  *   {
  *     schema: "imgtokens.result/1",
- *     model:  { id: string, modelType: string, revision?: string, vocabSize: int > 0, hidden: int > 0 },
+ *     model:  { id: string, modelType: string, revision?: string, vocabSize: int > 0, hidden: int > 0,
+ *               imageBackend?: 'pil' | 'torchvision' },
  *     image:  { width: int > 0, height: int > 0, name?: string },   // the ORIGINAL image, before any resize
  *     method: string,                   // a lens method: a row of src/lens/methods.ts (LENS_METHODS)
  *     k: int >= 1,                      // words per token asked for; each `top` has at most k entries
@@ -132,6 +133,13 @@ export function validateResult(value: unknown): string[] {
       vocabSize = m.vocabSize as number;
     }
     want(isInt(m.hidden) && m.hidden > 0, 'model.hidden', 'a positive integer', m.hidden);
+    if (m.imageBackend !== undefined)
+      want(
+        m.imageBackend === 'pil' || m.imageBackend === 'torchvision',
+        'model.imageBackend',
+        '"pil" or "torchvision"',
+        m.imageBackend,
+      );
   }
   let iw = Infinity;
   let ih = Infinity;

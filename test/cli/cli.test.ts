@@ -45,6 +45,8 @@ test('--dump-tensors (llava_next) matches the golden pixel_values, crop_features
     `${FIX}/images/portrait_45x90.jpg`,
     '--model',
     `${FIX}/tiny-llava-next`,
+    '--image-backend',
+    'pil', // the 4.45.1 goldens are Pillow pixels
     '--dump-tensors',
     out,
     '-q',
@@ -81,6 +83,8 @@ test('--dump-tensors (llava) writes [1,3,H,W] pixels and no crop_features', () =
     `${FIX}/images/gradient_37x23.png`,
     '--model',
     `${FIX}/tiny-llava`,
+    '--image-backend',
+    'pil', // the 4.45.1 goldens are Pillow pixels
     '--dump-tensors',
     out,
     '-q',
@@ -133,6 +137,45 @@ test("--dump-tensors (idefics3) writes the processor's [1, tiles, 3, M, M] pixel
   const bad = cli(['test/fixtures/arch/images/portrait_45x90.jpg', '--image-backend', 'cv2', '-q']);
   assert.equal(bad.code, 2);
   assert.match(lastLine(bad.stderr), /--image-backend must be pil or torchvision/);
+});
+
+test("--image-backend torchvision (qwen2_5_vl) dumps transformers 5.12.1's default pixels bit for bit; models lists the backends", () => {
+  const exp = 'test/fixtures/modern/tiny-qwen2_5-vl/expected/portrait_45x90';
+  for (const [backend, file] of [
+    ['torchvision', 'pixel_values.npy'],
+    ['pil', 'pixel_values_pil.npy'],
+  ] as const) {
+    const out = join(tmp, `dump-qwen2_5-${backend}`);
+    const r = cli([
+      'test/fixtures/modern/images/portrait_45x90.jpg',
+      '--model',
+      'test/fixtures/modern/tiny-qwen2_5-vl',
+      '--image-backend',
+      backend,
+      '--dump-tensors',
+      out,
+      '--json',
+      `${out}-result.json`,
+      '-q',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(readFileSync(`${out}-result.json`, 'utf8')) as {
+      model: { imageBackend?: string };
+    };
+    assert.deepEqual(validateResult(result), []);
+    assert.equal(result.model.imageBackend, backend);
+    const px = parseNpy(readFileSync(join(out, 'pixel_values.npy')));
+    assertClose(px.data as Float32Array, npyF32(`${exp}/${file}`).data, 0, `${backend} pixel_values`);
+  }
+  const models = cli(['models']);
+  assert.equal(models.code, 0, models.stderr);
+  const backendsOf = (type: string) =>
+    new RegExp(`^${type} [\\s\\S]*?\\n  image backends: ([^\\n]*)`, 'm').exec(models.stdout)?.[1];
+  assert.equal(backendsOf('llava'), 'pil, torchvision (default)');
+  assert.equal(backendsOf('qwen2_5_vl'), 'pil, torchvision (default)');
+  assert.equal(backendsOf('idefics3'), 'pil, torchvision (default)');
+  for (const t of ['smolvlm', 'internvl', 'gemma3', 'gemma4'])
+    assert.equal(backendsOf(t), 'pil, torchvision (default)', t);
 });
 
 test('writes PNG, HTML, JSON and save-words; reads the image from stdin', () => {

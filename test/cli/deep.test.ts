@@ -40,6 +40,8 @@ test('--layers all --json --dump-tensors: a valid imgtokens.result/2 and the fix
     'test/fixtures/llava/images/portrait_45x90.jpg',
     '--model',
     'test/fixtures/llava/tiny-llava-next',
+    '--image-backend',
+    'pil', // fixtures-deep is computed from Pillow pixels
     '--layers',
     'all',
     '--reference',

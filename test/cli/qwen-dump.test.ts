@@ -32,6 +32,8 @@ for (const [model, image, pixelShape, featureShape] of cases) {
         `${FIX}/images/${image}`,
         '--model',
         `${FIX}/${model}`,
+        '--image-backend',
+        'pil', // the stages are computed from the Pillow backend's pixels
         '--dump-tensors',
         out,
         '-q',

@@ -11,6 +11,7 @@
  * would mix spaces and changes every row's top-10); the logit lens is final_norm ((1 + w)) then the tied, UNscaled
  * embed_tokens, exactly the deep lens's layer 0. Every embedding row is searched, rows without a token included.
  */
+import { backendNotice, IMAGE_BACKENDS } from '../../image/backend.js';
 import type { ImageBackend } from '../../api.js';
 import { imageProcessorSettings } from '../../config/processor-config.js';
 import type { Json } from '../../config/reader.js';
@@ -78,9 +79,11 @@ export const gemma3: Family = {
   viewsDescription:
     'base: the whole image squashed to a square (896 px), the 64x64 patch grid average-pooled to 16x16 tokens between <start_of_image> and <end_of_image>',
   processors: [GEMMA3_PROCESSOR],
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load({ config, preprocessor, processorConfig, imageBackend, index, where }): LoadedFamily {
     const cfg = parseGemma3Config(config);
-    const backend = imageBackend ?? 'torchvision'; // what transformers 5's AutoProcessor picks
+    const dflt = 'torchvision'; // what transformers 5's AutoProcessor picks
+    const backend = imageBackend ?? dflt;
     const { spec, notices } = gemma3ProcessorSpec(preprocessor, processorConfig ?? null, cfg, backend, where);
     const text = resolveTextTensors(index, cfg.text, where, {
       naming: GEMMA3_TEXT_NAMING,
@@ -92,10 +95,15 @@ export const gemma3: Family = {
       modelType: 'gemma3',
       views: spec.panAndScan ? ['base', 'grid'] : ['base'],
       processor: spec,
+      imageBackend: backend,
       text: text.spec,
       // Gemma 3's text layer (src/text/gemma-decoder.ts) is not the shared decoder layer yet
       language: null,
-      notices: [...notices, ...text.notices],
+      notices: [
+        ...notices,
+        ...text.notices,
+        `${where}: ${backendNotice(backend, spec.processorClass, dflt)}`,
+      ],
       visionTensorNames: () => gemma3VisionTensorNames(cfg, index, where),
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildGemma3VisionGraph(cfg, tensors, where),

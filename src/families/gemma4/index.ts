@@ -9,6 +9,7 @@
  * logit lens is final_norm (Gemma4RMSNorm: plain w) then the tied, unscaled embed_tokens. Gemma 4 softcaps its logits
  * (tanh(x / 30) · 30): the ranking is the same, so the lens reports the raw logits (docs/families.md).
  */
+import { backendNotice, IMAGE_BACKENDS } from '../../image/backend.js';
 import type { ImageBackend } from '../../api.js';
 import { imageProcessorSettings } from '../../config/processor-config.js';
 import type { Json } from '../../config/reader.js';
@@ -73,9 +74,11 @@ export const gemma4: Family = {
   viewsDescription:
     'base: the image resized with its aspect kept to whole 3x3-patch blocks within max_soft_tokens (280 at 16 px patches), one token per 3x3 block, between <|image> and <image|>',
   processors: [GEMMA4_PROCESSOR],
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load({ config, preprocessor, processorConfig, imageBackend, index, where }): LoadedFamily {
     const cfg = parseGemma4Config(config);
-    const backend = imageBackend ?? 'torchvision'; // what transformers 5's AutoProcessor picks
+    const dflt = 'torchvision'; // what transformers 5's AutoProcessor picks
+    const backend = imageBackend ?? dflt;
     const { spec, notices } = gemma4ProcessorSpec(preprocessor, processorConfig ?? null, cfg, backend, where);
     const text = resolveTextTensors(index, cfg.text, where, {
       naming: GEMMA4_TEXT_NAMING,
@@ -87,10 +90,15 @@ export const gemma4: Family = {
       modelType: 'gemma4',
       views: ['base'],
       processor: spec,
+      imageBackend: backend,
       text: text.spec,
       // Gemma 4's text layer is not the shared decoder layer yet
       language: null,
-      notices: [...notices, ...text.notices],
+      notices: [
+        ...notices,
+        ...text.notices,
+        `${where}: ${backendNotice(backend, spec.processorClass, dflt)}`,
+      ],
       visionTensorNames: () => gemma4VisionTensorNames(cfg, index, where),
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildGemma4VisionGraph(cfg, tensors, where),

@@ -9,6 +9,7 @@
  * which IS embed_tokens when tie_word_embeddings is true (SmolVLM checkpoints: no lm_head tensor).
  */
 import type { ImageBackend } from '../../api.js';
+import { backendNotice, IMAGE_BACKENDS } from '../../image/backend.js';
 import { imageProcessorSettings } from '../../config/processor-config.js';
 import type { Json } from '../../config/reader.js';
 import { CheckpointError } from '../../errors.js';
@@ -104,9 +105,11 @@ export function makeIdefics3Family(info: Idefics3FamilyInfo): Family {
     viewsDescription:
       'grid: the M x M tiles of the canvas (longest edge resized, rounded up to whole tiles), t x t tokens each after the pixel shuffle, with <row_r_col_c> markers; base: the global image (the canvas squashed to one tile), or the only tile of an unsplit image',
     processors: [info.processorClass === 'SmolVLMImageProcessor' ? SMOLVLM_PROCESSOR : IDEFICS3_PROCESSOR],
+    imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
     load({ config, preprocessor, processorConfig, imageBackend, index, where }): LoadedFamily {
       const cfg = parseIdefics3Config(config, info.visionModelType);
-      const backend = imageBackend ?? 'torchvision'; // what transformers 5's AutoProcessor picks
+      const dflt = 'torchvision'; // what transformers 5's AutoProcessor picks
+      const backend = imageBackend ?? dflt;
       const { spec, notices } = idefics3ProcessorSpec(
         preprocessor,
         processorConfig ?? null,
@@ -127,9 +130,14 @@ export function makeIdefics3Family(info: Idefics3FamilyInfo): Family {
         modelType: info.modelType,
         views: spec.doImageSplitting ? ['grid', 'base'] : ['base'],
         processor: spec,
+        imageBackend: backend,
         text: text.spec,
         language: IDEFICS3_LANGUAGE,
-        notices: [...notices, ...text.notices],
+        notices: [
+          ...notices,
+          ...text.notices,
+          `${where}: ${backendNotice(backend, spec.processorClass, dflt)}`,
+        ],
         visionTensorNames: () => idefics3VisionTensorNames(cfg, index, where),
         extraTensorNames: () => [],
         buildVisionGraph: (tensors) => buildIdefics3VisionGraph(cfg, tensors, where),

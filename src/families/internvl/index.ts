@@ -11,6 +11,7 @@
  * written into: inputs_embeds, no embedding scale in Qwen2 / Llama); the logit lens uses the final RMSNorm (plain
  * w · x̂) then `lm_head`, which IS embed_tokens for the tied checkpoints (tie_word_embeddings defaults to true here).
  */
+import { backendNotice, IMAGE_BACKENDS } from '../../image/backend.js';
 import { imageProcessorSettings } from '../../config/processor-config.js';
 import type { Json } from '../../config/reader.js';
 import { CheckpointError } from '../../errors.js';
@@ -99,9 +100,11 @@ export const internvl: Family = {
   viewsDescription:
     'grid: the T x T tiles of the canvas (the image resized to the best-matching cols x rows grid), t x t tokens each after the pixel shuffle, no separators; base: the thumbnail (the whole image squashed to one tile, past one tile), or the only tile of a 1 x 1 grid',
   processors: [GOT_OCR2_PROCESSOR],
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load({ config, preprocessor, processorConfig, imageBackend, index, where }): LoadedFamily {
     const cfg = parseInternVLConfig(config);
-    const backend = imageBackend ?? 'torchvision'; // what transformers 5's AutoProcessor picks
+    const dflt = 'torchvision'; // what transformers 5's AutoProcessor picks
+    const backend = imageBackend ?? dflt;
     const { spec, notices } = internvlProcessorSpec(
       preprocessor,
       processorConfig ?? null,
@@ -121,9 +124,14 @@ export const internvl: Family = {
       modelType: 'internvl',
       views: spec.maxPatches > 1 ? ['grid', 'base'] : ['base'],
       processor: spec,
+      imageBackend: backend,
       text: text.spec,
       language: INTERNVL_LANGUAGE,
-      notices: [...notices, ...text.notices],
+      notices: [
+        ...notices,
+        ...text.notices,
+        `${where}: ${backendNotice(backend, spec.processorClass, dflt)}`,
+      ],
       visionTensorNames: () => internvlVisionTensorNames(cfg, index, where),
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildInternVLVisionGraph(cfg, tensors, where),

@@ -4,6 +4,7 @@
  * Mirrors transformers v4.45.1 (e71a01a104dd663c730e494eb0b6467bb51df357) models/llava/modeling_llava.py and
  * CLIPImageProcessor (models/clip/image_processing_clip.py).
  */
+import { chooseBackend, IMAGE_BACKENDS } from '../../image/backend.js';
 import type { Json } from '../../config/reader.js';
 import { CheckpointError, MissingTensorError, UnsupportedModelError } from '../../errors.js';
 import { CLIP_PROCESSOR, type ClipProcessorSpec } from '../../image/clip.js';
@@ -108,17 +109,21 @@ export const llava: Family = {
   viewsDescription:
     'base: the center-cropped square CLIP sees (24x24 patches at 336 px); with a SigLIP tower (llava-interleave) the whole image squashed to a square',
   processors: [CLIP_PROCESSOR, SIGLIP_PROCESSOR],
-  load({ config, preprocessor, index, where }): LoadedFamily {
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
+  load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parseLlavaConfig(config);
     // A SigLIP tower (llava-interleave) has no CLS and comes with SiglipImageProcessor (a direct square resize).
     const tower = visionTowerDef(cfg.vision.modelType, `${where}/config.json → vision_config`);
     const siglip = !tower.hasCls;
     const s = cfg.vision.imageSize;
-    const { spec: proc, notices } = siglip
+    const { spec: parsed, notices } = siglip
       ? processorFor(preprocessor, cfg, where, llava.processors, 'SiglipImageProcessor', 'llava', {
           size: { height: s, width: s },
         })
       : processorFor(preprocessor, cfg, where, llava.processors, 'CLIPImageProcessor', 'llava');
+    const chosen = chooseBackend(parsed, imageBackend, llava.imageBackends!.default, where);
+    const proc = chosen.spec;
+    notices.push(chosen.notice);
     if (!tower.hasCls && cfg.strategy === 'default') {
       throw new UnsupportedModelError(
         `${where}/config.json: vision_feature_select_strategy "default" with a ${cfg.vision.modelType} tower (no CLS token) is not supported`,
@@ -148,6 +153,7 @@ export const llava: Family = {
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildLlavaVisionGraph(vspec, tensors, { where }).model,
       processor: proc,
+      imageBackend: proc.backend,
       visionInputs: (pre) => pixelInputs(pre, perCrop),
       layout: (pre) => singleViewLayout(pre.geometry, grid, { cls }),
       pack: (cropFeatures, pre, layout) =>

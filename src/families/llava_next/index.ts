@@ -6,6 +6,7 @@
  * (pack_image_features, unpad_image) and image_processing_llava_next.py.
  */
 import { CheckpointError } from '../../errors.js';
+import { chooseBackend, IMAGE_BACKENDS } from '../../image/backend.js';
 import type { AnyresProcessorSpec } from '../../image/anyres.js';
 import { anyresLayout, packFeatures } from '../../layout/layout.js';
 import { resolveTextTensors } from '../../text/tensors.js';
@@ -30,9 +31,10 @@ export const llavaNext: Family = {
   viewsDescription:
     'base: the whole image squashed to a square (24x24 at 336 px); grid: the high-resolution crops, un-padded, with a newline token after each row',
   processors: [LLAVA_NEXT_PROCESSOR],
-  load({ config, preprocessor, index, where }): LoadedFamily {
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
+  load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parseLlavaNextConfig(config);
-    const { spec: proc, notices } = processorFor<AnyresProcessorSpec>(
+    const { spec: parsed, notices } = processorFor<AnyresProcessorSpec>(
       preprocessor,
       cfg,
       where,
@@ -41,6 +43,9 @@ export const llavaNext: Family = {
       'llava_next',
       { image_grid_pinpoints: cfg.gridPinpoints },
     );
+    const chosen = chooseBackend(parsed, imageBackend, llavaNext.imageBackends!.default, where);
+    const proc = chosen.spec;
+    notices.push(chosen.notice);
     checkCropSize(proc, cfg, where);
     const text = resolveTextTensors(index, cfg.text, where, {
       naming: LLAVA_TEXT_NAMING,
@@ -68,6 +73,7 @@ export const llavaNext: Family = {
       extraTensorNames: () => [newlineName],
       buildVisionGraph: (tensors) => buildLlavaVisionGraph(vspec, tensors, { where }).model,
       processor: proc,
+      imageBackend: proc.backend,
       visionInputs: (pre) => pixelInputs(pre, perCrop),
       layout: (pre) => anyresLayout(pre.geometry, grid, { newline: true }),
       pack: (cropFeatures, pre, layout, extra) =>

@@ -7,6 +7,7 @@
  * (defaults), modeling_llava_onevision.py (get_image_features via hidden_states[vision_feature_layer], pack_image_features)
  * and image_processing_llava_onevision.py (./processor.ts).
  */
+import { chooseBackend, IMAGE_BACKENDS } from '../../image/backend.js';
 import type { Json } from '../../config/reader.js';
 import type { AnyresProcessorSpec } from '../../image/anyres.js';
 import { parseWith } from '../../image/processor.js';
@@ -34,7 +35,8 @@ export const llavaOnevision: Family = {
   viewsDescription:
     'base: the whole image squashed to a square (27x27 at 384 px), no newline; grid: the square crops of the pinpoint grid, un-padded, bilinearly down-sampled to about 9 crops (anyres_max_9), a newline token after each row',
   processors: [ONEVISION_PROCESSOR],
-  load({ config, preprocessor, index, where }): LoadedFamily {
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
+  load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parseLlavaOnevisionConfig(config);
     const notices: string[] = [];
     const s = cfg.vision.imageSize;
@@ -46,13 +48,16 @@ export const llavaOnevision: Family = {
       notices.push(
         `${where}: no preprocessor_config.json; using LlavaOnevisionImageProcessor defaults at ${s}px`,
       );
-    const proc = parseWith(
+    const parsed = parseWith(
       raw,
       `${where}/preprocessor_config.json`,
       llavaOnevision.processors,
       ONEVISION_PROCESSOR.type,
       'a llava_onevision model',
     ) as AnyresProcessorSpec;
+    const chosen = chooseBackend(parsed, imageBackend, llavaOnevision.imageBackends!.default, where);
+    const proc = chosen.spec;
+    notices.push(chosen.notice);
     checkCropSize(proc, cfg, where);
     if (cfg.vision.modelType !== 'siglip_vision_model' || cfg.strategy !== 'full') {
       throw new UnsupportedModelError(
@@ -79,6 +84,7 @@ export const llavaOnevision: Family = {
       extraTensorNames: () => [newlineName],
       buildVisionGraph: (tensors) => buildLlavaVisionGraph(vspec, tensors, { where }).model,
       processor: proc,
+      imageBackend: proc.backend,
       visionInputs: (pre) => pixelInputs(pre, perCrop),
       layout: (pre) => anyresLayout(pre.geometry, grid, opts),
       pack: (cropFeatures, pre, layout, extra) =>

@@ -15,6 +15,7 @@
  * measures compare them with embed_tokens * the same normalizer (TextSpec.embedScale: what layer 0 receives for a
  * text token), and the logit lens applies GemmaRMSNorm and the tied, UNscaled lm_head, as the model does.
  */
+import { chooseBackend, IMAGE_BACKENDS } from '../../image/backend.js';
 import type { Json } from '../../config/reader.js';
 import { ConfigReader } from '../../config/reader.js';
 import { CheckpointError } from '../../errors.js';
@@ -75,7 +76,8 @@ export const paligemma: Family = {
   viewsDescription:
     'base: the whole image squashed to a square (16x16 patches at 224 px); vectors as Gemma layer 0 sees them',
   processors: [SIGLIP_PROCESSOR, CLIP_PROCESSOR],
-  load({ config, preprocessor, index, where }): LoadedFamily {
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
+  load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parsePaliGemmaConfig(config);
     const H = cfg.text.hiddenSize;
     if (cfg.projectionDim !== H) {
@@ -84,7 +86,10 @@ export const paligemma: Family = {
         { hint: 'the projector output goes straight into the LLM embeddings, so the two must be equal' },
       );
     }
-    const { spec: proc, notices } = processorFor(preprocessor, cfg, where);
+    const { spec: parsed, notices } = processorFor(preprocessor, cfg, where);
+    const chosen = chooseBackend(parsed, imageBackend, paligemma.imageBackends!.default, where);
+    const proc = chosen.spec;
+    notices.push(chosen.notice);
     if (cfg.hiddenSize !== H) {
       notices.push(
         `${where}: config.json hidden_size ${cfg.hiddenSize} differs from text_config.hidden_size ${H}; ` +
@@ -114,6 +119,7 @@ export const paligemma: Family = {
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildPaliGemmaVisionGraph(cfg, tensors, { where }).model,
       processor: proc,
+      imageBackend: proc.backend,
       visionInputs: (pre) => pixelInputs(pre, perCrop),
       // 49 patches in raster order, no CLS; they come first in PaliGemma's prompt (before BOS).
       layout: (pre) => singleViewLayout(pre.geometry, grid),

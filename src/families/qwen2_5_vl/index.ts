@@ -9,11 +9,12 @@
  * compare with embed_tokens (what the LLM receives for a text token) and the logit lens uses the final RMSNorm
  * (eps from text_config) then lm_head; the loader follows the checkpoint (no lm_head tensor = tied).
  * Mirrors transformers 5.12.1: models/qwen2_5_vl/{configuration,modeling}_qwen2_5_vl.py, processing_qwen2_5_vl.py,
- * and the shared Qwen2VLImageProcessor (src/image/qwen2vl.ts, its Pillow backend).
+ * and the shared Qwen2VLImageProcessor (src/families/qwen2_vl/processor.ts, either backend: --image-backend).
  */
 import type { Json } from '../../config/reader.js';
 import { imageProcessorSettings } from '../../config/processor-config.js';
 import { CheckpointError, UnsupportedModelError } from '../../errors.js';
+import { chooseBackend, IMAGE_BACKENDS, type ImageBackend } from '../../image/backend.js';
 import { parseWith, type PreprocessResult, type ProcessorDef } from '../../image/processor.js';
 import { packFeatures, singleViewLayout } from '../../layout/layout.js';
 import type { NamedTensor } from '../../runtime/session.js';
@@ -56,20 +57,16 @@ const QWEN_VL_PROCESSOR_NAMES: ProcessorDef = {
   aliases: ['Qwen2VLImageProcessorFast', 'Qwen2VLImageProcessorPil'],
 } as ProcessorDef;
 
-/** What transformers 5 does by default and what is mirrored here (the notice every load shows). */
-export const BACKEND_NOTICE =
-  'pixels follow the Pillow backend of Qwen2VLImageProcessor (Qwen2VLImageProcessorPil, bit-exact); transformers 5 ' +
-  'picks the torchvision backend by default, whose resized pixels differ by 1 level on under 1% of the values ' +
-  '(image features within about 0.3% of their largest value)';
-
 /**
  * The image processor settings (preprocessor_config.json or 5.x processor_config.json → image_processor), checked
- * against vision_config (patch, temporal patch and merge sizes must agree).
+ * against vision_config (patch, temporal patch and merge sizes must agree), on `files.imageBackend` or the family's
+ * default backend `dflt` (the notice says which).
  */
 export function qwenVLProcessorSpec(
-  files: Pick<FamilyLoadArgs, 'preprocessor' | 'processorConfig' | 'where'>,
+  files: Pick<FamilyLoadArgs, 'preprocessor' | 'processorConfig' | 'where' | 'imageBackend'>,
   vision: Pick<Qwen2_5VLVisionSpec, 'patchSize' | 'temporalPatchSize' | 'spatialMergeSize' | 'inChannels'>,
   family: string,
+  dflt: ImageBackend = 'pil',
 ): { spec: Qwen2VLProcessorSpec; notices: string[] } {
   const where = files.where;
   const found = imageProcessorSettings(files.preprocessor, files.processorConfig ?? null, where);
@@ -111,7 +108,9 @@ export function qwenVLProcessorSpec(
       `${where}: vision_config.in_channels ${vision.inChannels} is not supported (RGB only)`,
     );
   }
-  return { spec, notices };
+  const chosen = chooseBackend(spec, files.imageBackend, dflt, where);
+  notices.push(chosen.notice);
+  return { spec: chosen.spec, notices };
 }
 
 /** The vision graph's inputs for one image: pixel_values, the rotary angles (raster) and the window plan. */
@@ -138,11 +137,17 @@ export const qwen2_5vl: Family = {
   viewsDescription:
     'base: the smart-resized image (sides multiples of 28 px), one token per 2x2 block of 14 px patches, raster order',
   processors: [QWEN2VL_PROCESSOR],
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load(args): LoadedFamily {
     const { config, index, where } = args;
     const cfg = parseQwen2_5VLConfig(config);
     const v = cfg.vision;
-    const { spec: proc, notices } = qwenVLProcessorSpec(args, v, 'qwen2_5_vl');
+    const { spec: proc, notices } = qwenVLProcessorSpec(
+      args,
+      v,
+      'qwen2_5_vl',
+      qwen2_5vl.imageBackends!.default,
+    );
     // The language model is Qwen2's (Qwen2RMSNorm, unscaled embeddings) under qwen2_5_vl_text.
     const text = resolveTextTensors(index, cfg.text, where, { naming: QWEN2VL_TEXT_NAMING, model: QWEN2 });
     const m = v.spatialMergeSize;
@@ -158,8 +163,9 @@ export const qwen2_5vl: Family = {
       // Qwen2-VL's prompt, placeholder expansion and M-RoPE positions (for an image, Qwen2.5-VL's get_rope_index
       // gives the same (t, h, w) as Qwen2-VL's; second_per_grid_t only matters for videos)
       language: QWEN2_VL_LANGUAGE,
-      notices: [...notices, ...text.notices, `${where}: ${BACKEND_NOTICE}`],
+      notices: [...notices, ...text.notices],
       processor: proc,
+      imageBackend: proc.backend,
       visionTensorNames: () => qwen2_5vlVisionTensorNames(v, index, where),
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildQwen2_5VLVisionGraph(v, tensors, { where }),

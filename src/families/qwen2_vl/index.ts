@@ -10,6 +10,7 @@
 import type { ConfigReader, Json } from '../../config/reader.js';
 import { CheckpointError, UnsupportedModelError } from '../../errors.js';
 import { TensorNaming } from '../../graph/weights.js';
+import { chooseBackend, IMAGE_BACKENDS } from '../../image/backend.js';
 import { parseWith, type PreprocessResult } from '../../image/processor.js';
 import { packFeatures, singleViewLayout } from '../../layout/layout.js';
 import { parseDecoderConfig, QWEN2, QWEN2_VL_DECODER, type TextConfig } from '../../text/models.js';
@@ -161,9 +162,13 @@ export const qwen2vl: Family = {
   viewsDescription:
     'base: the smart-resized image (sides multiples of 28 px), one token per 2x2 block of 14 px patches, raster order',
   processors: [QWEN2VL_PROCESSOR],
-  load({ config, preprocessor, index, where }): LoadedFamily {
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
+  load({ config, preprocessor, imageBackend, index, where }): LoadedFamily {
     const cfg = parseQwen2VLConfig(config);
-    const { spec: proc, notices } = processorSpec(preprocessor, cfg, where);
+    const { spec: parsed, notices } = processorSpec(preprocessor, cfg, where);
+    const chosen = chooseBackend(parsed, imageBackend, qwen2vl.imageBackends!.default, where);
+    const proc = chosen.spec;
+    notices.push(chosen.notice);
     // The language model is Qwen2's (Qwen2RMSNorm, unscaled embeddings) under the flat qwen2_vl config.
     const text = resolveTextTensors(index, cfg.text, where, { naming: QWEN2VL_TEXT_NAMING, model: QWEN2 });
     const v = cfg.vision;
@@ -183,6 +188,7 @@ export const qwen2vl: Family = {
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildQwen2VLVisionGraph(v, tensors, { where }),
       processor: proc,
+      imageBackend: proc.backend,
       // One "crop" of (h/2) x (w/2) merged tokens; the rotary angles depend on the image's patch grid.
       visionInputs: (pre) => {
         const { grid, rows, cols } = merged(pre);

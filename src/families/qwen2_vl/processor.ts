@@ -7,7 +7,12 @@
  * models/qwen2_vl/image_processing_qwen2_vl.py (smart_resize, Qwen2VLImageProcessor.__init__ defaults and _preprocess).
  * The geometry is one crop (the resized image) mapped back onto the original, so a merged token's box is its 2x2 patch
  * block on the original image.
+ * `backend`: 'pil' is the above (= transformers 5.12.1 Qwen2VLImageProcessorPil); 'torchvision' is transformers 5.12.1's
+ * default Qwen2VLImageProcessor: the same smart_resize target, torch's uint8 antialiased resize and the fused
+ * rescale + normalize (src/image/backend.ts), then the same patch order (bit-exact on fixtures-modern's
+ * resized_uint8_torchvision.npy / pixel_values.npy).
  */
+import type { ImageBackend } from '../../api.js';
 import { ConfigReader, type Json } from '../../config/reader.js';
 import { BadInputError, CheckpointError } from '../../errors.js';
 import { OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from '../../image/clip.js';
@@ -20,8 +25,9 @@ import {
   type ProcessorDef,
   type ProcessorSpec,
 } from '../../image/processor.js';
-import { resizePillow, type ResampleFilter } from '../../image/resize.js';
-import { toChw, toPixelValues, type Size } from '../../image/transforms.js';
+import { backendOf, resizeWith, toPixelValuesWith } from '../../image/backend.js';
+import type { ResampleFilter } from '../../image/resize.js';
+import { toChw, type Size } from '../../image/transforms.js';
 import type { RgbImage } from '../../types.js';
 
 export interface Qwen2VLProcessorSpec extends ProcessorSpec, PixelNorm {
@@ -32,6 +38,8 @@ export interface Qwen2VLProcessorSpec extends ProcessorSpec, PixelNorm {
   patchSize: number;
   temporalPatchSize: number;
   mergeSize: number;
+  /** transformers 5's image-processor backend (src/image/backend.ts); the family sets it. */
+  backend: ImageBackend;
 }
 
 /**
@@ -82,6 +90,7 @@ export function parseQwen2VLProcessorConfig(
     temporalPatchSize: r.posInt('temporal_patch_size', d.temporalPatchSize),
     mergeSize: r.posInt('merge_size', d.mergeSize),
     ...readPixelNorm(r, d),
+    backend: 'pil',
   };
 }
 
@@ -164,7 +173,7 @@ export function qwen2vlPreprocess(rgb: RgbImage, spec: Qwen2VLProcessorSpec): Pr
   let resize: Size | null = null;
   if (spec.doResize) {
     const target = smartResize(rgb.height, rgb.width, factor, spec.minPixels, spec.maxPixels);
-    img = resizePillow(rgb, target.width, target.height, { filter: spec.resample });
+    img = resizeWith(backendOf(spec), rgb, target.width, target.height, spec.resample);
     if (target.height !== rgb.height || target.width !== rgb.width)
       resize = { height: target.height, width: target.width };
   } else if (rgb.height % factor !== 0 || rgb.width % factor !== 0) {
@@ -177,7 +186,8 @@ export function qwen2vlPreprocess(rgb: RgbImage, spec: Qwen2VLProcessorSpec): Pr
   const W = img.width;
   const plane = H * W;
   const chw = new Float32Array(3 * plane); // [3, H, W]
-  toPixelValues(
+  toPixelValuesWith(
+    backendOf(spec),
     img,
     {
       doRescale: spec.doRescale,

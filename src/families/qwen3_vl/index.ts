@@ -14,11 +14,12 @@
  * Mirrors transformers 5.12.1: models/qwen3_vl/{configuration,modeling}_qwen3_vl.py, processing_qwen3_vl.py, and the
  * shared Qwen2VLImageProcessor (src/image/qwen2vl.ts, its Pillow backend).
  */
+import { IMAGE_BACKENDS } from '../../image/backend.js';
 import type { PreprocessResult } from '../../image/processor.js';
 import { packFeatures, singleViewLayout } from '../../layout/layout.js';
 import { QWEN2 } from '../../text/models.js';
 import { resolveTextTensors } from '../../text/tensors.js';
-import { BACKEND_NOTICE, qwenVLProcessorSpec } from '../qwen2_5_vl/index.js';
+import { qwenVLProcessorSpec } from '../qwen2_5_vl/index.js';
 import { QWEN2VL_TEXT_NAMING } from '../qwen2_vl/index.js';
 import { QWEN2VL_PROCESSOR, qwen2vlGrid } from '../qwen2_vl/processor.js';
 import { ROTARY_INPUT, visionRotaryAngles } from '../qwen2_vl/vision.js';
@@ -62,11 +63,12 @@ export const qwen3vl: Family = {
   viewsDescription:
     'base: the smart-resized image (sides multiples of 32 px), one token per 2x2 block of 16 px patches, raster order (the main merger; DeepStack features are not shown)',
   processors: [QWEN2VL_PROCESSOR],
+  imageBackends: { options: IMAGE_BACKENDS, default: 'torchvision' },
   load(args): LoadedFamily {
     const { config, index, where } = args;
     const cfg = parseQwen3VLConfig(config);
     const v = cfg.vision;
-    const { spec: proc, notices } = qwenVLProcessorSpec(args, v, 'qwen3_vl');
+    const { spec: proc, notices } = qwenVLProcessorSpec(args, v, 'qwen3_vl', qwen3vl.imageBackends!.default);
     // qwen3_vl_text: Qwen3's RMSNorm (w · x / rms) and unscaled embeddings, as Qwen2's for the lens.
     const text = resolveTextTensors(index, cfg.text, where, { naming: QWEN2VL_TEXT_NAMING, model: QWEN2 });
     const m = v.spatialMergeSize;
@@ -80,8 +82,9 @@ export const qwen3vl: Family = {
       views: ['base'],
       text: text.spec,
       language: qwen3vlLanguage(v.deepstackIndexes.length, cfg.text.numHiddenLayers, where),
-      notices: [...notices, ...text.notices, `${where}: ${BACKEND_NOTICE}`],
+      notices: [...notices, ...text.notices],
       processor: proc,
+      imageBackend: proc.backend,
       visionTensorNames: () => qwen3vlVisionTensorNames(v, index, where),
       extraTensorNames: () => [],
       buildVisionGraph: (tensors) => buildQwen3VLVisionGraph(v, tensors, { where }),

@@ -43,6 +43,7 @@ const files = {
   preprocessor: null,
   processorConfig: readJson(join(FIX, 'processor_config.json')),
   where: FIX,
+  imageBackend: 'pil' as const, // the fixture stages are computed from the Pillow backend's pixels
 };
 const proc = qwenVLProcessorSpec(files, v, 'qwen3_vl').spec;
 
