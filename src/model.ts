@@ -616,12 +616,9 @@ export class Model implements ImgTokensModel {
         k,
         compat: opts.compat,
         excludeMask: mask,
-        keepHidden: true,
-        readLayer: async (names) => {
-          const inPlace = await inPlaceTensors(source, names, index, onProgress);
-          if (inPlace) return { tensors: inPlace.tensors, dir: inPlace.dir };
-          return { tensors: await source.readTensors(names, onProgress) };
-        },
+        keepHidden: opts.keepHidden ?? false,
+        // the layer's stored bytes (a hub model: range reads of just this layer, kept in the tensor cache)
+        readLayer: (names) => source.readTensors(names, onProgress),
         device: this.deepCtx.device,
         onProgress,
         signal: opts.signal,
@@ -658,7 +655,7 @@ export class Model implements ImgTokensModel {
     const n = prompt.imagePositions.length;
     const D = this.info.hidden;
     const L = raw.layers.length;
-    const hiddenStates = new Float32Array(L * n * D);
+    const hiddenStates = new Float32Array(raw.layers.some((l) => l.hidden) ? L * n * D : 0);
     const lensIds = new BigInt64Array(L * n * o.k);
     const lensScores = new Float32Array(L * n * o.k);
     raw.layers.forEach((l, j) => {

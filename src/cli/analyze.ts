@@ -183,7 +183,13 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       const result = await model.lens(features, { method: a.method, k: a.k, exclude: a.exclude });
       result.image.name = name;
       if (a.deep) {
-        const d = await model.deep(features, { k: a.k, exclude: a.exclude, onProgress: bar, ...a.deep });
+        const d = await model.deep(features, {
+          k: a.k,
+          exclude: a.exclude,
+          onProgress: bar,
+          keepHidden: a.dumpTensors !== undefined,
+          ...a.deep,
+        });
         if (a.dumpTensors) await dumpDeepTensors(a.dumpTensors, d);
         result.schema = 'imgtokens.result/2';
         result.deep = d.deep;
