@@ -1,9 +1,11 @@
 /**
  * The bench's cold-start child: a fresh process that loads a model, analyses one image and prints one JSON line
  * with its timings (from process start), peak RSS (getrusage maxRSS) and bytes read (/proc/self/io), before and
- * after loading. Run by bench/bench.ts; by hand: node --import tsx bench/cold.ts <model dir> <image> <method> [device]
+ * after loading, and writes the result JSON to <json out> when given (as `imgtokens --json` would). Run by
+ * bench/bench.ts; by hand: node --import tsx bench/cold.ts <model dir> <image> <method> [device] [json out]
+ * The session cache is the one IMGTOKENS_SESSION_CACHE names (the bench gives each checkpoint its own).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { loadModel } from '../src/model.js';
 import type { Device } from '../src/runtime/session.js';
 import type { LensMethod } from '../src/types.js';
@@ -52,7 +54,7 @@ export interface ColdReport {
 }
 
 async function main(): Promise<void> {
-  const [dir, image, method, device] = process.argv.slice(2);
+  const [dir, image, method, device, jsonOut] = process.argv.slice(2);
   const importedMs = performance.now();
   const ioStart = procIo();
   const model = await loadModel(dir, { device: (device ?? 'cpu') as Device });
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
   const maxRssLoadedBytes = peakRss();
   const rssLoadedBytes = process.memoryUsage().rss;
   const r = await model.analyze(image, { method: method as LensMethod, k: 5 });
+  if (jsonOut) writeFileSync(jsonOut, JSON.stringify(r) + '\n');
   const firstResultMs = performance.now();
   const report: ColdReport = {
     importedMs,

@@ -21,7 +21,9 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Tests never write the user's session cache: it is off unless a test passes its own (src/runtime/session-cache.test.ts).
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
   stdio: 'inherit',
+  env: { IMGTOKENS_SESSION_CACHE: 'off', ...process.env },
 });
 process.exit(r.status ?? 1);

@@ -37,6 +37,12 @@ export interface LoadOptions {
    * The deep lens follows it too (DeepOptions.reference overrides it per run).
    */
   reference?: Reference;
+  /**
+   * Where to keep what onnxruntime builds at session creation, so later loads skip it (src/runtime/
+   * session-cache.ts): a folder, or false for no cache. Default: IMGTOKENS_SESSION_CACHE, else
+   * <HF_HOME>/imgtokens/sessions (beside the tensor cache).
+   */
+  sessionCache?: string | false;
 }
 
 export type ImageBackend = 'pil' | 'torchvision';
@@ -73,6 +79,11 @@ export interface DeepOptions {
   /** Words per token and lens (default 5). */
   k?: number;
   exclude?: ExcludeKind[];
+  /**
+   * Keep hidden_states[L] at the image rows of every chosen layer in DeepResult.tensors.hiddenStates (what
+   * --dump-tensors writes; 33 x 576 x 4096 floats = 311 MB for a 7B model). Default false: hiddenStates is empty.
+   */
+  keepHidden?: boolean;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
 }
@@ -83,7 +94,10 @@ export interface DeepResult {
   tensors: {
     /** int64 [1, seq] */
     inputIds: BigInt64Array;
-    /** float32 [chosen layers, n_image_tokens, hidden]: hidden_states[L] at the image rows (index N normed). */
+    /**
+     * float32 [chosen layers, n_image_tokens, hidden]: hidden_states[L] at the image rows (index N normed); empty
+     * unless DeepOptions.keepHidden.
+     */
     hiddenStates: Float32Array;
     /** int64 / float32 [chosen layers, n_image_tokens, k]: the logit lens. */
     lensIds: BigInt64Array;

@@ -30,10 +30,11 @@ import {
   TooLargeError,
   UnsupportedModelError,
 } from './errors.js';
-import { loadImage } from './image/decode.js';
+import { loadImage, type DecodedImage } from './image/decode.js';
 import { Lens } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
 import { Session } from './runtime/session.js';
+import { SessionCache } from './runtime/session-cache.js';
 import { checkAnyresGrid, checkProcessorSizes } from './source/config-limits.js';
 import {
   HubSource,
@@ -163,7 +164,7 @@ async function inPlaceTensors(
   names: readonly string[],
   index: ReadonlyMap<string, TensorInfo>,
   onProgress?: ProgressCallback,
-): Promise<{ dir: string; tensors: Map<string, WeightTensor> } | undefined> {
+): Promise<{ dir: string; tensors: Map<string, WeightTensor>; files: string[] } | undefined> {
   if (!source.tensorLocations || names.length === 0) return undefined;
   const locations = await source.tensorLocations(names, onProgress);
   const files = new Map(names.map((n) => [n, resolve(locations.get(n)!.dir, locations.get(n)!.location)]));
@@ -179,7 +180,13 @@ async function inPlaceTensors(
     };
     tensors.set(n, { info: index.get(n)!, at });
   }
-  return { dir, tensors };
+  return { dir, tensors, files: [...new Set(files.values())] };
+}
+
+/** The session cache LoadOptions.sessionCache asks for (default: from the environment). */
+function sessionCacheOf(opt: string | false | undefined): SessionCache | null {
+  if (opt === false) return null;
+  return opt === undefined ? SessionCache.fromEnv() : new SessionCache(opt);
 }
 
 /** Index of the first NaN or infinity in `a`, or -1. */
@@ -242,6 +249,14 @@ export class Model implements ImgTokensModel {
       const visionNames = loaded.visionTensorNames();
       const extraNames = loaded.extraTensorNames();
       const t = loaded.text;
+      const sessionCache = sessionCacheOf(opts.sessionCache);
+      const reportCache = (s: Session, what: string): void => {
+        if (s.cacheStatus === 'rebuilt')
+          onProgress?.({
+            status: 'notice',
+            message: `the cached ${what} could not be used (${s.cacheProblem ?? 'onnxruntime refused it'}); rebuilt it`,
+          });
+      };
 
       // The vision session is built first, before the text matrices are read, so that its build (the model
       // bytes, onnxruntime's copy, its fp32 casts and pre-packed weights) never sits beside them. onnxruntime reads
@@ -255,8 +270,15 @@ export class Model implements ImgTokensModel {
       const vision = await stage(onProgress, 'build.vision', 'building the vision graph', () => {
         const graph = loaded.buildVisionGraph(visionTensors);
         visionTensors.clear(); // let the raw bytes go once they are in the graph
-        return Session.create(graph, { device: opts.device, externalDataDir: visionInPlace?.dir });
+        return Session.create(graph, {
+          device: opts.device,
+          externalDataDir: visionInPlace?.dir,
+          cache: sessionCache,
+          externalFiles: visionInPlace?.files,
+          cacheLabel: `vision ${model}`,
+        });
       });
+      reportCache(vision, 'vision graph');
       // The lens matrices are not read here: onnxruntime reads them in place when the lens first needs them,
       // or, from a source without tensorLocations, their stored F16/BF16 bytes go to the lens as they are (no
       // fp32 copy in JS).
@@ -280,6 +302,8 @@ export class Model implements ImgTokensModel {
           normKind: t.normKind,
           embedScale: t.embedScale,
           device: opts.device,
+          sessionCache,
+          cacheLabel: model,
         }),
       );
       tensors.clear();
@@ -310,8 +334,19 @@ export class Model implements ImgTokensModel {
   /** Decodes and preprocesses an image (no model compute): the first half of encode. */
   async prepare(image: ImageInput, opts: EncodeOptions = {}): Promise<PreparedImage> {
     this.assertOpen('prepare');
+    return this.prepareDecoded(
+      await loadImage(image, { exifTranspose: opts.exifTranspose, name: opts.name }),
+      opts,
+    );
+  }
+
+  /**
+   * Preprocesses an image decoded with loadImage (src/image/decode.ts). A caller can start the decode before
+   * loading the model: sharp decodes on libuv's threads while onnxruntime builds the sessions on this one.
+   */
+  async prepareDecoded(decoded: DecodedImage, opts: EncodeOptions = {}): Promise<PreparedImage> {
+    this.assertOpen('prepare');
     const onProgress = opts.onProgress ?? this.onProgress;
-    const decoded = await loadImage(image, { exifTranspose: opts.exifTranspose, name: opts.name });
     opts.signal?.throwIfAborted();
     for (const n of decoded.notices) onProgress?.({ status: 'notice', message: n });
     const rgb = decoded.image;
@@ -586,12 +621,9 @@ export class Model implements ImgTokensModel {
         compat: opts.compat,
         dtype: opts.dtype,
         excludeMask: mask,
-        keepHidden: true,
-        readLayer: async (names) => {
-          const inPlace = await inPlaceTensors(source, names, index, onProgress);
-          if (inPlace) return { tensors: inPlace.tensors, dir: inPlace.dir };
-          return { tensors: await source.readTensors(names, onProgress) };
-        },
+        keepHidden: opts.keepHidden ?? false,
+        // the layer's stored bytes (a hub model: range reads of just this layer, kept in the tensor cache)
+        readLayer: (names) => source.readTensors(names, onProgress),
         device: this.deepCtx.device,
         onProgress,
         signal: opts.signal,
@@ -628,7 +660,7 @@ export class Model implements ImgTokensModel {
     const n = prompt.imagePositions.length;
     const D = this.info.hidden;
     const L = raw.layers.length;
-    const hiddenStates = new Float32Array(L * n * D);
+    const hiddenStates = new Float32Array(raw.layers.some((l) => l.hidden) ? L * n * D : 0);
     const lensIds = new BigInt64Array(L * n * o.k);
     const lensScores = new Float32Array(L * n * o.k);
     raw.layers.forEach((l, j) => {

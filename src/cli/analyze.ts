@@ -7,6 +7,7 @@ import { access, mkdir, realpath, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BadInputError } from '../errors.js';
+import { loadImage } from '../image/decode.js';
 import { loadModel } from '../model.js';
 import {
   detectInlineProtocol,
@@ -163,6 +164,9 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
   }
   const { input, name } = await readImageArg(a.image);
   const bar = progressBar({ quiet: a.quiet });
+  // The image decodes (sharp, on libuv's threads) while the model loads (onnxruntime, on this thread).
+  const decoding = loadImage(input, { exifTranspose: a.exifTranspose, name });
+  decoding.catch(() => undefined); // awaited (and its error reported) after the model has loaded
   try {
     const model = await loadModel(a.model, {
       revision: a.revision,
@@ -172,12 +176,20 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       onProgress: bar,
     });
     try {
-      const features = await model.encode(input, { exifTranspose: a.exifTranspose, name, onProgress: bar });
+      const encodeOpts = { exifTranspose: a.exifTranspose, name, onProgress: bar };
+      const prepared = await model.prepareDecoded(await decoding, encodeOpts);
+      const features = await model.encodePrepared(prepared, encodeOpts);
       if (a.dumpTensors) await dumpTensors(a.dumpTensors, features, model.info.modelType);
       const result = await model.lens(features, { method: a.method, k: a.k, exclude: a.exclude });
       result.image.name = name;
       if (a.deep) {
-        const d = await model.deep(features, { k: a.k, exclude: a.exclude, onProgress: bar, ...a.deep });
+        const d = await model.deep(features, {
+          k: a.k,
+          exclude: a.exclude,
+          onProgress: bar,
+          keepHidden: a.dumpTensors !== undefined,
+          ...a.deep,
+        });
         if (a.dumpTensors) await dumpDeepTensors(a.dumpTensors, d);
         result.schema = 'imgtokens.result/2';
         result.deep = d.deep;

@@ -13,7 +13,7 @@ import {
   type LensMethod,
 } from '../lens/methods.js';
 import { parseViewChoice } from '../render/text.js';
-import type { ExcludeKind, ViewChoice } from '../types.js';
+import { VIEW_CHOICES, type ExcludeKind, type ViewChoice } from '../types.js';
 import type { DeepOptions, Device, ImageBackend, Reference } from '../api.js';
 import { WEIGHT_DTYPES, type WeightDType } from '../graph/quant.js';
 
@@ -110,6 +110,7 @@ Usage:
   imgtokens <image path | URL | -> [options]
   imgtokens download <model> [--revision REV]   fetch only the tensors analysis needs
   imgtokens cache ls | cache rm <model>          show or free the download cache
+  imgtokens cache rm --sessions | cache verify   free or fully check the session cache
   imgtokens serve [--model M] [--port 8000] [--host 127.0.0.1]   local web app
   imgtokens batch <files | dir | glob> --out results.jsonl [--shard i/n]
   imgtokens models                               supported model families
@@ -122,7 +123,7 @@ Options:
 ${METHOD_HELP}
   -k, --num-words <n>      words per token, 1..${MAX_WORDS} (default ${DEFAULT_K})
       --size <px>          longest side of the PNG (default 1000)
-      --view <v>           base | grid | all (default all)
+      --view <v>           ${VIEW_CHOICES.join(' | ')} (default all; the model's views only)
       --save-img <png>     the image with words drawn over each patch
       --save-html <html>   one self-contained interactive page
       --layer <n>          draw deep-lens layer n's words in the PNG and terminal

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { FAMILIES } from '../families/index.js';
 import { BadInputError } from '../errors.js';
 import { planModel } from '../model.js';
+import { SessionCache } from '../runtime/session-cache.js';
 import { listCache, openSource, prefetch, removeFromCache } from '../source/index.js';
 import { progressBar } from './progress-bar.js';
 
@@ -40,32 +41,63 @@ export async function runDownload(argv: string[]): Promise<number> {
   return 0;
 }
 
+const CACHE_USAGE = 'use imgtokens cache ls, cache rm <org/name> [...], cache rm --sessions, or cache verify';
+
+/** `cache ls | rm | verify`: the download cache (src/source/cache.ts) and the session cache (src/runtime/session-cache.ts). */
 export async function runCache(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  const sessions = SessionCache.fromEnv();
   if (sub === 'ls' || sub === undefined) {
     const models = await listCache();
-    if (models.length === 0) {
-      process.stdout.write('the cache is empty\n');
-      return 0;
-    }
+    if (models.length === 0) process.stdout.write('the download cache is empty\n');
     for (const m of models) {
       process.stdout.write(
         `${m.repo}\t${fmtBytes(m.hubBytes + m.tensorBytes)}\t(hub files ${fmtBytes(m.hubBytes)}, tensors ${fmtBytes(m.tensorBytes)})\n`,
       );
     }
+    const entries = sessions ? await sessions.list() : [];
+    if (!sessions) process.stdout.write('the session cache is off (IMGTOKENS_SESSION_CACHE)\n');
+    else if (entries.length === 0) process.stdout.write(`the session cache (${sessions.dir}) is empty\n`);
+    else {
+      const total = entries.reduce((s, e) => s + e.bytes, 0);
+      process.stdout.write(`session cache ${sessions.dir}: ${entries.length} entries, ${fmtBytes(total)}\n`);
+      for (const e of entries) {
+        process.stdout.write(
+          `  ${e.key}\t${fmtBytes(e.bytes)}\t${e.label}\t${e.created}\tonnxruntime ${e.ortVersion}${e.problem ? `\tNOT USED: ${e.problem}` : ''}\n`,
+        );
+      }
+    }
     return 0;
   }
   if (sub === 'rm') {
-    if (rest.length === 0) throw new BadInputError('usage: imgtokens cache rm <org/name> [...]');
+    if (rest.length === 0) {
+      throw new BadInputError('usage: imgtokens cache rm <org/name> [...] | imgtokens cache rm --sessions');
+    }
     for (const repo of rest) {
+      if (repo === '--sessions') {
+        const r = sessions ? await sessions.clear() : { entries: 0, bytes: 0 };
+        process.stdout.write(`session cache: removed ${r.entries} entries, ${fmtBytes(r.bytes)}\n`);
+        continue;
+      }
       const r = await removeFromCache(repo);
       process.stdout.write(`${repo}: ${JSON.stringify(r)}\n`);
     }
     return 0;
   }
-  throw new BadInputError(`unknown cache command "${sub}"`, {
-    hint: 'use imgtokens cache ls or imgtokens cache rm <org/name>',
-  });
+  if (sub === 'verify') {
+    // Every entry hashed in full (a run checks sizes, mtimes and a sampled hash only); broken ones are removed.
+    let bad = 0;
+    for (const e of sessions ? await sessions.list() : []) {
+      const problem = await sessions!.problem(e.key, undefined, true);
+      if (problem) {
+        bad++;
+        await sessions!.discard(e.key);
+      }
+      process.stdout.write(`${e.key}\t${e.label}\t${problem ? `removed: ${problem}` : 'ok'}\n`);
+    }
+    return bad > 0 ? 1 : 0;
+  }
+  throw new BadInputError(`unknown cache command "${sub}"`, { hint: CACHE_USAGE });
 }
 
 export async function runModels(_argv: string[]): Promise<number> {

@@ -205,3 +205,73 @@ export function loadWeights(
   );
   return { weights, names: () => [...used.keys(), ...quantUsed.keys()] };
 }
+
+/** One weight a graph takes as an input (see inputWeights): its checkpoint name, stored dtype and shape. */
+export interface WeightInput {
+  checkpoint: string;
+  dtype: DType;
+  shape: number[];
+}
+
+/**
+ * A getter that makes every weight a graph INPUT instead of an initializer, named by its logical name with
+ * `stripPrefix` removed (`w.self_attn.q_proj.weight`), so one session serves every decoder layer of the same
+ * shape: the weights are fed per run and no session is built per layer (building one, with its F16 -> F32 cast and
+ * prepacking, took 2-3.5 s per llava-1.5-7b layer; a run takes ~2 s). F16 weights are float16 inputs cast in-graph;
+ * F32 and BF16 weights are float32 inputs (BF16 is widened in JS when fed). Names and shapes are checked against
+ * the checkpoint index as in planWeights.
+ */
+export function inputWeights(
+  g: GraphBuilder,
+  index: ReadonlyMap<string, TensorInfo>,
+  naming: TensorNaming,
+  where: string,
+  stripPrefix: string,
+): { weights: Weights; inputs: Map<string, WeightInput> } {
+  const inputs = new Map<string, WeightInput>();
+  const values = new Map<string, Value>();
+  const strip = stripPrefix.endsWith('.') ? stripPrefix : `${stripPrefix}.`;
+  const lookup = (n: string): TensorEntry | undefined => {
+    const t = index.get(n);
+    return t ? { shape: t.shape, dtype: t.dtype } : undefined;
+  };
+  const make = (prefix: string): Weights => ({
+    prefix,
+    pp: (p: string) => make(`${prefix}${p}.`),
+    get(name: string, shape: Shape): Value {
+      const v = this.opt(name, shape);
+      if (v) return v;
+      const logical = prefix + name;
+      throw new MissingTensorError(
+        `${where}: tensor ${logical} ${shapeStr(shape)} is missing (looked for ${naming.candidates(logical).join(', ')})`,
+        {
+          hint: 'the checkpoint is incomplete or not a model of this type; check the repo id and config.json',
+        },
+      );
+    },
+    opt(name: string, shape: Shape): Value | null {
+      const logical = prefix + name;
+      const ckpt = naming.resolve(logical, (n) => lookup(n) !== undefined);
+      if (ckpt === undefined) return null;
+      const t = lookup(ckpt)!;
+      const ok = t.shape.length === shape.length && shape.every((d, i) => d === t.shape[i]);
+      if (!ok) {
+        throw new MissingTensorError(
+          `${where}: tensor ${ckpt} has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)} from config.json`,
+          { hint: 'config.json does not match the weights; check text_config sizes' },
+        );
+      }
+      const key = `w.${logical.startsWith(strip) ? logical.slice(strip.length) : logical}`;
+      const prev = values.get(key);
+      if (prev) return prev;
+      inputs.set(key, { checkpoint: ckpt, dtype: t.dtype, shape: [...shape] });
+      const v =
+        t.dtype === 'F16'
+          ? g.cast(g.input(key, 'float16', shape), 'float32', `${key}.f32`)
+          : g.input(key, 'float32', shape);
+      values.set(key, v);
+      return v;
+    },
+  });
+  return { weights: make(''), inputs };
+}

@@ -208,6 +208,30 @@ export interface CropGeometry {
   toOriginal: AffineMap;
 }
 
+/** A square tile of `side` px cut from a canvas (tiling processors: Idefics3, InternVL): no per-crop resize or crop. */
+export function tileGeometry(
+  index: number,
+  view: ViewName,
+  gridRow: number,
+  gridCol: number,
+  region: CropWindow,
+  toOriginal: AffineMap,
+  side: number,
+): CropGeometry {
+  return {
+    index,
+    view,
+    gridRow,
+    gridCol,
+    region,
+    resize: null,
+    centerCrop: null,
+    height: side,
+    width: side,
+    toOriginal,
+  };
+}
+
 export interface AnyresGeometry {
   pinpoints: Array<[number, number]>;
   bestResolution: Size;

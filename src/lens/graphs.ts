@@ -39,6 +39,8 @@ export const IO = {
   k: 'k', // int64 [1]
   values: 'top_scores', // [tokens, k]
   ids: 'top_ids', // [tokens, k] int64
+  gramCoefs: 'gram_coefs', // [tokens, atoms] OMP coefficients over the Gram rows (0 off the support)
+  gramRows: 'gram_rows', // [atoms, vocab] E·e_a for the selected atoms
 } as const;
 
 /** F.normalize's eps (torch.nn.functional.normalize default). */
@@ -143,6 +145,24 @@ export function buildScoreGraph(kind: ScoreKind, vocab: number, hidden: number):
       break;
   }
   const top = g.topK(g.add(scores, bias, 'lens.scores'), k, { name: 'lens.top' });
+  g.output(top.values, IO.values);
+  g.output(top.indices, IO.ids);
+  return g.build();
+}
+
+/**
+ * Batch-OMP's correlations (src/lens/omp.ts): |α⁰ - C·G| + bias → TopK(k), with α⁰ = X·Eᵀ [T, V] (input
+ * `product`), C [T, U] each token's coefficients over the U Gram rows G [U, V] (zero off its support).
+ */
+export function buildGramCorrGraph(vocab: number): Uint8Array {
+  const g = new GraphBuilder({ name: 'lens.score.gramcorr' });
+  const alpha0 = g.input(IO.product, 'float32', ['tokens', vocab]); // [T, V]
+  const coefs = g.input(IO.gramCoefs, 'float32', ['tokens', 'atoms']); // [T, U]
+  const rows = g.input(IO.gramRows, 'float32', ['atoms', vocab]); // [U, V]
+  const bias = g.input(IO.bias, 'float32', [vocab]); // [V]
+  const k = g.input(IO.k, 'int64', [1]);
+  const corr = g.sub(alpha0, g.matmul(coefs, rows, 'lens.gram.explained'), 'lens.gram.corr'); // [T, V]
+  const top = g.topK(g.add(g.abs(corr, 'lens.gram.corr_abs'), bias, 'lens.scores'), k, { name: 'lens.top' });
   g.output(top.values, IO.values);
   g.output(top.indices, IO.ids);
   return g.build();

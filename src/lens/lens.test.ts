@@ -363,3 +363,92 @@ test('Gemma hooks: (1 + w) RMSNorm and an embedding scale', async () => {
   const raw = await gemma.run(feats.data, tokens, 'logit-raw', K);
   assert.deepEqual(raw.scores, ld.scores); // tied lm_head = unscaled embed
 });
+
+test('Batch-OMP (the Gram-matrix shortcut) selects the same atoms as the residual path, with or without falling back', async () => {
+  // The residual path (one R·Eᵀ product per step) is what the fixture test above checks against the original;
+  // the Gram path must give the same ids and coefficients within COEF_TOL on every fixture image, also when a
+  // small Gram budget makes it fall back to residual products part-way.
+  for (const model of MODELS) {
+    const residual = makeLens(model, { ompGram: false }).lens;
+    const gram = makeLens(model).lens;
+    for (const image of IMAGES) {
+      const feats = f32(`${FIXTURES}/${model}/expected/${image}/image_features.npy`);
+      const [tokens] = feats.shape;
+      const want = await residual.run(feats.data, tokens, 'omp', K);
+      const got = await gram.run(feats.data, tokens, 'omp', K);
+      assert.deepEqual([...got.ids], [...want.ids], `${model}/${image}: ids`);
+      for (let j = 0; j < want.scores.length; j++)
+        assert.ok(Math.abs(got.scores[j] - want.scores[j]) <= COEF_TOL, `${model}/${image}: coef ${j}`);
+    }
+  }
+  // The fallback, driven directly: a budget with room for α⁰ and a few Gram rows only.
+  const dir = `${FIXTURES}/tiny-llava/expected/shapes_120x80`;
+  const feats = f32(`${dir}/image_features.npy`);
+  const embed = f32(`${FIXTURES}/tiny-llava/expected/embed_tokens.npy`);
+  const [V, D] = embed.shape;
+  const [T] = feats.shape;
+  const dense = (rows: Float32Array, n: number): Float32Array => {
+    const out = new Float32Array(n * V);
+    for (let i = 0; i < n; i++)
+      for (let v = 0; v < V; v++) {
+        let c = 0;
+        for (let j = 0; j < D; j++) c += rows[i * D + j] * embed.data[v * D + j];
+        out[i * V + v] = c;
+      }
+    return out;
+  };
+  const base = {
+    features: feats.data,
+    tokens: T,
+    hidden: D,
+    rows: async (ids: readonly number[]) =>
+      Float32Array.from(ids.flatMap((a) => [...embed.data.subarray(a * D, (a + 1) * D)])),
+    k: K,
+    newestOnly: false,
+    correlate: async (R: Float32Array, n: number, width: number) => {
+      const p = dense(R, n);
+      const out = new Int32Array(n * width);
+      for (let t = 0; t < n; t++) {
+        const order = Array.from({ length: V }, (_, v) => v).sort(
+          (a, b) => Math.abs(p[t * V + b]) - Math.abs(p[t * V + a]) || a - b,
+        );
+        out.set(order.slice(0, width), t * width);
+      }
+      return out;
+    },
+  };
+  let products = 0;
+  const project = async (rows: Float32Array, n: number) => {
+    products += n;
+    return dense(rows, n);
+  };
+  // |α⁰ - C·G| in float64, ranked as TopK does (largest first, the lower id on ties)
+  const correlate = async (
+    alpha0: Float32Array,
+    coefs: Float32Array,
+    rows: Float32Array,
+    n: number,
+    atoms: number,
+    width: number,
+  ) => {
+    const out = new Int32Array(n * width);
+    for (let t = 0; t < n; t++) {
+      const c = Array.from({ length: V }, (_, v) => {
+        let a = alpha0[t * V + v];
+        for (let u = 0; u < atoms; u++) a -= coefs[t * atoms + u] * rows[u * V + v];
+        return Math.abs(a);
+      });
+      const order = Array.from({ length: V }, (_, v) => v).sort((a, b) => c[b] - c[a] || a - b);
+      out.set(order.slice(0, width), t * width);
+    }
+    return out;
+  };
+  const plain = await runOmp(base);
+  for (const budgetBytes of [(T + 8) * V * 4, 1 << 30]) {
+    products = 0;
+    const r = await runOmp({ ...base, gram: { project, correlate, vocab: V, budgetBytes } });
+    assert.deepEqual([...r.ids], [...plain.ids], `budget ${budgetBytes}: ids`);
+    for (let j = 0; j < r.coefs.length; j++) assert.ok(Math.abs(r.coefs[j] - plain.coefs[j]) <= COEF_TOL);
+    assert.ok(products >= T, `budget ${budgetBytes}: α⁰ was computed (${products} product rows)`);
+  }
+});

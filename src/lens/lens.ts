@@ -15,13 +15,16 @@
  * (HF GemmaRMSNorm); `embedScale` multiplies the input-embedding matrix, as Gemma's embeddings are scaled by
  * sqrt(hidden) before the decoder (PaliGemma). Neither applies to lm_head.
  */
+import { resolve } from 'node:path';
 import { BadInputError, MissingTensorError } from '../errors.js';
 import { toFloat32 } from '../source/safetensors.js';
 import type { WeightTensor } from '../source/types.js';
 import type { ProgressCallback } from '../progress.js';
 import { Session, type Device, type Feeds } from '../runtime/session.js';
+import type { SessionCache } from '../runtime/session-cache.js';
 import type { TopK } from '../types.js';
 import {
+  buildGramCorrGraph,
   buildProjectGraph,
   buildRmsNormGraph,
   buildScoreGraph,
@@ -70,6 +73,12 @@ export interface LensCreateOptions {
   threads?: number;
   /** Feature rows per onnxruntime run (default LENS_CHUNK_TOKENS). */
   chunkTokens?: number;
+  /** Keeps the projection sessions (the matrices cast and pre-packed) across processes; see Session.create. */
+  sessionCache?: SessionCache | null;
+  /** The model, for the cache's listing. */
+  cacheLabel?: string;
+  /** OMP with Batch-OMP's Gram-matrix shortcut (src/lens/omp.ts); false: one residual product per step. Default true. */
+  ompGram?: boolean;
 }
 
 /** One matrix as the graphs take it; its row norms come from its projection session's first run. */
@@ -119,6 +128,10 @@ export class Lens {
   private readonly threads?: number;
   private readonly asInitializer?: boolean;
   private readonly chunkTokens: number;
+  private readonly sessionCache: SessionCache | null;
+  private readonly cacheLabel: string;
+  /** Batch-OMP on (see LensCreateOptions.ompGram); settable, for the bench to time both paths on one session. */
+  ompGram: boolean;
   private readonly sessions = new Map<string, Promise<Session>>();
 
   private constructor(o: LensCreateOptions) {
@@ -133,6 +146,9 @@ export class Lens {
     this.threads = o.threads;
     this.asInitializer = o.matrixAsInitializer;
     this.chunkTokens = o.chunkTokens ?? LENS_CHUNK_TOKENS;
+    this.sessionCache = o.sessionCache ?? null;
+    this.cacheLabel = o.cacheLabel ?? 'lens';
+    this.ompGram = o.ompGram ?? true;
     checkShape('embed_tokens.weight', o.embed, V, D);
     const scale = o.embedScale ?? 1;
     this.embed = { key: 'embed', name: 'embed_tokens.weight', stored: o.embed, scale, atoms: true };
@@ -158,11 +174,26 @@ export class Lens {
     return new Lens(opts);
   }
 
-  /** The session for `key`, built by `build` on first use (reading external data from `externalDataDir`). */
-  private session(key: string, build: () => Uint8Array, externalDataDir?: string): Promise<Session> {
+  /**
+   * The session for `key`, built by `build` on first use (reading external data from `externalDataDir`, in
+   * `externalFiles`); `cached`: through the session cache (the projections, whose build is the matrix's cast and
+   * pre-packing; the small score graphs build faster than a cache lookup).
+   */
+  private session(
+    key: string,
+    build: () => Uint8Array,
+    cache?: { externalDataDir?: string; externalFiles?: string[] },
+  ): Promise<Session> {
     let s = this.sessions.get(key);
     if (!s) {
-      s = Session.create(build(), { device: this.device, intraOpThreads: this.threads, externalDataDir });
+      s = Session.create(build(), {
+        device: this.device,
+        intraOpThreads: this.threads,
+        externalDataDir: cache?.externalDataDir,
+        externalFiles: cache?.externalFiles,
+        cache: cache ? this.sessionCache : null,
+        cacheLabel: `lens ${key} ${this.cacheLabel}`,
+      });
       this.sessions.set(key, s);
     }
     return s;
@@ -189,7 +220,10 @@ export class Lens {
   /** The projection session of `m`; an initializer matrix is dropped from JS once the session holds it. */
   private projectSession(m: Matrix): Promise<Session> {
     const st = m.stored; // null once the session is built
-    const inPlaceDir = st && !(st instanceof Float32Array) && !st.bytes ? st.at.dir : undefined;
+    const inPlace = st && !(st instanceof Float32Array) && !st.bytes ? st.at : undefined;
+    const cache = inPlace
+      ? { externalDataDir: inPlace.dir, externalFiles: [resolve(inPlace.dir, inPlace.location)] }
+      : undefined;
     return this.session(
       `project.${m.key}`,
       () => {
@@ -205,7 +239,7 @@ export class Lens {
         m.stored = null;
         return bytes;
       },
-      inPlaceDir,
+      cache,
     );
   }
 
@@ -367,33 +401,77 @@ export class Lens {
     }
     if (matrix !== this.embed) throw new BadInputError(`lens method ${method}: OMP runs over embed_tokens`);
     const task = `lens.${method}`;
-    onProgress?.({ status: 'initiate', task, label: method.toUpperCase(), total: k, unit: 'items' });
+    const label = method.toUpperCase();
+    // Tokens are independent: OMP runs one chunk of tokens at a time, which bounds α⁰ and the Gram rows.
+    const chunk = this.ompGram && !run.newestOnly ? this.chunkTokens : tokens;
+    const chunks = Math.ceil(tokens / chunk);
+    onProgress?.({ status: 'initiate', task, label, total: k * chunks, unit: 'items' });
     const t0 = performance.now();
-    const r = await runOmp({
-      features,
-      tokens,
-      hidden: D,
-      rows: (ids) => this.rows(ids),
-      k,
-      newestOnly: run.newestOnly,
-      correlate: async (res, n, width) => (await this.scoreTopK('corr', this.embed, res, n, width, bias)).ids,
-      onStep: (done, total) =>
-        onProgress?.({
-          status: 'progress',
-          task,
-          label: method.toUpperCase(),
-          done,
-          total,
-          unit: 'items',
-        }),
-    });
-    onProgress?.({
-      status: 'done',
-      task,
-      label: method.toUpperCase(),
-      seconds: (performance.now() - t0) / 1000,
-    });
-    return { k, tokens, ids: r.ids, scores: r.coefs };
+    const ids = new Int32Array(tokens * k);
+    const scores = new Float32Array(tokens * k);
+    for (let c = 0; c < chunks; c++) {
+      const from = c * chunk;
+      const n = Math.min(chunk, tokens - from);
+      const r = await runOmp({
+        features: features.subarray(from * D, (from + n) * D),
+        tokens: n,
+        hidden: D,
+        rows: (ids) => this.rows(ids),
+        k,
+        newestOnly: run.newestOnly,
+        correlate: async (res, m, width) =>
+          (await this.scoreTopK('corr', this.embed, res, m, width, bias)).ids,
+        gram: this.ompGram
+          ? {
+              project: (rows, m) => this.project(this.embed, rows, m),
+              correlate: (alpha0, coefs, rows, m, atoms, width) =>
+                this.gramCorrelate(alpha0, coefs, rows, m, atoms, width, bias),
+              vocab: this.vocab,
+            }
+          : undefined,
+        onStep: (done) =>
+          onProgress?.({
+            status: 'progress',
+            task,
+            label,
+            done: c * k + done,
+            total: k * chunks,
+            unit: 'items',
+          }),
+      });
+      ids.set(r.ids, from * k);
+      scores.set(r.coefs, from * k);
+    }
+    onProgress?.({ status: 'done', task, label, seconds: (performance.now() - t0) / 1000 });
+    return { k, tokens, ids, scores };
+  }
+
+  /** Batch-OMP's candidates: top `width` of |α⁰ - C·G| + bias (with no Gram rows yet, of |α⁰| + bias). */
+  private async gramCorrelate(
+    alpha0: Float32Array,
+    coefs: Float32Array,
+    rows: Float32Array,
+    tokens: number,
+    atoms: number,
+    width: number,
+    bias: Float32Array,
+  ): Promise<Int32Array> {
+    const V = this.vocab;
+    const feeds: Feeds = {
+      [IO.product]: { data: alpha0, shape: [tokens, V] },
+      [IO.bias]: { data: bias, shape: [V] },
+      [IO.k]: { data: BigInt64Array.of(BigInt(width)), shape: [1] },
+    };
+    let s: Session;
+    if (atoms === 0) {
+      s = await this.session('score.corr', () => buildScoreGraph('corr', V, this.hidden));
+    } else {
+      s = await this.session('score.gramcorr', () => buildGramCorrGraph(V));
+      feeds[IO.gramCoefs] = { data: coefs, shape: [tokens, atoms] };
+      feeds[IO.gramRows] = { data: rows, shape: [atoms, V] };
+    }
+    const out = await s.run(feeds, [IO.ids]);
+    return Int32Array.from(out.i64(IO.ids, [tokens, width]).data, (v) => Number(v));
   }
 
   /**

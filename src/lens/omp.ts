@@ -24,6 +24,18 @@
  * - The original returns the dense [tokens, vocab] coefficient matrix, and the tool then takes topk(k) of it,
  *   which fills rows with 0-coefficient ids. We return only the non-zero coefficients; shorter rows are padded
  *   with id -1 and score 0 (the fixtures' omp_sparse_* convention).
+ *
+ * The Gram-matrix shortcut of Batch-OMP (R. Rubinstein, M. Zibulevsky, M. Elad, "Efficient Implementation of
+ * the K-SVD Algorithm using Batch Orthogonal Matching Pursuit", Technion CS-2008-08, algorithm 3; algorithm
+ * only): E·r = E·x - E·E_Sᵀ γ = α⁰ - G_S γ, so the correlations of every step come from α⁰ = X·Eᵀ (one
+ * product, kept) and the Gram rows G[s] = E·e_s of the atoms selected so far, instead of one R·Eᵀ product per
+ * step. A Gram row is shared by every token that selects its atom, so the products cost one pass over the
+ * vocabulary for α⁰ plus one row per distinct atom (U rows, U ≤ tokens · (k - 1)); each step's update
+ * α⁰ - C·G (C: the tokens' coefficients over the U rows) is a [T, U]·[U, V] product, in onnxruntime like the
+ * others. The paper keeps all of G (vocab² entries: 4 GB for a 32k
+ * vocabulary); we keep only the selected atoms' rows, within `gramBudgetBytes`; past it (images whose tokens
+ * share few atoms), the remaining steps fall back to residual products (the path above), which give the same
+ * atoms. The selection, the Cholesky solves and the coefficients are the same as the residual path's.
  */
 
 /** The correlation step: for residuals R [tokens, hidden], the top `k` ids of |R·Eᵀ| + bias per row. */
@@ -47,7 +59,32 @@ export interface OmpInput {
   correlate: Correlate;
   /** Called after each of the k steps. */
   onStep?: (step: number, of: number) => void;
+  /**
+   * The Gram-matrix shortcut (omp only, not ompp): rows [n, hidden] → their products with every vocabulary row,
+   * [n, vocab]. Without it every step is a residual product (`correlate`).
+   */
+  gram?: {
+    project: (rows: Float32Array, n: number) => Promise<Float32Array>;
+    /**
+     * The top `width` ids per token of |α⁰ - C·G| + bias: α⁰ [T, V], C [T, U] (coefficients over the Gram
+     * rows, 0 off each token's support), G [U, V].
+     */
+    correlate: (
+      alpha0: Float32Array,
+      coefs: Float32Array,
+      rows: Float32Array,
+      tokens: number,
+      atoms: number,
+      width: number,
+    ) => Promise<Int32Array>;
+    vocab: number;
+    /** Memory for α⁰ and the Gram rows, in bytes (default GRAM_BUDGET_BYTES). */
+    budgetBytes?: number;
+  };
 }
+
+/** Default memory for Batch-OMP's α⁰ and Gram rows: 576 tokens' α⁰ (74 MB) plus 2000 rows of a 32k vocabulary. */
+export const GRAM_BUDGET_BYTES = 336 * 2 ** 20;
 
 export interface OmpResult {
   ids: Int32Array; // [tokens, k], -1 padded
@@ -130,34 +167,108 @@ class OmpToken {
   }
 }
 
-/** Runs OMP (or ompp) for every token; k correlation products in all. */
+/** r = x - E_Sᵀ γ for token `t` (omp), written into `residual`. */
+function updateResidual(
+  st: OmpToken,
+  atoms: ReadonlyMap<number, Atom>,
+  x: Float32Array,
+  residual: Float32Array,
+  xOff: number,
+  d: number,
+  acc: Float64Array,
+): void {
+  acc.fill(0);
+  st.support.forEach((s, i) => {
+    const cs = st.coefs[i];
+    const e = atoms.get(s)!.row;
+    for (let j = 0; j < d; j++) acc[j] += cs * e[j];
+  });
+  for (let j = 0; j < d; j++) residual[xOff + j] = x[xOff + j] - acc[j];
+}
+
+/** Top `width` ids per token of the candidates: [T, width] (as Correlate). */
+function pickUntried(top: Int32Array, width: number, states: readonly OmpToken[]): Int32Array {
+  const pick = new Int32Array(states.length).fill(-1);
+  states.forEach((st, t) => {
+    for (let i = 0; i < width; i++) {
+      const cand = top[t * width + i];
+      if (cand >= 0 && !st.tried.has(cand)) {
+        pick[t] = cand;
+        break;
+      }
+    }
+  });
+  return pick;
+}
+
+/**
+ * Batch-OMP's steps while the Gram rows fit the budget (see the header): candidates from |α⁰ - G_S γ| (in
+ * onnxruntime), the same selection and solves as the residual path. Returns the first step not done (k when
+ * all were).
+ */
+async function gramSteps(
+  inp: OmpInput,
+  gram: NonNullable<OmpInput['gram']>,
+  states: OmpToken[],
+  atoms: Map<number, Atom>,
+): Promise<number> {
+  const { features: x, tokens: T, hidden: D, k } = inp;
+  const V = gram.vocab;
+  const budget = gram.budgetBytes ?? GRAM_BUDGET_BYTES;
+  if (T * V * 4 > budget) return 0;
+  const alpha0 = await gram.project(x, T); // [T, V] X·Eᵀ
+  const rowOf = new Map<number, number>(); // atom -> its row in `rows`
+  let rows = new Float32Array(0); // [U, V] Gram rows E·e_a
+  for (let step = 0; step < k; step++) {
+    const width = step + 1; // one untried atom is always among the top (step + 1)
+    const U = rowOf.size;
+    const coefs = new Float32Array(T * U); // [T, U]
+    states.forEach((st, t) => st.support.forEach((a, i) => (coefs[t * U + rowOf.get(a)!] = st.coefs[i])));
+    const top = await gram.correlate(alpha0, coefs, rows, T, U, width);
+    const pick = pickUntried(top, width, states);
+    await fetchAtoms(atoms, pick, inp.rows, D);
+    for (let t = 0; t < T; t++) if (pick[t] >= 0) states[t].add(pick[t], atoms, x, t * D, D);
+    inp.onStep?.(step + 1, k);
+    if (step === k - 1) break;
+    // Gram rows of the atoms now in some support (the next step's correlations need them).
+    const need = [...new Set(states.flatMap((st) => st.support))].filter((a) => !rowOf.has(a));
+    const grown = U + need.length;
+    if ((T + grown) * V * 4 > budget) return step + 1;
+    if (need.length > 0) {
+      const e = new Float32Array(need.length * D); // [n, D]
+      need.forEach((a, i) => e.set(atoms.get(a)!.row, i * D));
+      const g = await gram.project(e, need.length); // [n, V]
+      const next = new Float32Array(grown * V);
+      next.set(rows);
+      next.set(g, U * V);
+      rows = next;
+      need.forEach((a, i) => rowOf.set(a, U + i));
+    }
+  }
+  return k;
+}
+
+/**
+ * Runs OMP (or ompp) for every token. With `gram` (omp): one product for α⁰ plus Gram rows (Batch-OMP);
+ * otherwise, or past the Gram budget, one residual product per step.
+ */
 export async function runOmp(inp: OmpInput): Promise<OmpResult> {
   const { features: x, tokens: T, hidden: D, k } = inp;
   const atoms = new Map<number, Atom>();
-  const residual = Float32Array.from(x); // [T, D]
   const states = Array.from({ length: T }, () => new OmpToken(k));
   // ompp: atom -> coefficient, in first-selection order (Map keeps insertion order).
   const mp = Array.from({ length: T }, () => new Map<number, number>());
   const acc = new Float64Array(D);
+  const first = !inp.newestOnly && inp.gram ? await gramSteps(inp, inp.gram, states, atoms) : 0;
+  const residual = Float32Array.from(x); // [T, D]
+  if (first > 0) for (let t = 0; t < T; t++) updateResidual(states[t], atoms, x, residual, t * D, D, acc);
 
-  for (let step = 0; step < k; step++) {
+  for (let step = first; step < k; step++) {
     // omp needs one unselected atom among the top (step + 1); ompp takes the best atom, selected or not.
     const width = inp.newestOnly ? 1 : step + 1;
     const top = await inp.correlate(residual, T, width); // [T, width]
     // Each token's candidate atom: ompp takes the best one, omp the best not yet tried.
-    const pick = new Int32Array(T).fill(-1);
-    for (let t = 0; t < T; t++) {
-      if (inp.newestOnly) pick[t] = top[t * width];
-      else {
-        for (let i = 0; i < width; i++) {
-          const cand = top[t * width + i];
-          if (cand >= 0 && !states[t].tried.has(cand)) {
-            pick[t] = cand;
-            break;
-          }
-        }
-      }
-    }
+    const pick = inp.newestOnly ? top : pickUntried(top, width, states);
     await fetchAtoms(atoms, pick, inp.rows, D);
     for (let t = 0; t < T; t++) {
       const xOff = t * D;
@@ -175,12 +286,8 @@ export async function runOmp(inp: OmpInput): Promise<OmpResult> {
       } else {
         const st = states[t];
         if (!st.add(a, atoms, x, xOff, D)) continue;
-        acc.fill(0);
-        st.support.forEach((s, i) => {
-          const cs = st.coefs[i];
-          const e = atoms.get(s)!.row;
-          for (let j = 0; j < D; j++) acc[j] += cs * e[j];
-        });
+        updateResidual(st, atoms, x, residual, xOff, D, acc);
+        continue;
       }
       for (let j = 0; j < D; j++) residual[xOff + j] = x[xOff + j] - acc[j];
     }

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import type { Json } from '../config/reader.js';
 import { loadModel, type Model } from '../model.js';
 import { LocalSource } from '../source/local.js';
-import type { RawTensor, WeightTensor } from '../source/types.js';
+import type { RawTensor } from '../source/types.js';
 import type { TextSpec } from '../text/tensors.js';
 import type { ImageFeatures } from '../types.js';
 import { parseNpy } from '../util/npy.js';
@@ -120,7 +120,7 @@ for (const c of CASES) {
     const feats = await fixtureFeatures(m, dir, c.image);
     const ties = JSON.parse(readFileSync(join(dir, 'ties.json'), 'utf8')) as Json;
     const question = typeof ties.question === 'string' ? ties.question : undefined; // the fixture's own question
-    const r = await m.deep(feats, { k: 10, reference: c.reference, prompt: question });
+    const r = await m.deep(feats, { k: 10, reference: c.reference, prompt: question, keepHidden: true });
     const t = r.tensors;
     assert.deepEqual(Array.from(t.inputIds), Array.from(i64(join(dir, 'input_ids.npy'))), 'input_ids');
     const hs = f32(join(dir, 'hidden_states.npy'));
@@ -208,6 +208,7 @@ test('a partial run reads only the layers asked for and gives no next token', as
   const feats = await fixtureFeatures(m, dir, 'shapes_120x80');
   const events: string[] = [];
   const r = await m.deep(feats, {
+    keepHidden: true,
     layers: '1',
     k: 10,
     reference: 'v4',
@@ -263,7 +264,7 @@ async function runEdited(
   });
   const readLayer: LayerReader = async (names) => {
     const raw = await src.readTensors(names);
-    const out = new Map<string, WeightTensor>();
+    const out = new Map<string, RawTensor>();
     for (const [n, t] of raw) {
       const r = t as RawTensor;
       if (r.info.dtype !== 'F32') {
@@ -273,7 +274,7 @@ async function runEdited(
       const v = new Float32Array(r.bytes.slice().buffer);
       out.set(n, { info: r.info, bytes: new Uint8Array(edit(n, v).buffer) });
     }
-    return { tensors: out };
+    return out;
   };
   const res = await runDeepLens({
     text: over.text ? over.text(m.family.text) : m.family.text,

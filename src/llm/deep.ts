@@ -2,10 +2,12 @@
  * The deep lens: the language model run on the model's own one-image prompt, one decoder layer at a time, with
  * the logit lens and the embedding lens read at the image positions of every chosen layer.
  *
- * Streaming: each decoder layer is planned (its tensor names, checked against the index), read (LayerReader: in
- * place for onnxruntime, or the bytes of just that layer, e.g. hub range reads into the tensor cache), built into
- * its own ONNX graph (src/graph/decoder.ts), run once on the whole prompt and released before the next one, so
- * memory stays near one layer plus the [seq, hidden] activations.
+ * Streaming: the decoder layer is one ONNX graph (src/graph/decoder.ts) whose weights are graph INPUTS, built into
+ * one onnxruntime session per layer shape (every layer of a model, usually) and kept for the run. Each layer's
+ * tensors are planned (names and shapes checked against the index), read (LayerReader: the bytes of just that layer,
+ * e.g. hub range reads into the tensor cache), fed to the session once for the whole prompt and dropped before the
+ * next layer, so memory stays near one layer plus the [seq, hidden] activations. (A session per layer with the
+ * weights as initializers spent 2-3.5 s per llava-1.5-7b layer on the F16 cast and prepacking alone.)
  *
  * Layer numbering and the lens follow HF's `output_hidden_states` (transformers 4.45.1 LlamaModel.forward; 5.x
  * the same, see ../shared/fixtures-deep/README.md "What each hidden-state index holds"):
@@ -28,23 +30,21 @@ import {
   ropeRows,
   type DecoderLayerSpec,
 } from '../graph/decoder.js';
-import { quantSpecOf, type WeightDType } from '../graph/quant.js';
-import { loadWeights, planWeights } from '../graph/weights.js';
+import { quantSpecOf, type QuantSpec, type WeightDType } from '../graph/quant.js';
+import { inputWeights, loadWeights, planWeights, type WeightInput } from '../graph/weights.js';
 import type { Lens } from '../lens/index.js';
-import type { ProgressCallback } from '../progress.js';
+import type { ProgressCallback, ProgressEvent } from '../progress.js';
 import { Session, type Device } from '../runtime/session.js';
-import type { TensorInfo, WeightTensor } from '../source/types.js';
+import { toFloat32 } from '../source/safetensors.js';
+import type { RawTensor, TensorInfo } from '../source/types.js';
+import type { NamedTensor } from '../runtime/session.js';
 import { decoderLayerPrefix, type TextSpec } from '../text/tensors.js';
 import type { TokenLayout, TopK } from '../types.js';
 import type { BuiltPrompt } from './prompt.js';
 import type { LanguageSide } from './spec.js';
 
-/** One layer's tensors as a reader gives them; `dir` is the external-data folder of in-place tensors. */
-export interface LayerTensors {
-  tensors: ReadonlyMap<string, WeightTensor>;
-  dir?: string;
-}
-export type LayerReader = (names: string[], layer: number) => Promise<LayerTensors>;
+/** Reads one layer's tensors (checkpoint names) as stored bytes. */
+export type LayerReader = (names: string[], layer: number) => Promise<ReadonlyMap<string, RawTensor>>;
 
 export type DeepCompat = 'llava-interp';
 export type DeepReference = 'v4' | 'v5';
@@ -69,7 +69,10 @@ export interface DeepRunArgs {
   /** Keep hidden_states[L] at the image rows of every chosen layer (for --dump-tensors). */
   keepHidden?: boolean;
   readLayer: LayerReader;
-  /** 'q8' / 'q4': the opt-in weight-only quantized linears (src/graph/quant.ts); default fp32, exact. */
+  /**
+   * 'q8' / 'q4': the opt-in weight-only quantized linears (src/graph/quant.ts), quantized at layer load into a
+   * session of their own per layer (constant weights, prepacked); default fp32, exact, through the shared session.
+   */
   dtype?: WeightDType;
   device?: Device;
   onProgress?: ProgressCallback;
@@ -95,7 +98,7 @@ export interface DeepRaw {
   lastPrenorm?: Float32Array;
   /** Seconds per decoder layer (read + build + run). */
   layerSeconds: number[];
-  /** Of layerSeconds, the session run alone (the rest: read, quantize with --dtype, graph build, session create). */
+  /** Of layerSeconds, the session run alone (with --dtype q8|q4 the rest is read, quantize, build, create). */
   runSeconds: number[];
 }
 
@@ -176,6 +179,62 @@ function checkFinite(a: Float32Array, what: string, where: string): void {
   }
 }
 
+/** A layer's weight feeds: F16 bytes as float16, F32 as float32, BF16 widened to float32 (inputWeights' types). */
+function weightFeeds(
+  inputs: ReadonlyMap<string, WeightInput>,
+  raw: ReadonlyMap<string, RawTensor>,
+  where: string,
+): Record<string, NamedTensor> {
+  const feeds: Record<string, NamedTensor> = {};
+  for (const [name, w] of inputs) {
+    const t = raw.get(w.checkpoint);
+    if (!t) throw new BadInputError(`${where}: tensor ${w.checkpoint} was not read`);
+    let bytes = t.bytes;
+    if (bytes.byteOffset % 4 !== 0) bytes = bytes.slice(); // typed-array views need aligned offsets
+    const data =
+      w.dtype === 'F16'
+        ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
+        : w.dtype === 'F32'
+          ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+          : toFloat32(bytes, w.dtype);
+    feeds[name] = { data, shape: w.shape };
+  }
+  return feeds;
+}
+
+/**
+ * One decoder layer on the opt-in quantized path: planned (names checked against the index), read, its linear
+ * weights quantized at load (loadWeights' `quant`: the quantized tensors are initializers, so onnxruntime prepacks
+ * them and folds q8's transpose), built into a session of its own, run once and released.
+ */
+async function runQuantizedLayer(
+  a: DeepRunArgs,
+  spec: DecoderLayerSpec,
+  L: number,
+  layerOpts: { inject: boolean },
+  quant: QuantSpec,
+  io: Record<string, NamedTensor>,
+): Promise<{ out: Float32Array; runSeconds: number }> {
+  const { text, where } = a;
+  const prefix = decoderLayerPrefix(L);
+  const planG = new GraphBuilder({ name: `decoder.layer.${L}.plan` });
+  const plan = planWeights(planG, a.index, text.naming, where);
+  buildDecoderLayer(planG, plan.weights.pp(prefix), spec, L, layerOpts);
+  const raw = await a.readLayer(plan.names(), L);
+  const g = new GraphBuilder({ name: `decoder.layer.${L}` });
+  const lw = loadWeights(g, raw, text.naming, where, { quant });
+  buildDecoderLayer(g, lw.weights.pp(prefix), spec, L, layerOpts);
+  const session = await Session.create(g.build(), { device: a.device });
+  try {
+    const tr = performance.now();
+    const res = await session.run(io);
+    const out = res.f32(DECODER_IO.out, [io[DECODER_IO.hidden]!.shape[0]!, text.hidden]).data;
+    return { out, runSeconds: (performance.now() - tr) / 1000 };
+  } finally {
+    await session.release();
+  }
+}
+
 export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
   const { text, lens, prompt, where } = a;
   const spec = decoderLayerSpec(text, where);
@@ -252,59 +311,9 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
   const label = (i: number) => `decoder layer ${i}/${N}`;
   a.onProgress?.({ status: 'initiate', task, label: label(0), total: runTo, unit: 'items' });
   const t0 = performance.now();
-  const layerSeconds: number[] = [];
-  const runSeconds: number[] = [];
-  let cur: Float32Array = x;
-  for (let L = 0; L <= runTo; L++) {
-    a.signal?.throwIfAborted();
-    if (chosen.has(L) && L < N) await readLens(L, imageRows(cur), false);
-    if (L === runTo || L >= N) break;
-    const tl = performance.now();
-    const prefix = decoderLayerPrefix(L);
-    // DeepStack: hidden_states[L] is the raw output of layer L-1; the features are added to it on the way in.
-    const inj = (a.injections ?? []).filter((j) => j.beforeLayer === L);
-    let inject: Float32Array | null = null;
-    if (inj.length > 0) {
-      inject = new Float32Array(S * D); // [S, D], zero outside the image positions
-      const sum = inj.length === 1 ? inj[0]!.features : null;
-      if (!sum)
-        throw new BadInputError(`deep lens: ${inj.length} injections before layer ${L}; one is supported`);
-      positions.forEach((p, t) => inject!.set(sum.subarray(t * D, (t + 1) * D), p * D));
-    }
-    const layerOpts = { inject: inject !== null };
-    const planG = new GraphBuilder({ name: `decoder.layer.${L}.plan` });
-    const plan = planWeights(planG, a.index, text.naming, where);
-    buildDecoderLayer(planG, plan.weights.pp(prefix), spec, L, layerOpts);
-    const got = await a.readLayer(plan.names(), L);
-    const g = new GraphBuilder({ name: `decoder.layer.${L}` });
-    buildDecoderLayer(
-      g,
-      loadWeights(g, got.tensors, text.naming, where, { quant }).weights.pp(prefix),
-      spec,
-      L,
-      layerOpts,
-    );
-    const session = await Session.create(g.build(), { device: a.device, externalDataDir: got.dir });
-    try {
-      const mask = w !== null && L >= text.decoder.windowFromLayer ? windowMask : fullMask;
-      const tr = performance.now();
-      const res = await session.run({
-        [DECODER_IO.hidden]: { data: cur, shape: [S, D] },
-        [DECODER_IO.cos]: { data: cos, shape: [S, spec.headDim] },
-        [DECODER_IO.sin]: { data: sin, shape: [S, spec.headDim] },
-        [DECODER_IO.mask]: { data: mask, shape: [S, S] },
-        ...(inject ? { [DECODER_IO.inject]: { data: inject, shape: [S, D] } } : {}),
-      });
-      cur = res.f32(DECODER_IO.out, [S, D]).data;
-      runSeconds.push((performance.now() - tr) / 1000);
-    } finally {
-      await session.release();
-    }
-    checkFinite(cur, `the output of decoder layer ${L}`, where);
-    layerSeconds.push((performance.now() - tl) / 1000);
-    const done = L + 1;
+  const layerDone = (done: number): ProgressEvent => {
     const elapsed = (performance.now() - t0) / 1000;
-    a.onProgress?.({
+    return {
       status: 'progress',
       task,
       label: label(done),
@@ -313,7 +322,72 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
       unit: 'items',
       rate: done / elapsed,
       etaSeconds: (elapsed / done) * (runTo - done),
-    });
+    };
+  };
+  const layerSeconds: number[] = [];
+  const runSeconds: number[] = [];
+  let cur: Float32Array = x;
+  const sessions = new Map<string, Session>();
+  try {
+    for (let L = 0; L <= runTo; L++) {
+      a.signal?.throwIfAborted();
+      if (chosen.has(L) && L < N) await readLens(L, imageRows(cur), false);
+      if (L === runTo || L >= N) break;
+      const tl = performance.now();
+      const prefix = decoderLayerPrefix(L);
+      // DeepStack: hidden_states[L] is the raw output of layer L-1; the features are added to it on the way in.
+      const inj = (a.injections ?? []).filter((j) => j.beforeLayer === L);
+      let inject: Float32Array | null = null;
+      if (inj.length > 0) {
+        inject = new Float32Array(S * D); // [S, D], zero outside the image positions
+        const sum = inj.length === 1 ? inj[0]!.features : null;
+        if (!sum)
+          throw new BadInputError(`deep lens: ${inj.length} injections before layer ${L}; one is supported`);
+        positions.forEach((p, t) => inject!.set(sum.subarray(t * D, (t + 1) * D), p * D));
+      }
+      const layerOpts = { inject: inject !== null };
+      const mask = w !== null && L >= text.decoder.windowFromLayer ? windowMask : fullMask;
+      const io = {
+        [DECODER_IO.hidden]: { data: cur, shape: [S, D] },
+        [DECODER_IO.cos]: { data: cos, shape: [S, spec.headDim] },
+        [DECODER_IO.sin]: { data: sin, shape: [S, spec.headDim] },
+        [DECODER_IO.mask]: { data: mask, shape: [S, S] },
+        ...(inject ? { [DECODER_IO.inject]: { data: inject, shape: [S, D] } } : {}),
+      };
+      if (quant) {
+        const q = await runQuantizedLayer(a, spec, L, layerOpts, quant, io);
+        cur = q.out;
+        runSeconds.push(q.runSeconds);
+        checkFinite(cur, `the output of decoder layer ${L}`, where);
+        layerSeconds.push((performance.now() - tl) / 1000);
+        a.onProgress?.(layerDone(L + 1));
+        continue;
+      }
+      // The layer's graph (weights as inputs, named relative to the layer) and its session, shared by every layer
+      // of the same shape and dtypes.
+      const g = new GraphBuilder({ name: 'decoder.layer' });
+      const iw = inputWeights(g, a.index, text.naming, where, prefix);
+      buildDecoderLayer(g, iw.weights.pp(prefix), spec, L, layerOpts);
+      const key = `${layerOpts.inject}|${[...iw.inputs].map(([n, t]) => `${n}:${t.dtype}:${t.shape.join('x')}`).join(',')}`;
+      let session = sessions.get(key);
+      if (!session) {
+        session = await Session.create(g.build(), { device: a.device });
+        sessions.set(key, session);
+      }
+      const raw = await a.readLayer(
+        [...iw.inputs.values()].map((t) => t.checkpoint),
+        L,
+      );
+      const tr = performance.now();
+      const res = await session.run({ ...io, ...weightFeeds(iw.inputs, raw, where) });
+      cur = res.f32(DECODER_IO.out, [S, D]).data;
+      runSeconds.push((performance.now() - tr) / 1000);
+      checkFinite(cur, `the output of decoder layer ${L}`, where);
+      layerSeconds.push((performance.now() - tl) / 1000);
+      a.onProgress?.(layerDone(L + 1));
+    }
+  } finally {
+    for (const s of sessions.values()) await s.release();
   }
   a.onProgress?.({ status: 'done', task, label: label(runTo), seconds: (performance.now() - t0) / 1000 });
 

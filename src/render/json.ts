@@ -268,27 +268,7 @@ export function validateResult(value: unknown): string[] {
     } else if (kindOk) {
       want(to.box === null, `${at}.box`, `null for a ${String(to.kind)} token`, to.box);
     }
-    if (!want(Array.isArray(to.top), `${at}.top`, 'an array', to.top)) return;
-    const top = to.top as unknown[];
-    want(top.length <= k, `${at}.top`, `at most k = ${k} words`, top.length);
-    let prev = Infinity;
-    top.forEach((w, j) => {
-      const wat = `${at}.top[${j}]`;
-      if (!want(isObj(w), wat, 'an object', w)) return;
-      const wo = w as Obj;
-      want(
-        isInt(wo.id) && wo.id >= 0 && wo.id < vocabSize,
-        `${wat}.id`,
-        `an integer in [0, ${vocabSize})`,
-        wo.id,
-      );
-      want(typeof wo.text === 'string', `${wat}.text`, 'a string', wo.text);
-      if (want(isNum(wo.score), `${wat}.score`, 'a finite number', wo.score)) {
-        want((wo.score as number) <= prev + 1e-6, `${wat}.score`, `best first (<= ${prev})`, wo.score);
-        prev = wo.score as number;
-      }
-      if (wo.gloss !== undefined) want(typeof wo.gloss === 'string', `${wat}.gloss`, 'a string', wo.gloss);
-    });
+    words(to.top, `${at}.top`, k, false);
   });
   if (r.specials !== undefined && want(Array.isArray(r.specials), 'specials', 'an array', r.specials)) {
     const n = tokens?.length ?? Infinity;

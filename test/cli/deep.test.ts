@@ -42,6 +42,8 @@ test('--layers all --json --dump-tensors: a valid imgtokens.result/2 and the fix
     'test/fixtures/llava/tiny-llava-next',
     '--image-backend',
     'pil', // fixtures-deep is computed from Pillow pixels
+    '--image-backend',
+    'pil', // the Pillow-exact pixels of the 4.45.1 fixture (torchvision is transformers 5's default)
     '--layers',
     'all',
     '--reference',

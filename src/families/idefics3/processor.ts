@@ -19,6 +19,7 @@ import type { ImageBackend } from '../../api.js';
 import {
   readPixelNorm,
   readResample,
+  tileGeometry,
   type AffineMap,
   type CropGeometry,
   type PreprocessResult,
@@ -248,29 +249,6 @@ export function idefics3Preprocess(
     shape: [1, tiles.length, 3, M, M],
     geometry: { image, crops, anyres: null },
     idefics3: { ...geo, resizedImage, canvasImage, tileImages: tiles },
-  };
-}
-
-function tileGeometry(
-  index: number,
-  view: 'base' | 'grid',
-  gridRow: number,
-  gridCol: number,
-  region: { top: number; left: number; height: number; width: number },
-  toOriginal: AffineMap,
-  M: number,
-): CropGeometry {
-  return {
-    index,
-    view,
-    gridRow,
-    gridCol,
-    region,
-    resize: null,
-    centerCrop: null,
-    height: M,
-    width: M,
-    toOriginal,
   };
 }
 

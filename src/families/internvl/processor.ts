@@ -18,6 +18,7 @@ import { UnsupportedModelError } from '../../errors.js';
 import {
   readPixelNorm,
   readResample,
+  tileGeometry,
   type AffineMap,
   type CropGeometry,
   type PixelNorm,
@@ -190,33 +191,6 @@ export function gotOcr2Preprocess(
     cols,
     thumbnail,
     tiles,
-  };
-}
-
-/**
- * One tile's geometry. A 1 x 1 grid's only tile is the whole image squashed to T x T: the 'base' view (as Idefics3's
- * unsplit image); past one tile the tiles are 'grid' and the thumbnail is 'base'.
- */
-function tileGeometry(
-  index: number,
-  view: 'base' | 'grid',
-  gridRow: number,
-  gridCol: number,
-  region: { top: number; left: number; height: number; width: number },
-  toOriginal: AffineMap,
-  T: number,
-): CropGeometry {
-  return {
-    index,
-    view,
-    gridRow,
-    gridCol,
-    region,
-    resize: null,
-    centerCrop: null,
-    height: T,
-    width: T,
-    toOriginal,
   };
 }
 
