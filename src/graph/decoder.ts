@@ -15,6 +15,13 @@
  *   models/gemma/modeling_gemma.py    (GemmaRMSNorm: x * rsqrt(mean(x²) + eps) * (1 + w); gelu_pytorch_tanh MLP)
  *   models/qwen2_vl/modeling_qwen2_vl.py apply_multimodal_rotary_pos_emb (M-RoPE: frequency chunk i of
  *     mrope_section takes its angle from position row i % 3, i.e. t, h, w)
+ * Gemma 3 (transformers 5.12.1 models/gemma3/modeling_gemma3.py Gemma3DecoderLayer, Gemma3Attention; options of
+ * DecoderLayerSpec, off for every other model): sandwich norms
+ *   h = x + post_attention_layernorm(attn(input_layernorm(x)))
+ *   out = h + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)))
+ * q_norm / k_norm with (1 + w) before RoPE, scores · query_pre_attn_scalar^-0.5 (Gemma3Attention.scaling), linear
+ * RoPE scaling (inv_freq / factor, _compute_linear_scaling_rope_parameters), and the mask of Gemma3's
+ * token_type_ids: each contiguous block of image tokens attends both ways on top of causal (+ sliding window).
  */
 import { GraphBuilder, type Value } from './builder.js';
 import { gatedMlp, linear } from './blocks.js';
@@ -47,6 +54,15 @@ export interface DecoderLayerSpec {
   qkvBias: boolean;
   /** Qwen3: RMSNorm (w · x/rms, the same eps) over head_dim on each q and k head before RoPE. */
   qkNorm: boolean;
+  /** The q/k norms' kind (default 'rms'; Gemma 3: 'rms1p'). */
+  qkNormKind?: 'rms' | 'rms1p';
+  /** Scores are q kᵀ · attnScale (Gemma 3: query_pre_attn_scalar^-0.5); unset: q kᵀ / sqrt(head_dim). */
+  attnScale?: number;
+  /**
+   * Gemma 2/3 sandwich norms: post_attention_layernorm on the attention output before its residual,
+   * pre_feedforward_layernorm before the MLP and post_feedforward_layernorm on its output (unset: Llama's two).
+   */
+  sandwichNorms?: boolean;
 }
 
 export interface RopeSpec {
@@ -56,6 +72,8 @@ export interface RopeSpec {
   rows: number;
   /** For each of the headDim / 2 frequencies, the position row its angle comes from. */
   rowOf: readonly number[];
+  /** Linear RoPE scaling: inv_freq / factor (rope_type "linear"); unset or 1 = default RoPE. */
+  factor?: number;
 }
 
 /**
@@ -82,12 +100,14 @@ export function ropeRows(headDim: number, section: readonly number[] | null, int
  * inv_freq = 1 / theta^(arange(0, d, 2) / d), each step rounded to float32 as torch computes it
  * (LlamaRotaryEmbedding / _compute_default_rope_parameters: int64 arange -> float, / dim, base ** x, 1.0 / x).
  */
-export function ropeInvFreq(headDim: number, theta: number): Float32Array {
+export function ropeInvFreq(headDim: number, theta: number, factor = 1): Float32Array {
   const half = headDim / 2;
   const out = new Float32Array(half);
   for (let i = 0; i < half; i++) {
     const e = Math.fround((2 * i) / headDim);
     out[i] = Math.fround(1 / Math.fround(Math.pow(theta, e)));
+    // linear scaling: `inv_freq /= factor` in float32 (transformers 5.12.1 modeling_rope_utils.py)
+    if (factor !== 1) out[i] = Math.fround(out[i]! / factor);
   }
   return out;
 }
@@ -106,7 +126,7 @@ export function buildRopeGraph(spec: RopeSpec): Uint8Array {
   const P = spec.rows;
   const g = new GraphBuilder({ name: 'decoder.rope' });
   const pos = g.input(DECODER_IO.positions, 'float32', [P, 'seq']); // [P, S]
-  const inv = g.initFloat32('rope.inv_freq', ropeInvFreq(d, theta), [half]); // [d/2]
+  const inv = g.initFloat32('rope.inv_freq', ropeInvFreq(d, theta, spec.factor ?? 1), [half]); // [d/2]
   const select = new Float32Array(P * half); // [P, 1, d/2]: 1 where frequency f reads row p
   rowOf.forEach((p, f) => (select[p * half + f] = 1));
   const sel = g.initFloat32('rope.row_select', select, [P, 1, half]);
@@ -168,8 +188,9 @@ export function decoderAttention(
   let q = heads(linear(g, w.pp('q_proj'), x, D, H * d, `${name}.q_proj`, bias), H, `${name}.q`);
   let k = heads(linear(g, w.pp('k_proj'), x, D, KV * d, `${name}.k_proj`, bias), KV, `${name}.k`);
   if (spec.qkNorm) {
-    q = decoderNorm(g, w.pp('q_norm'), q, d, spec.eps, 'rms', `${name}.q_norm`); // [H, S, d]
-    k = decoderNorm(g, w.pp('k_norm'), k, d, spec.eps, 'rms', `${name}.k_norm`); // [KV, S, d]
+    const kind = spec.qkNormKind ?? 'rms';
+    q = decoderNorm(g, w.pp('q_norm'), q, d, spec.eps, kind, `${name}.q_norm`); // [H, S, d]
+    k = decoderNorm(g, w.pp('k_norm'), k, d, spec.eps, kind, `${name}.k_norm`); // [KV, S, d]
   }
   const v = heads(linear(g, w.pp('v_proj'), x, D, KV * d, `${name}.v_proj`, bias), KV, `${name}.v`);
   const qr = applyRope(g, q, io.cos, io.sin, d, `${name}.q_rope`); // [H, S, d]
@@ -181,11 +202,11 @@ export function decoderAttention(
   };
   const kh = repeat(kr, `${name}.k_rep`);
   const vh = repeat(v, `${name}.v_rep`);
-  const scores = g.div(
-    g.matmul(qr, g.transpose(kh, [0, 2, 1], `${name}.k_t`), `${name}.qk`),
-    Math.sqrt(d),
-    `${name}.scores`,
-  ); // [H, S, S]
+  const qk = g.matmul(qr, g.transpose(kh, [0, 2, 1], `${name}.k_t`), `${name}.qk`); // [H, S, S]
+  const scores =
+    spec.attnScale === undefined
+      ? g.div(qk, Math.sqrt(d), `${name}.scores`)
+      : g.mul(qk, spec.attnScale, `${name}.scores`); // [H, S, S]
   const probs = g.softmax(g.add(scores, io.mask, `${name}.masked`), -1, `${name}.probs`); // [H, S, S]
   const ctx = g.matmul(probs, vh, `${name}.ctx_heads`); // [H, S, d]
   const merged = g.reshape(g.transpose(ctx, [1, 0, 2]), [0, H * d], `${name}.ctx`); // [S, H*d]
@@ -222,24 +243,30 @@ export function buildDecoderLayer(
     spec.normKind,
     `${name}.norm1`,
   );
-  const attn = decoderAttention(g, w.pp('self_attn'), n1, { cos, sin, mask }, spec, `${name}.attn`);
+  const attnRaw = decoderAttention(g, w.pp('self_attn'), n1, { cos, sin, mask }, spec, `${name}.attn`);
+  const norm = (key: string, v: Value, nm: string): Value =>
+    decoderNorm(g, w.pp(key), v, spec.hidden, spec.eps, spec.normKind, nm);
+  const attn = spec.sandwichNorms
+    ? norm('post_attention_layernorm', attnRaw, `${name}.post_attn_norm`)
+    : attnRaw; // [S, D]
   const h = g.add(x, attn, `${name}.attn_residual`); // [S, D]
   const n2 = decoderNorm(
     g,
-    w.pp('post_attention_layernorm'),
+    w.pp(spec.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'),
     h,
     spec.hidden,
     spec.eps,
     spec.normKind,
     `${name}.norm2`,
   );
-  const m = gatedMlp(
+  const mRaw = gatedMlp(
     g,
     w.pp('mlp'),
     n2,
     { hidden: spec.hidden, intermediate: spec.intermediate, act: spec.act, bias: false },
     `${name}.mlp`,
   );
+  const m = spec.sandwichNorms ? norm('post_feedforward_layernorm', mRaw, `${name}.post_mlp_norm`) : mRaw; // [S, D]
   const out = g.add(h, m, `${name}.out`); // [S, D]
   g.output(out, DECODER_IO.out);
   return { out };
@@ -248,12 +275,16 @@ export function buildDecoderLayer(
 /**
  * The additive attention mask [S, S] (what HF hands layer 0): causal (key j visible to query i when j <= i) or
  * bidirectional (PaliGemma's prefix: every prompt position sees every other); with a sliding window, keys at
- * distance >= window are masked as well (Mistral's `sliding_window`).
+ * distance >= window are masked as well (Mistral's `sliding_window`). `blocks` ([start, end) position ranges):
+ * query and key inside the same block always see each other, whatever the causal / window rule says (Gemma 3's
+ * token_type_ids: transformers 5.12.1 modeling_gemma3.py token_type_ids_mask_function, or-ed with the causal or
+ * sliding-window mask).
  */
 export function attentionMask(
   seq: number,
   kind: 'causal' | 'bidirectional',
   window: number | null,
+  blocks: ReadonlyArray<readonly [number, number]> = [],
 ): Float32Array {
   const m = new Float32Array(seq * seq);
   for (let i = 0; i < seq; i++) {
@@ -261,6 +292,10 @@ export function attentionMask(
       const hidden = (kind === 'causal' && j > i) || (window !== null && Math.abs(i - j) >= window);
       if (hidden) m[i * seq + j] = MASKED;
     }
+  }
+  for (const [a, b] of blocks) {
+    if (!(0 <= a && a <= b && b <= seq)) throw new Error(`attention block [${a}, ${b}) is outside 0..${seq}`);
+    for (let i = a; i < b; i++) m.fill(0, i * seq + a, i * seq + b);
   }
   return m;
 }

@@ -35,6 +35,7 @@ const MODEL_DIRS: Record<string, string> = {
   'tiny-idefics3': 'test/fixtures/modern/tiny-idefics3',
   'tiny-smolvlm': 'test/fixtures/modern/tiny-smolvlm',
   'tiny-internvl': 'test/fixtures/modern/tiny-internvl',
+  'tiny-gemma3': 'test/fixtures/modern/tiny-gemma3',
 };
 
 function npy(path: string) {

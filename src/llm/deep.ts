@@ -158,7 +158,21 @@ export function decoderLayerSpec(text: TextSpec, where: string): DecoderLayerSpe
     normKind: text.normKind,
     qkvBias: d.qkvBias,
     qkNorm: d.qkNorm,
+    ...(d.qkNormKind ? { qkNormKind: d.qkNormKind } : {}),
+    ...(d.attnScale !== undefined ? { attnScale: d.attnScale } : {}),
+    ...(d.sandwichNorms ? { sandwichNorms: true } : {}),
   };
+}
+
+/** Contiguous runs [start, end) of ascending positions (Gemma 3's image blocks: one per view). */
+export function positionRuns(positions: readonly number[]): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (const p of positions) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === p) last[1] = p + 1;
+    else runs.push([p, p + 1]);
+  }
+  return runs;
 }
 
 function checkFinite(a: Float32Array, what: string, where: string): void {
@@ -239,17 +253,38 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     );
   }
   const rowOf = ropeRows(spec.headDim, section, text.decoder.mropeInterleaved);
-  const ropeSession = await Session.create(
-    buildRopeGraph({ headDim: spec.headDim, theta: text.decoder.ropeTheta, rows, rowOf }),
-    { device: a.device },
-  );
-  const rope = await ropeSession.run({ [DECODER_IO.positions]: { data: pos.data, shape: [pos.rows, S] } });
-  await ropeSession.release();
-  const cos = rope.f32(DECODER_IO.cos, [S, spec.headDim]).data;
-  const sin = rope.f32(DECODER_IO.sin, [S, spec.headDim]).data;
-  const fullMask = attentionMask(S, a.lang.attention, null);
+  const ropeFor = async (theta: number, factor: number) => {
+    const ropeSession = await Session.create(
+      buildRopeGraph({ headDim: spec.headDim, theta, rows, rowOf, factor }),
+      { device: a.device },
+    );
+    const rope = await ropeSession.run({ [DECODER_IO.positions]: { data: pos.data, shape: [pos.rows, S] } });
+    await ropeSession.release();
+    return {
+      cos: rope.f32(DECODER_IO.cos, [S, spec.headDim]).data,
+      sin: rope.f32(DECODER_IO.sin, [S, spec.headDim]).data,
+    };
+  };
+  // Gemma 3: each layer type has its own rope (sliding: local base frequency; full: global, maybe linear-scaled)
+  // and only sliding layers get the window; every other model has one rope and windowFromLayer.
+  const types = text.decoder.layerTypes ?? null;
+  const byType = text.decoder.ropeByType;
+  if (types && (types.length !== N || !byType)) {
+    throw new BadInputError(`deep lens: ${types.length} layer types for ${N} layers`);
+  }
+  const ropeMain = byType
+    ? await ropeFor(byType.full_attention.theta, byType.full_attention.factor)
+    : await ropeFor(text.decoder.ropeTheta, 1);
+  const ropeSliding = byType
+    ? await ropeFor(byType.sliding_attention.theta, byType.sliding_attention.factor)
+    : ropeMain;
+  // Gemma 3: every contiguous run of image tokens attends both ways (token_type_ids), on top of the causal mask.
+  const blocks = a.lang.imageBlocks ? positionRuns(prompt.imagePositions) : [];
+  const fullMask = attentionMask(S, a.lang.attention, null, blocks);
   const w = text.decoder.slidingWindow;
-  const windowMask = w !== null && w < S ? attentionMask(S, a.lang.attention, w) : fullMask;
+  const windowMask = w !== null && w < S ? attentionMask(S, a.lang.attention, w, blocks) : fullMask;
+  const windowed = (L: number): boolean =>
+    w !== null && (types ? types[L] === 'sliding_attention' : L >= text.decoder.windowFromLayer);
 
   const imageRows = (h: Float32Array): Float32Array => {
     const out = new Float32Array(n * D); // [n, D]
@@ -305,7 +340,8 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
         [...iw.inputs.values()].map((t) => t.checkpoint),
         L,
       );
-      const mask = w !== null && L >= text.decoder.windowFromLayer ? windowMask : fullMask;
+      const mask = windowed(L) ? windowMask : fullMask;
+      const { cos, sin } = types?.[L] === 'sliding_attention' ? ropeSliding : ropeMain;
       const res = await session.run({
         [DECODER_IO.hidden]: { data: cur, shape: [S, D] },
         [DECODER_IO.cos]: { data: cos, shape: [S, spec.headDim] },

@@ -14,6 +14,7 @@
  */
 import type { ConfigReader } from '../config/reader.js';
 import { CheckpointError, UnsupportedModelError } from '../errors.js';
+import type { DecoderConfig } from './models.js';
 
 export type LayerType = 'sliding_attention' | 'full_attention';
 
@@ -171,5 +172,49 @@ export function parseGemmaDecoderConfig(
     numGlobalKeyValueHeads: g4 ? optNum('num_global_key_value_heads') : null,
     useBidirectionalAttention: bidi === 'vision' || bidi === 'all' ? bidi : null,
     enableMoeBlock: g4 ? r.bool('enable_moe_block', false) : false,
+  };
+}
+
+/**
+ * Gemma 3's decoder as the shared decoder layer runs it (src/graph/decoder.ts options): sandwich norms, (1 + w)
+ * q/k norms, scores · query_pre_attn_scalar^-0.5, the window on sliding layers only and each layer type's rope
+ * (transformers 5.12.1 models/gemma3/modeling_gemma3.py Gemma3DecoderLayer, Gemma3Attention,
+ * Gemma3RotaryEmbedding). A setting the shared layer does not run becomes `problem` (the deep lens then refuses
+ * with it; the projector-level lens never reads the decoder).
+ */
+export function gemma3TextDecoder(
+  g: GemmaDecoderConfig,
+  flags: { attentionBias: boolean; bidirectionalText: boolean },
+): DecoderConfig {
+  const problems: string[] = [];
+  // Gemma3Attention puts the bias on o_proj too; the shared layer's o_proj has none.
+  if (flags.attentionBias) problems.push('attention_bias true (q/k/v/o biases) is not supported');
+  if (flags.bidirectionalText) problems.push('use_bidirectional_attention true is not supported');
+  const rope = {} as Record<LayerType, { theta: number; factor: number }>;
+  for (const t of ['sliding_attention', 'full_attention'] as const) {
+    const r = g.rope[t];
+    if (r.ropeType === 'proportional') problems.push(`${t}: rope_type "proportional" is not supported`);
+    rope[t] = { theta: r.theta, factor: r.ropeType === 'linear' ? r.factor : 1 };
+  }
+  return {
+    numHeads: g.numAttentionHeads,
+    numKvHeads: g.numKeyValueHeads,
+    headDim: g.headDim,
+    intermediate: g.intermediateSize,
+    act: g.hiddenActivation,
+    ropeTheta: rope.full_attention.theta,
+    ropeType: 'default',
+    mropeSection: null,
+    mropeInterleaved: false,
+    qkNorm: true,
+    qkNormKind: 'rms1p',
+    qkvBias: false,
+    problem: problems.length > 0 ? problems.join('; ') : null,
+    slidingWindow: g.slidingWindow,
+    windowFromLayer: 0,
+    layerTypes: g.layerTypes,
+    ropeByType: rope,
+    attnScale: g.attentionScale,
+    sandwichNorms: true,
   };
 }

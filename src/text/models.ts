@@ -52,6 +52,19 @@ export interface DecoderConfig {
   slidingWindow: number | null;
   /** With a window: layers below this index attend fully (Qwen2 max_window_layers); 0 = every layer windowed. */
   windowFromLayer: number;
+  /**
+   * Gemma 3: each layer's attention type (its own rope and window: the window applies to sliding layers only);
+   * unset: every layer alike (ropeTheta, and slidingWindow from windowFromLayer on).
+   */
+  layerTypes?: ReadonlyArray<'sliding_attention' | 'full_attention'>;
+  /** With layerTypes: the rope of each layer type (theta, linear scaling factor; 1 = none). */
+  ropeByType?: Readonly<Record<'sliding_attention' | 'full_attention', { theta: number; factor: number }>>;
+  /** Gemma 3: scores scaled by this (query_pre_attn_scalar^-0.5) instead of 1/sqrt(head_dim). */
+  attnScale?: number;
+  /** Gemma 3: the layer's sandwich norms (pre/post attention and feed-forward norms, see src/graph/decoder.ts). */
+  sandwichNorms?: boolean;
+  /** The q/k norms' kind when qkNorm (default 'rms'; Gemma 3's are (1 + w)). */
+  qkNormKind?: NormKind;
 }
 
 /** A text class's decoder defaults (configuration_<model>.py __init__ at v4.45.1). */
@@ -294,8 +307,9 @@ export const GEMMA3_TEXT: TextModelDef = {
   },
   normKind: 'rms1p',
   embedScale: f32Sqrt,
-  // Gemma 3's layer (q/k norms, pre/post-feedforward norms, alternating sliding windows with their own rope base;
-  // src/text/gemma-decoder.ts) is not the shared decoder layer: the deep lens refuses it for now.
+  // Gemma 3's layer (q/k norms, pre/post-feedforward norms, alternating sliding windows with their own rope base)
+  // is the shared decoder layer with options; its DecoderConfig comes from src/text/gemma-decoder.ts
+  // gemma3TextDecoder (the family's config sets it), not from these defaults.
   decoderDefaults: null,
 };
 
