@@ -241,7 +241,7 @@ async function runEdited(
   image: string,
   edit: (name: string, t: Float32Array) => Float32Array,
   lang?: LanguageSide,
-  over: { text?: (t: TextSpec) => TextSpec; noInjections?: boolean } = {},
+  over: { text?: (t: TextSpec) => TextSpec; noInjections?: boolean; finalLogits?: boolean } = {},
 ): Promise<number> {
   const m = await model(name);
   const feats = await fixtureFeatures(m, dir, image);
@@ -292,6 +292,8 @@ async function runEdited(
     keepHidden: true,
     readLayer,
   });
+  // over.finalLogits: compare the next-token logits (what a text-row-only change shows in) instead
+  if (over.finalLogits) return relDiff(res.finalLogits!, f32(join(dir, 'final_logits.npy')).data);
   const hs = f32(join(dir, 'hidden_states.npy'));
   const N = hs.shape[0]! - 1;
   const n = hs.shape[1]!;
@@ -386,6 +388,83 @@ test('the fixtures catch Qwen3-VL without DeepStack, and with chunked instead of
   );
   assert.ok(right <= TOL);
   for (const wrong of [noStack, chunked, noQkNorm]) assert.ok(wrong > 100 * TOL);
+});
+
+test('the fixtures catch Gemma 3 with a causal image block, Llama norms, 1/sqrt(d), plain-w q/k norms, one rope or no window', async () => {
+  const dir = 'test/fixtures/deep-modern/tiny-gemma3/shapes_120x80';
+  const same = (_: string, t: Float32Array) => t;
+  const m = await model('tiny-gemma3');
+  const dec = (over: Partial<TextSpec['decoder']>) => ({
+    text: (t: TextSpec): TextSpec => ({ ...t, decoder: { ...t.decoder, ...over } }),
+  });
+  const rope = m.family.text.decoder.ropeByType!;
+  const right = await runEdited('tiny-gemma3', dir, 'shapes_120x80', same);
+  const wrong = {
+    // no token_type_ids: the image block stays causal
+    'causal image block': await runEdited('tiny-gemma3', dir, 'shapes_120x80', same, {
+      ...m.family.language!,
+      imageBlocks: false,
+    }),
+    // Llama's two norms: post_attention_layernorm before the MLP, no pre/post feed-forward norms
+    'no sandwich norms': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({ sandwichNorms: false }),
+    ),
+    '1/sqrt(head_dim)': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({ attnScale: undefined }),
+    ),
+    'w q/k norms': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({ qkNormKind: 'rms' }),
+    ),
+    // the sliding layers' rope everywhere (no global theta, no linear factor)
+    'one rope': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({
+        ropeByType: { sliding_attention: rope.sliding_attention, full_attention: rope.sliding_attention },
+      }),
+    ),
+    'no linear rope factor': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({
+        ropeByType: { ...rope, full_attention: { ...rope.full_attention, factor: 1 } },
+      }),
+    ),
+    // no window on the sliding layers (sliding_window 24 < the prompt's 45 tokens): the image rows (8..23) never
+    // reach past the window, the text after them does, so the next-token logits show it
+    'no sliding window': await runEdited('tiny-gemma3', dir, 'shapes_120x80', same, undefined, {
+      ...dec({ slidingWindow: null }),
+      finalLogits: true,
+    }),
+  };
+  console.log(
+    `  right ${right.toExponential(2)}, ${Object.entries(wrong)
+      .map(([k, v]) => `${k} ${v.toExponential(2)}`)
+      .join(', ')}`,
+  );
+  assert.ok(right <= TOL);
+  for (const [k, v] of Object.entries(wrong)) assert.ok(v > 100 * TOL, `${k} must be caught (${v})`);
 });
 
 test('fixture copies exist for both reference versions', () => {
