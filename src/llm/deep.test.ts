@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Json } from '../config/reader.js';
+import { UnsupportedModelError } from '../errors.js';
 import { loadModel, type Model } from '../model.js';
 import { LocalSource } from '../source/local.js';
 import type { RawTensor } from '../source/types.js';
@@ -465,6 +466,21 @@ test('the fixtures catch Gemma 3 with a causal image block, Llama norms, 1/sqrt(
   );
   assert.ok(right <= TOL);
   for (const [k, v] of Object.entries(wrong)) assert.ok(v > 100 * TOL, `${k} must be caught (${v})`);
+});
+
+test('Gemma 4: the deep lens refuses with a typed error that says what is missing', async () => {
+  const m = await loadModel('test/fixtures/modern/tiny-gemma4');
+  try {
+    const f = await m.encode(join(IMAGES, 'shapes_120x80.png'));
+    await assert.rejects(
+      m.deep(f, { layers: [0] }),
+      (e: Error) =>
+        e instanceof UnsupportedModelError &&
+        /does not support gemma4 yet \(.*PLE.*kv sharing/.test(e.message),
+    );
+  } finally {
+    await m.close();
+  }
 });
 
 test('fixture copies exist for both reference versions', () => {

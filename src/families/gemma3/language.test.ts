@@ -6,11 +6,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { ConfigReader, type Json } from '../../config/reader.js';
 import { attentionMask, MASKED } from '../../graph/decoder.js';
 import { loadImage } from '../../image/decode.js';
-import { positionRuns } from '../../llm/deep.js';
+import { positionRuns, runDeepLens, type LayerReader } from '../../llm/deep.js';
+import type { LanguageSide } from '../../llm/spec.js';
+import { loadModel } from '../../model.js';
+import { LocalSource } from '../../source/local.js';
+import type { RawTensor } from '../../source/types.js';
 import { buildPrompt } from '../../llm/prompt.js';
 import { PromptTokenizer } from '../../llm/tokenizer.js';
 import { parseNpy } from '../../util/npy.js';
@@ -109,7 +113,7 @@ describe('gemma3: the deep lens prompt', () => {
       ],
       [
         join(DIR, 'pan_and_scan', 'gradient_37x23_pan_and_scan'),
-        'test/fixtures/deep-modern/tiny-gemma3/attention_allowed_gradient_37x23_pan_and_scan.npy',
+        join(DIR, 'pan_and_scan', 'gradient_37x23_pan_and_scan', 'attention_allowed.npy'),
       ],
     ];
     const window = cfg.decoder.slidingWindow;
@@ -138,5 +142,69 @@ describe('gemma3: the deep lens prompt', () => {
       });
       console.log(`  ${file}: ${S}x${S}, ${blocks.length} blocks, window ${window}`);
     }
+  });
+});
+
+describe('gemma3: the deep lens on a pan-and-scan prompt (three image blocks)', () => {
+  const run = join(DIR, 'pan_and_scan', 'gradient_37x23_pan_and_scan');
+  const model = loadModel(DIR, { imageBackend: 'pil' });
+  after(async () => (await model).close());
+  /** max |got - want| / max(1, |want|) */
+  const rel = (got: ArrayLike<number>, want: ArrayLike<number>): number => {
+    assert.equal(got.length, want.length);
+    let d = 0;
+    for (let i = 0; i < got.length; i++)
+      d = Math.max(d, Math.abs(got[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
+    return d;
+  };
+  async function deep(lang: LanguageSide) {
+    const m = await model;
+    const layout = await layoutOf(run);
+    const hs = npy(join(run, 'hidden_states.npy'));
+    const [L1, n, D] = hs.shape as [number, number, number];
+    const src = new LocalSource(DIR);
+    const prompt = buildPrompt({
+      format: lang.prompt,
+      tokenizer,
+      chatTemplate: template,
+      layout,
+      where: DIR,
+    });
+    const readLayer: LayerReader = async (names) =>
+      (await src.readTensors(names)) as ReadonlyMap<string, RawTensor>;
+    const r = await runDeepLens({
+      text: m.family.text,
+      lang,
+      lens: m.lensEngine,
+      index: await src.tensorIndex(),
+      where: DIR,
+      features: (hs.data as Float32Array).slice(0, n * D), // hidden_states[0]'s image rows
+      layout,
+      prompt,
+      layers: Array.from({ length: L1 }, (_, i) => i),
+      k: 10,
+      keepHidden: true,
+      readLayer,
+    });
+    const hidden = new Float32Array(L1 * n * D);
+    r.layers.forEach((l, i) => hidden.set(l.hidden!, i * n * D));
+    return { r, n, hidden, want: hs.data as Float32Array };
+  }
+
+  test('hidden states, lens top-10 ids and final logits within 1e-4; a causal image block fails', async () => {
+    const { r, n, hidden, want } = await deep(GEMMA3_LANGUAGE);
+    const dh = rel(hidden, want);
+    const df = rel(r.finalLogits!, npy(join(run, 'final_logits.npy')).data as Float32Array);
+    const ids = npy(join(run, 'lens_ids.npy')).data as BigInt64Array; // no near ties in this run (expected.json)
+    const got = r.layers.flatMap((l) => Array.from(l.logit.ids, (v) => BigInt(v)));
+    assert.equal(n, 48);
+    assert.deepEqual(got, Array.from(ids), 'lens top-10 ids');
+    const causal = await deep({ ...GEMMA3_LANGUAGE, imageBlocks: false });
+    const dc = rel(causal.hidden, want);
+    console.log(
+      `  hidden ${dh.toExponential(2)}  final logits ${df.toExponential(2)}  causal blocks ${dc.toExponential(2)}`,
+    );
+    assert.ok(dh <= 1e-4 && df <= 1e-4);
+    assert.ok(dc > 1e-2, `the causal image blocks must be caught (${dc})`);
   });
 });

@@ -92,8 +92,10 @@ export const gemma4: Family = {
       processor: spec,
       imageBackend: backend,
       text: text.spec,
-      // Gemma 4's text layer is not the shared decoder layer yet
+      // Gemma 4's text layer is not the shared decoder layer yet (docs/deep-lens.md "Not yet")
       language: null,
+      languageMissing:
+        'its decoder layer needs per-layer embeddings (PLE), kv sharing across layers, global_head_dim on full layers, proportional RoPE, a weightless v norm, layer_scalar and the final-logit softcap, none of which the shared decoder layer runs yet',
       notices: [
         ...notices,
         ...text.notices,
