@@ -535,11 +535,9 @@ export class Model implements ImgTokensModel {
     const where = this.info.id;
     const lang = this.family.language;
     if (!lang) {
-      const missing = this.family.languageMissing;
-      throw new UnsupportedModelError(
-        `${where}: the deep lens does not support ${this.info.modelType} yet${missing ? ` (${missing})` : ''}`,
-        { hint: 'the projector-level lens works for it (drop --layers)' },
-      );
+      throw new UnsupportedModelError(`${where}: the deep lens does not support ${this.info.modelType} yet`, {
+        hint: 'the projector-level lens works for it (drop --layers)',
+      });
     }
     const text = this.family.text;
     decoderLayerSpec(text, where); // refuse an unsupported decoder before any work

@@ -44,8 +44,6 @@ export interface LoadedFamily {
    * attention mask (src/llm/spec.ts). null: the deep lens does not support this family yet (it says so).
    */
   language: LanguageSide | null;
-  /** With language null: what the deep lens still lacks for this family (said in its refusal). */
-  languageMissing?: string;
   /** Notices for the user (e.g. tied embeddings assumed). */
   notices: string[];
   /** The image processor's settings: plain data, run by its registered ProcessorDef (also in a worker thread). */

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { Json } from '../config/reader.js';
-import { UnsupportedModelError } from '../errors.js';
+import { ConfigReader, type Json } from '../config/reader.js';
+import { parseGemma4Config } from '../families/gemma4/config.js';
 import { loadModel, type Model } from '../model.js';
 import { LocalSource } from '../source/local.js';
 import type { RawTensor } from '../source/types.js';
@@ -37,6 +37,7 @@ const MODEL_DIRS: Record<string, string> = {
   'tiny-smolvlm': 'test/fixtures/modern/tiny-smolvlm',
   'tiny-internvl': 'test/fixtures/modern/tiny-internvl',
   'tiny-gemma3': 'test/fixtures/modern/tiny-gemma3',
+  'tiny-gemma4': 'test/fixtures/modern/tiny-gemma4',
 };
 
 function npy(path: string) {
@@ -468,18 +469,48 @@ test('the fixtures catch Gemma 3 with a causal image block, Llama norms, 1/sqrt(
   for (const [k, v] of Object.entries(wrong)) assert.ok(v > 100 * TOL, `${k} must be caught (${v})`);
 });
 
-test('Gemma 4: the deep lens refuses with a typed error that says what is missing', async () => {
-  const m = await loadModel('test/fixtures/modern/tiny-gemma4');
-  try {
-    const f = await m.encode(join(IMAGES, 'shapes_120x80.png'));
-    await assert.rejects(
-      m.deep(f, { layers: [0] }),
-      (e: Error) =>
-        e instanceof UnsupportedModelError &&
-        /does not support gemma4 yet \(.*PLE.*kv sharing/.test(e.message),
-    );
-  } finally {
-    await m.close();
+test('the fixtures catch Gemma 4 without PLE, layer_scalar, proportional RoPE, scale 1.0 or the softcap', async () => {
+  const dir = 'test/fixtures/deep-modern/tiny-gemma4/shapes_120x80';
+  const same = (_: string, t: Float32Array) => t;
+  const m = await model('tiny-gemma4');
+  const g4 = m.family.text.decoder.gemma4!;
+  const dec = (over: Partial<TextSpec['decoder']>, extras: Partial<typeof g4> = {}) => ({
+    text: (t: TextSpec): TextSpec => ({
+      ...t,
+      decoder: { ...t.decoder, ...over, gemma4: { ...t.decoder.gemma4!, ...extras } },
+    }),
+  });
+  const run = (edit: typeof same, over: Parameters<typeof runEdited>[5] = {}) =>
+    runEdited('tiny-gemma4', dir, 'shapes_120x80', edit, undefined, over);
+  const right = await run(same);
+  const rightLogits = await run(same, { finalLogits: true });
+  const wrong = {
+    'no per-layer inputs': await run(same, dec({}, { perLayerInput: 0 })),
+    // the stored layer_scalar ignored (read as 1)
+    'no layer_scalar': await run((name, t) => (name.endsWith('layer_scalar') ? new Float32Array([1]) : t)),
+    'default RoPE on full layers': await run(same, dec({}, { fullRotated: g4.globalHeadDim / 2 })),
+    '1/sqrt(head_dim)': await run(same, dec({ attnScale: undefined })),
+    'no final softcap (logits)': await run(same, { ...dec({}, { finalSoftcap: null }), finalLogits: true }),
+  };
+  console.log(
+    `  right ${right.toExponential(2)} (logits ${rightLogits.toExponential(2)}), ${Object.entries(wrong)
+      .map(([k, v]) => `${k} ${v.toExponential(2)}`)
+      .join(', ')}`,
+  );
+  assert.ok(right <= TOL && rightLogits <= TOL);
+  for (const [k, v] of Object.entries(wrong)) assert.ok(v > 100 * TOL, `${k} must be caught (${v})`);
+});
+
+test('Gemma 4 settings the shared layer does not run are refused with a typed error', () => {
+  const cfg = JSON.parse(readFileSync('test/fixtures/modern/tiny-gemma4/config.json', 'utf8')) as Json;
+  const text = cfg.text_config as Json;
+  for (const [k, v, why] of [
+    ['attention_k_eq_v', true, /attention_k_eq_v/],
+    ['enable_moe_block', true, /MoE/],
+    ['use_bidirectional_attention', 'all', /"all"/],
+  ] as const) {
+    const c = parseGemma4Config(new ConfigReader({ ...cfg, text_config: { ...text, [k]: v } } as Json, 'x'));
+    assert.match(c.text.decoder.problem ?? '', why);
   }
 });
 

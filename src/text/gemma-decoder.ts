@@ -218,3 +218,66 @@ export function gemma3TextDecoder(
     sandwichNorms: true,
   };
 }
+
+/**
+ * Gemma 4's decoder as the shared decoder layer runs it: Gemma 3's sandwich layer with plain-w norms, scale 1.0,
+ * a weightless v norm, layer_scalar, global_head_dim and proportional RoPE on full layers, per-layer inputs (PLE),
+ * kv sharing and the final-logit softcap (transformers 5.12.1 models/gemma4/modeling_gemma4.py
+ * Gemma4TextAttention, Gemma4TextDecoderLayer, Gemma4TextModel, Gemma4ForConditionalGeneration).
+ */
+export function gemma4TextDecoder(
+  g: GemmaDecoderConfig,
+  flags: { attentionBias: boolean; padTokenId: number },
+): DecoderConfig {
+  const problems: string[] = [];
+  if (flags.attentionBias) problems.push('attention_bias true is not supported');
+  if (g.attentionKEqV) problems.push('attention_k_eq_v (v = k on full layers) is not supported');
+  if (g.enableMoeBlock) problems.push('the MoE block (enable_moe_block) is not supported');
+  if (g.useBidirectionalAttention === 'all')
+    problems.push('use_bidirectional_attention "all" is not supported');
+  const sl = g.rope.sliding_attention;
+  const fu = g.rope.full_attention;
+  if (sl.ropeType !== 'default')
+    problems.push(`sliding_attention rope_type "${sl.ropeType}" is not supported`);
+  if (fu.ropeType === 'linear')
+    problems.push('full_attention rope_type "linear" is not supported for Gemma 4');
+  const fullRotated =
+    fu.ropeType === 'proportional'
+      ? Math.floor((fu.partialRotaryFactor * g.globalHeadDim) / 2)
+      : g.globalHeadDim / 2;
+  return {
+    numHeads: g.numAttentionHeads,
+    numKvHeads: g.numKeyValueHeads,
+    headDim: g.headDim,
+    intermediate: g.intermediateSize,
+    act: g.hiddenActivation,
+    ropeTheta: fu.theta,
+    ropeType: 'default',
+    mropeSection: null,
+    mropeInterleaved: false,
+    qkNorm: true,
+    qkNormKind: 'rms',
+    qkvBias: false,
+    problem: problems.length > 0 ? problems.join('; ') : null,
+    slidingWindow: g.slidingWindow,
+    windowFromLayer: 0,
+    layerTypes: g.layerTypes,
+    ropeByType: {
+      sliding_attention: { theta: sl.theta, factor: 1 },
+      full_attention: { theta: fu.theta, factor: 1 },
+    },
+    attnScale: 1,
+    sandwichNorms: true,
+    gemma4: {
+      globalHeadDim: g.globalHeadDim,
+      fullRotated,
+      perLayerInput: g.hiddenSizePerLayerInput,
+      firstKvShared: g.numHiddenLayers - g.numKvSharedLayers,
+      doubleWideMlp: g.useDoubleWideMlp,
+      finalSoftcap: g.finalLogitSoftcapping,
+      bidirectionalVision: g.useBidirectionalAttention === 'vision',
+      perLayerVocab: g.vocabSizePerLayerInput,
+      padTokenId: flags.padTokenId,
+    },
+  };
+}

@@ -65,6 +65,30 @@ export interface DecoderConfig {
   sandwichNorms?: boolean;
   /** The q/k norms' kind when qkNorm (default 'rms'; Gemma 3's are (1 + w)). */
   qkNormKind?: NormKind;
+  /** Gemma 4 (src/text/gemma-decoder.ts gemma4TextDecoder): the layer's extras, see GemmaExtras. */
+  gemma4?: Gemma4DecoderExtras;
+}
+
+/** What Gemma 4's layers add to Gemma 3's (transformers 5.12.1 models/gemma4/modeling_gemma4.py). */
+export interface Gemma4DecoderExtras {
+  /** head_dim of full-attention layers (global_head_dim); sliding layers use DecoderConfig.headDim. */
+  globalHeadDim: number;
+  /** Proportional RoPE on full layers: how many of globalHeadDim / 2 frequencies turn (the rest stay 0). */
+  fullRotated: number;
+  /** hidden_size_per_layer_input (PLE width; 0 = no per-layer inputs). */
+  perLayerInput: number;
+  /** Layers >= this index reuse the k/v of the last earlier layer of their type (num_hidden_layers - num_kv_shared_layers). */
+  firstKvShared: number;
+  /** use_double_wide_mlp: kv-shared layers have 2 x intermediate (read from the weights' shapes). */
+  doubleWideMlp: boolean;
+  /** final_logit_softcapping: logits = tanh(logits / c) · c (null: none). */
+  finalSoftcap: number | null;
+  /** use_bidirectional_attention == "vision": image blocks attend both ways. */
+  bidirectionalVision: boolean;
+  /** vocab_size_per_layer_input (rows of embed_tokens_per_layer). */
+  perLayerVocab: number;
+  /** pad_token_id: the PLE row image positions read. */
+  padTokenId: number;
 }
 
 /** A text class's decoder defaults (configuration_<model>.py __init__ at v4.45.1). */

@@ -19,6 +19,7 @@ import { packFeatures } from '../../layout/layout.js';
 import { resolveTextTensors } from '../../text/tensors.js';
 import { PIXEL_INPUT, type Family, type LoadedFamily } from '../types.js';
 import { parseGemma4Config, type Gemma4Config } from './config.js';
+import { GEMMA4_LANGUAGE } from './language.js';
 import { gemma4Layout } from './layout.js';
 import {
   GEMMA4_PROCESSOR,
@@ -92,10 +93,7 @@ export const gemma4: Family = {
       processor: spec,
       imageBackend: backend,
       text: text.spec,
-      // Gemma 4's text layer is not the shared decoder layer yet (docs/deep-lens.md "Not yet")
-      language: null,
-      languageMissing:
-        'its decoder layer needs per-layer embeddings (PLE), kv sharing across layers, global_head_dim on full layers, proportional RoPE, a weightless v norm, layer_scalar and the final-logit softcap, none of which the shared decoder layer runs yet',
+      language: GEMMA4_LANGUAGE,
       notices: [
         ...notices,
         ...text.notices,
