@@ -353,7 +353,8 @@ export const GEMMA4_TEXT: TextModelDef = {
   },
   normKind: 'rms',
   embedScale: f32Sqrt,
-  // Gemma 4's layer is not the shared decoder layer either (see GEMMA3_TEXT).
+  // Gemma 4's layer is the shared decoder layer with options too; its DecoderConfig comes from
+  // src/text/gemma-decoder.ts gemma4TextDecoder (the family's config sets it).
   decoderDefaults: null,
 };
 
