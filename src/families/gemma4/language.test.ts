@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { Json } from '../../config/reader.js';
+import { ConfigReader, type Json } from '../../config/reader.js';
 import { buildPrompt } from '../../llm/prompt.js';
 import { PromptTokenizer } from '../../llm/tokenizer.js';
 import { loadModel } from '../../model.js';
 import { parseNpy } from '../../util/npy.js';
+import { parseGemma4Config } from './config.js';
 import { GEMMA4_LANGUAGE } from './language.js';
 
 const DIR = 'test/fixtures/modern/tiny-gemma4';
@@ -54,5 +55,18 @@ test('gemma4: the chat template and the fallback give the fixture input_ids; ima
       );
     }
     console.log(`  ${run}: ${want.length} ids, ${f.layout.tokens.length} image tokens`);
+  }
+});
+
+test('gemma4: settings the shared layer does not run are refused with a typed error', () => {
+  const cfg = JSON.parse(readFileSync('test/fixtures/modern/tiny-gemma4/config.json', 'utf8')) as Json;
+  const text = cfg.text_config as Json;
+  for (const [k, v, why] of [
+    ['attention_k_eq_v', true, /attention_k_eq_v/],
+    ['enable_moe_block', true, /MoE/],
+    ['use_bidirectional_attention', 'all', /"all"/],
+  ] as const) {
+    const c = parseGemma4Config(new ConfigReader({ ...cfg, text_config: { ...text, [k]: v } } as Json, 'x'));
+    assert.match(c.text.decoder.problem ?? '', why);
   }
 });
