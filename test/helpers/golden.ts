@@ -45,24 +45,40 @@ export function assertClose(
   return m;
 }
 
-/**
- * Max of |a - b| / max(1, |b|): absolute below magnitude 1, relative above (the fixtures-modern tolerance rule).
- * Asserts it is within `tol` and returns it.
- */
-export function assertCloseScaled(
-  got: ArrayLike<number>,
-  want: ArrayLike<number>,
-  tol: number,
-  what: string,
-): number {
+/** Max of |a - b| / max(1, |b|): absolute below magnitude 1, relative above (the fixtures-modern tolerance rule). */
+export function scaledDiff(got: ArrayLike<number>, want: ArrayLike<number>, what = 'values'): number {
   assert.equal(got.length, want.length, `${what}: length ${got.length} vs expected ${want.length}`);
   let m = 0;
   for (let i = 0; i < got.length; i++) {
     const d = Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i]));
     if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
   }
+  return m;
+}
+
+/** Asserts scaledDiff is within `tol` and returns it. */
+export function assertCloseScaled(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: number,
+  what: string,
+): number {
+  const m = scaledDiff(got, want, what);
   assert.ok(m <= tol, `${what}: scaled maxdiff ${m.toExponential(2)} > ${tol}`);
   return m;
+}
+
+/** assertCloseScaled that also prints the figure (llm.c's test style: every stage says its maxdiff). */
+export function checkScaled(
+  label: string,
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: number,
+): number {
+  const d = scaledDiff(got, want, label);
+  console.log(`  ${label}: maxdiff ${d.toExponential(2)}`);
+  assert.ok(d <= tol, `${label}: maxdiff ${d} > ${tol}`);
+  return d;
 }
 
 /**

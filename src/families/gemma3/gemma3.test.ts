@@ -27,6 +27,7 @@ import {
   gemma3VisionTensorNames,
   type Gemma3VisionOptions,
 } from './vision.js';
+import { checkScaled, scaledDiff } from '../../../test/helpers/golden.js';
 
 const DIR = 'test/fixtures/modern/tiny-gemma3';
 const IMAGES = 'test/fixtures/modern/images';
@@ -46,19 +47,8 @@ const imageOf = (r: string) => {
   );
 };
 
-function scaledDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length, 'length');
-  let m = 0;
-  for (let i = 0; i < got.length; i++)
-    m = Math.max(m, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-  return m;
-}
-function check(label: string, got: ArrayLike<number>, want: ArrayLike<number>, tol = TOL): number {
-  const d = scaledDiff(got, want);
-  console.log(`  ${label}: maxdiff ${d.toExponential(2)}`);
-  assert.ok(d <= tol, `${label}: maxdiff ${d} > ${tol}`);
-  return d;
-}
+const check = (label: string, got: ArrayLike<number>, want: ArrayLike<number>, tol = TOL): number =>
+  checkScaled(label, got, want, tol);
 
 function specOf(backend: 'pil' | 'torchvision', pas = false): Gemma3ProcessorSpec {
   const { spec } = gemma3ProcessorSpec(null, json(`${DIR}/processor_config.json`), cfg, backend, DIR);

@@ -26,6 +26,7 @@ import {
   POSITION_INPUT,
   type Gemma4VisionOptions,
 } from './vision.js';
+import { checkScaled, scaledDiff } from '../../../test/helpers/golden.js';
 
 const DIR = 'test/fixtures/modern/tiny-gemma4';
 const IMAGES = 'test/fixtures/modern/images';
@@ -49,19 +50,8 @@ interface Geo {
 }
 const geoOf = (r: string) => (json(join(exp(r), 'expected.json')) as unknown as { geometry: Geo }).geometry;
 
-function scaledDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length, 'length');
-  let m = 0;
-  for (let i = 0; i < got.length; i++)
-    m = Math.max(m, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-  return m;
-}
-function check(label: string, got: ArrayLike<number>, want: ArrayLike<number>, tol = TOL): number {
-  const d = scaledDiff(got, want);
-  console.log(`  ${label}: maxdiff ${d.toExponential(2)}`);
-  assert.ok(d <= tol, `${label}: maxdiff ${d} > ${tol}`);
-  return d;
-}
+const check = (label: string, got: ArrayLike<number>, want: ArrayLike<number>, tol = TOL): number =>
+  checkScaled(label, got, want, tol);
 
 async function visionSession(opts: Gemma4VisionOptions = {}): Promise<Session> {
   const src = new LocalSource(DIR);

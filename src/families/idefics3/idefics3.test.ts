@@ -32,6 +32,7 @@ import {
   idefics3VisionTensorNames,
   type Idefics3VisionOptions,
 } from './vision.js';
+import { checkScaled, scaledDiff } from '../../../test/helpers/golden.js';
 
 const ROOT = 'test/fixtures/modern';
 const IMAGES = 'test/fixtures/arch/images';
@@ -47,19 +48,8 @@ const npy = (p: string) => parseNpy(readFileSync(p));
 const f32 = (p: string) => npy(p).data as Float32Array;
 const stem = (f: string) => f.replace(/\.\w+$/, '');
 
-function scaledDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length, 'length');
-  let m = 0;
-  for (let i = 0; i < got.length; i++)
-    m = Math.max(m, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-  return m;
-}
-function check(label: string, got: ArrayLike<number>, want: ArrayLike<number>): number {
-  const d = scaledDiff(got, want);
-  console.log(`  ${label}: maxdiff ${d.toExponential(2)}`);
-  assert.ok(d <= TOL, `${label}: maxdiff ${d} > ${TOL}`);
-  return d;
-}
+const check = (label: string, got: ArrayLike<number>, want: ArrayLike<number>): number =>
+  checkScaled(label, got, want, TOL);
 
 function configOf(m: (typeof MODELS)[number]): Idefics3Config {
   return parseIdefics3Config(new ConfigReader(json(`${ROOT}/${m.dir}/config.json`), m.dir), m.vision);

@@ -22,6 +22,7 @@ import {
   STAGES,
   type InternVLVisionOptions,
 } from './vision.js';
+import { checkScaled, scaledDiff } from '../../../test/helpers/golden.js';
 
 const DIR = 'test/fixtures/modern/tiny-internvl';
 const IMAGES = 'test/fixtures/arch/images';
@@ -34,19 +35,8 @@ const f32 = (p: string) => npy(p).data as Float32Array;
 const stem = (f: string) => f.replace(/\.\w+$/, '');
 const exp = (img: string) => join(DIR, 'expected', img);
 
-function scaledDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length, 'length');
-  let m = 0;
-  for (let i = 0; i < got.length; i++)
-    m = Math.max(m, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-  return m;
-}
-function check(label: string, got: ArrayLike<number>, want: ArrayLike<number>): number {
-  const d = scaledDiff(got, want);
-  console.log(`  ${label}: maxdiff ${d.toExponential(2)}`);
-  assert.ok(d <= TOL, `${label}: maxdiff ${d} > ${TOL}`);
-  return d;
-}
+const check = (label: string, got: ArrayLike<number>, want: ArrayLike<number>): number =>
+  checkScaled(label, got, want, TOL);
 
 const configOf = (raw: Json = json(`${DIR}/config.json`)): InternVLConfig =>
   parseInternVLConfig(new ConfigReader(raw, DIR));
