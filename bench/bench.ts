@@ -732,7 +732,7 @@ async function main(): Promise<void> {
     );
   }
   if (reports.length) log(table(rows));
-  const families = await benchFamilies(fam, files.photo, peak.gflops, rows, { log, timeRuns, row });
+  const families = await benchFamilies(fam, files.photo, peak.gflops, rows, { log, timeRuns, row, table });
   const gpu = await webgpu();
   const out = {
     machine: machine(),

@@ -27,7 +27,7 @@
  *     tied; processor 896 x 896, resample 2 (BILINEAR), mean/std 0.5. From the hub files as remembered.
  * Qwen3-VL and Gemma 4 are not here yet (their vision graphs need more synthetic tensors; see docs/bench.md).
  *
- * Timing on purpose cheap (2 shared cores): one warm-up on a small 320x240 image (it creates every session and runs
+ * Timing on purpose cheap (2 shared cores): one warm-up on a small 400x100 image (it creates every session and runs
  * every graph once), then ONE timed run of each stage on the 1000x750 photo. `--families a,b` (keys or model_type)
  * picks families and skips the llava sections; `--skip-large` drops the ones marked large (over ~4 TFLOP per image).
  */
@@ -282,8 +282,8 @@ const smolvlm: FamilyBench = {
       ['model.text_model.norm.weight', [SV_TEXT]],
     ];
   },
-  flops: ({ pixelShape }) => {
-    const crops = pixelShape[0];
+  flops: ({ cropShape }) => {
+    const crops = cropShape[0];
     const n = (SV.image / SV.patch) ** 2; // 1024 patches per 512-px crop, no CLS
     return {
       patchEmbed: crops * 2 * n * SV.d * 3 * SV.patch ** 2,
@@ -315,6 +315,7 @@ const internvl: FamilyBench = {
       ...sub(t, 'text_config'),
       hidden_size: IV_TEXT,
       intermediate_size: 4864,
+      layer_types: Array.from({ length: 24 }, () => 'full_attention'),
       num_attention_heads: 14,
       num_key_value_heads: 2,
       num_hidden_layers: 24,
@@ -377,8 +378,8 @@ const internvl: FamilyBench = {
     );
     return out;
   },
-  flops: ({ pixelShape }) => {
-    const crops = pixelShape[0];
+  flops: ({ cropShape }) => {
+    const crops = cropShape[0];
     const p = (IV.image / IV.patch) ** 2; // 1024 patches
     const n = p + 1; // + CLS
     return {
@@ -411,6 +412,11 @@ const gemma3: FamilyBench = {
       ...sub(t, 'text_config'),
       head_dim: 256,
       hidden_size: G_TEXT,
+      // 5 sliding-window layers, then 1 global (sliding_window_pattern 6)
+      layer_types: Array.from({ length: 34 }, (_, i) =>
+        (i + 1) % 6 === 0 ? 'full_attention' : 'sliding_attention',
+      ),
+      sliding_window: 1024,
       intermediate_size: 10240,
       num_attention_heads: 8,
       num_key_value_heads: 4,
@@ -448,8 +454,8 @@ const gemma3: FamilyBench = {
       ['language_model.model.norm.weight', [G_TEXT]],
     ];
   },
-  flops: ({ pixelShape, cropShape }) => {
-    const crops = pixelShape[0];
+  flops: ({ cropShape }) => {
+    const crops = cropShape[0];
     const n = (GV.image / GV.patch) ** 2; // 4096 patches
     return {
       patchEmbed: crops * 2 * n * GV.d * 3 * GV.patch ** 2,
@@ -498,13 +504,14 @@ async function synthFamily(f: FamilyBench, log: (s: string) => void): Promise<st
   return d;
 }
 
-/** The 1000x750 photo (the llava bench's 1600x1200 one, resized) and a 320x240 warm-up image. */
+/** The 1000x750 photo (the llava bench's 1600x1200 one, resized) and a 400x100 warm-up image (few crops: 5 for SmolVLM and InternVL, 1 for Gemma 3). */
 async function photos(source: string): Promise<{ photo: string; warm: string }> {
   const photo = join(familiesDir(), 'photo-1000x750.jpg');
-  const warm = join(familiesDir(), 'warm-320x240.jpg');
+  const warm = join(familiesDir(), 'warm-400x100.jpg');
   mkdirSync(familiesDir(), { recursive: true });
   if (!existsSync(photo)) await sharp(source).resize(1000, 750).jpeg({ quality: 90 }).toFile(photo);
-  if (!existsSync(warm)) await sharp(source).resize(320, 240).jpeg({ quality: 90 }).toFile(warm);
+  if (!existsSync(warm))
+    await sharp(source).resize(400, 100, { fit: 'fill' }).jpeg({ quality: 90 }).toFile(warm);
   return { photo, warm };
 }
 
@@ -534,6 +541,7 @@ export function familyArgs(argv: readonly string[]): FamilyArgs {
 export interface FamilyHelpers {
   log: (s: string) => void;
   timeRuns: (n: number, fn: () => Promise<unknown> | unknown) => Promise<Timing>;
+  table: (rows: StageRow[]) => string;
   row: (
     model: string,
     stage: string,
@@ -573,7 +581,7 @@ export async function benchFamilies(
     const dir = await synthFamily(f, h.log);
     h.log(`\n== ${f.repo} (synthetic, ${dir})`);
     const t0 = performance.now();
-    const m = await loadModel(dir, { sessionCache: 'off' });
+    const m = await loadModel(dir, { sessionCache: false });
     const loadMs = performance.now() - t0;
     const quiet = { onProgress: () => {} };
     // Warm-up: every session created and run once, on a small image.
@@ -629,6 +637,7 @@ export async function benchFamilies(
       ),
     );
     await m.close();
+    h.log(h.table(rows.slice(-5)));
     reports.push({
       key: f.key,
       repo: f.repo,
