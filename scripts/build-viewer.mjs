@@ -1,4 +1,5 @@
-// Bundles the HTML export's viewer (src/web/client/viewer.ts and the view helpers it imports) into one IIFE with
+// Bundles the HTML export's viewer (src/web/client/viewer.ts: the one result viewer, result-view.ts, that the web
+// page also runs, and the helpers it imports) into one IIFE with
 // esbuild, for src/render/html.ts to inline into every exported page. `npm run build` writes dist/web/viewer.js;
 // run from source (tests, tsx), src/render/viewer-script.ts calls bundleViewer() on first use instead.
 // Usage: node scripts/build-viewer.mjs [out-file]   (default dist/web/viewer.js)

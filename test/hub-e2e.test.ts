@@ -110,3 +110,41 @@ test("a hub model's vision and lens sessions read their weights in place; result
   // JS reads only the small tensors the packing and the lens's norm use.
   assert.deepEqual(new Set(read), new Set([...plan.loaded.extraTensorNames(), t.norm]));
 });
+
+test('the deep lens from the hub fetches exactly the decoder layers it runs, each once, and equals the local run', async () => {
+  const env = { HF_HOME: mkdtempSync(join(tmpdir(), 'imgtokens-hub-deep-')), HF_ENDPOINT: hub.endpoint };
+  const local = await loadModel(`${FIX}/tiny-llava-next`, { reference: 'v4' });
+  const remote = await loadModel('tiny/llava-next', {
+    reference: 'v4',
+    hub: { env, backoffMs: 1, gapBytes: 0 },
+  });
+  try {
+    const index = await new LocalSource(`${FIX}/tiny-llava-next`).tensorIndex();
+    const layerBytes = (l: number): number =>
+      [...index.entries()]
+        .filter(([n]) => n.startsWith(`language_model.model.layers.${l}.`))
+        .reduce((a, [, t]) => a + t.end - t.begin, 0);
+    const cdnBytes = (from: number): number =>
+      hub.log
+        .slice(from)
+        .filter((r) => r.path.startsWith('/cdn/'))
+        .reduce((a, r) => a + r.bytes, 0);
+    const fl = await local.encode(IMAGE);
+    const fr = await remote.encode(IMAGE);
+    for (const [layers, fetched] of [
+      ['1', layerBytes(0)], // hidden_states[1] = decoder layer 0's output
+      ['0-2', layerBytes(1)], // layer 0 comes from the tensor cache
+      ['2', 0], // both cached now
+    ] as const) {
+      const before = hub.log.length;
+      const r = await remote.deep!(fr, { layers, k: 5 });
+      assert.equal(cdnBytes(before), fetched, `--layers ${layers}: bytes fetched`);
+      assert.deepEqual(r.deep, (await local.deep!(fl, { layers, k: 5 })).deep, `--layers ${layers}`);
+    }
+    assert.ok(layerBytes(0) > 0 && layerBytes(1) > 0);
+  } finally {
+    await local.close();
+    await remote.close();
+    rmSync(env.HF_HOME, { recursive: true, force: true });
+  }
+});

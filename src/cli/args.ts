@@ -13,7 +13,7 @@ import {
   type LensMethod,
 } from '../lens/methods.js';
 import { parseViewChoice } from '../render/text.js';
-import type { ExcludeKind, ViewChoice } from '../types.js';
+import { VIEW_CHOICES, type ExcludeKind, type ViewChoice } from '../types.js';
 import type { DeepOptions, Device, ImageBackend, Reference } from '../api.js';
 
 export const DEFAULT_MODEL = 'llava-hf/llava-v1.6-vicuna-7b-hf';
@@ -113,7 +113,7 @@ Options:
 ${METHOD_HELP}
   -k, --num-words <n>      words per token, 1..${MAX_WORDS} (default ${DEFAULT_K})
       --size <px>          longest side of the PNG (default 1000)
-      --view <v>           base | grid | all (default all)
+      --view <v>           ${VIEW_CHOICES.join(' | ')} (default all; the model's views only)
       --save-img <png>     the image with words drawn over each patch
       --save-html <html>   one self-contained interactive page
       --layer <n>          draw deep-lens layer n's words in the PNG and terminal

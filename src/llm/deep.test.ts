@@ -35,6 +35,8 @@ const MODEL_DIRS: Record<string, string> = {
   'tiny-idefics3': 'test/fixtures/modern/tiny-idefics3',
   'tiny-smolvlm': 'test/fixtures/modern/tiny-smolvlm',
   'tiny-internvl': 'test/fixtures/modern/tiny-internvl',
+  'tiny-gemma3': 'test/fixtures/modern/tiny-gemma3',
+  'tiny-gemma4': 'test/fixtures/modern/tiny-gemma4',
 };
 
 function npy(path: string) {
@@ -240,7 +242,7 @@ async function runEdited(
   image: string,
   edit: (name: string, t: Float32Array) => Float32Array,
   lang?: LanguageSide,
-  over: { text?: (t: TextSpec) => TextSpec; noInjections?: boolean } = {},
+  over: { text?: (t: TextSpec) => TextSpec; noInjections?: boolean; finalLogits?: boolean } = {},
 ): Promise<number> {
   const m = await model(name);
   const feats = await fixtureFeatures(m, dir, image);
@@ -291,6 +293,8 @@ async function runEdited(
     keepHidden: true,
     readLayer,
   });
+  // over.finalLogits: compare the next-token logits (what a text-row-only change shows in) instead
+  if (over.finalLogits) return relDiff(res.finalLogits!, f32(join(dir, 'final_logits.npy')).data);
   const hs = f32(join(dir, 'hidden_states.npy'));
   const N = hs.shape[0]! - 1;
   const n = hs.shape[1]!;
@@ -385,6 +389,115 @@ test('the fixtures catch Qwen3-VL without DeepStack, and with chunked instead of
   );
   assert.ok(right <= TOL);
   for (const wrong of [noStack, chunked, noQkNorm]) assert.ok(wrong > 100 * TOL);
+});
+
+test('the fixtures catch Gemma 3 with a causal image block, Llama norms, 1/sqrt(d), plain-w q/k norms, one rope or no window', async () => {
+  const dir = 'test/fixtures/deep-modern/tiny-gemma3/shapes_120x80';
+  const same = (_: string, t: Float32Array) => t;
+  const m = await model('tiny-gemma3');
+  const dec = (over: Partial<TextSpec['decoder']>) => ({
+    text: (t: TextSpec): TextSpec => ({ ...t, decoder: { ...t.decoder, ...over } }),
+  });
+  const rope = m.family.text.decoder.ropeByType!;
+  const right = await runEdited('tiny-gemma3', dir, 'shapes_120x80', same);
+  const wrong = {
+    // no token_type_ids: the image block stays causal
+    'causal image block': await runEdited('tiny-gemma3', dir, 'shapes_120x80', same, {
+      ...m.family.language!,
+      imageBlocks: false,
+    }),
+    // Llama's two norms: post_attention_layernorm before the MLP, no pre/post feed-forward norms
+    'no sandwich norms': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({ sandwichNorms: false }),
+    ),
+    '1/sqrt(head_dim)': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({ attnScale: undefined }),
+    ),
+    'w q/k norms': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({ qkNormKind: 'rms' }),
+    ),
+    // the sliding layers' rope everywhere (no global theta, no linear factor)
+    'one rope': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({
+        ropeByType: { sliding_attention: rope.sliding_attention, full_attention: rope.sliding_attention },
+      }),
+    ),
+    'no linear rope factor': await runEdited(
+      'tiny-gemma3',
+      dir,
+      'shapes_120x80',
+      same,
+      undefined,
+      dec({
+        ropeByType: { ...rope, full_attention: { ...rope.full_attention, factor: 1 } },
+      }),
+    ),
+    // no window on the sliding layers (sliding_window 24 < the prompt's 45 tokens): the image rows (8..23) never
+    // reach past the window, the text after them does, so the next-token logits show it
+    'no sliding window': await runEdited('tiny-gemma3', dir, 'shapes_120x80', same, undefined, {
+      ...dec({ slidingWindow: null }),
+      finalLogits: true,
+    }),
+  };
+  console.log(
+    `  right ${right.toExponential(2)}, ${Object.entries(wrong)
+      .map(([k, v]) => `${k} ${v.toExponential(2)}`)
+      .join(', ')}`,
+  );
+  assert.ok(right <= TOL);
+  for (const [k, v] of Object.entries(wrong)) assert.ok(v > 100 * TOL, `${k} must be caught (${v})`);
+});
+
+test('the fixtures catch Gemma 4 without PLE, layer_scalar, proportional RoPE, scale 1.0 or the softcap', async () => {
+  const dir = 'test/fixtures/deep-modern/tiny-gemma4/shapes_120x80';
+  const same = (_: string, t: Float32Array) => t;
+  const m = await model('tiny-gemma4');
+  const g4 = m.family.text.decoder.gemma4!;
+  const dec = (over: Partial<TextSpec['decoder']>, extras: Partial<typeof g4> = {}) => ({
+    text: (t: TextSpec): TextSpec => ({
+      ...t,
+      decoder: { ...t.decoder, ...over, gemma4: { ...t.decoder.gemma4!, ...extras } },
+    }),
+  });
+  const run = (edit: typeof same, over: Parameters<typeof runEdited>[5] = {}) =>
+    runEdited('tiny-gemma4', dir, 'shapes_120x80', edit, undefined, over);
+  const right = await run(same);
+  const rightLogits = await run(same, { finalLogits: true });
+  const wrong = {
+    'no per-layer inputs': await run(same, dec({}, { perLayerInput: 0 })),
+    // the stored layer_scalar ignored (read as 1)
+    'no layer_scalar': await run((name, t) => (name.endsWith('layer_scalar') ? new Float32Array([1]) : t)),
+    'default RoPE on full layers': await run(same, dec({}, { fullRotated: g4.globalHeadDim / 2 })),
+    '1/sqrt(head_dim)': await run(same, dec({ attnScale: undefined })),
+    'no final softcap (logits)': await run(same, { ...dec({}, { finalSoftcap: null }), finalLogits: true }),
+  };
+  console.log(
+    `  right ${right.toExponential(2)} (logits ${rightLogits.toExponential(2)}), ${Object.entries(wrong)
+      .map(([k, v]) => `${k} ${v.toExponential(2)}`)
+      .join(', ')}`,
+  );
+  assert.ok(right <= TOL && rightLogits <= TOL);
+  for (const [k, v] of Object.entries(wrong)) assert.ok(v > 100 * TOL, `${k} must be caught (${v})`);
 });
 
 test('fixture copies exist for both reference versions', () => {

@@ -22,11 +22,13 @@
  */
 import { BadInputError, NonFiniteError, UnsupportedModelError } from '../errors.js';
 import { GraphBuilder } from '../graph/builder.js';
+import { linear } from '../graph/blocks.js';
 import {
   attentionMask,
   buildDecoderLayer,
   buildRopeGraph,
   DECODER_IO,
+  decoderNorm,
   ropeRows,
   type DecoderLayerSpec,
 } from '../graph/decoder.js';
@@ -158,7 +160,21 @@ export function decoderLayerSpec(text: TextSpec, where: string): DecoderLayerSpe
     normKind: text.normKind,
     qkvBias: d.qkvBias,
     qkNorm: d.qkNorm,
+    ...(d.qkNormKind ? { qkNormKind: d.qkNormKind } : {}),
+    ...(d.attnScale !== undefined ? { attnScale: d.attnScale } : {}),
+    ...(d.sandwichNorms ? { sandwichNorms: true } : {}),
   };
+}
+
+/** Contiguous runs [start, end) of ascending positions (Gemma 3's image blocks: one per view). */
+export function positionRuns(positions: readonly number[]): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (const p of positions) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === p) last[1] = p + 1;
+    else runs.push([p, p + 1]);
+  }
+  return runs;
 }
 
 function checkFinite(a: Float32Array, what: string, where: string): void {
@@ -239,17 +255,49 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     );
   }
   const rowOf = ropeRows(spec.headDim, section, text.decoder.mropeInterleaved);
-  const ropeSession = await Session.create(
-    buildRopeGraph({ headDim: spec.headDim, theta: text.decoder.ropeTheta, rows, rowOf }),
-    { device: a.device },
-  );
-  const rope = await ropeSession.run({ [DECODER_IO.positions]: { data: pos.data, shape: [pos.rows, S] } });
-  await ropeSession.release();
-  const cos = rope.f32(DECODER_IO.cos, [S, spec.headDim]).data;
-  const sin = rope.f32(DECODER_IO.sin, [S, spec.headDim]).data;
-  const fullMask = attentionMask(S, a.lang.attention, null);
+  const g4 = text.decoder.gemma4;
+  const ropeFor = async (theta: number, factor: number, headDim = spec.headDim, rotated?: number) => {
+    const ropeSession = await Session.create(
+      buildRopeGraph({
+        headDim,
+        theta,
+        rows,
+        rowOf: headDim === spec.headDim ? rowOf : ropeRows(headDim, null, false),
+        factor,
+        ...(rotated !== undefined ? { rotated } : {}),
+      }),
+      { device: a.device },
+    );
+    const rope = await ropeSession.run({ [DECODER_IO.positions]: { data: pos.data, shape: [pos.rows, S] } });
+    await ropeSession.release();
+    return {
+      cos: rope.f32(DECODER_IO.cos, [S, headDim]).data,
+      sin: rope.f32(DECODER_IO.sin, [S, headDim]).data,
+    };
+  };
+  // Gemma 3: each layer type has its own rope (sliding: local base frequency; full: global, maybe linear-scaled)
+  // and only sliding layers get the window; every other model has one rope and windowFromLayer.
+  const types = text.decoder.layerTypes ?? null;
+  const byType = text.decoder.ropeByType;
+  if (types && (types.length !== N || !byType)) {
+    throw new BadInputError(`deep lens: ${types.length} layer types for ${N} layers`);
+  }
+  // Gemma 4: full layers have global_head_dim and proportional RoPE (only the first frequencies turn)
+  const ropeMain = g4
+    ? await ropeFor(byType!.full_attention.theta, 1, g4.globalHeadDim, g4.fullRotated)
+    : byType
+      ? await ropeFor(byType.full_attention.theta, byType.full_attention.factor)
+      : await ropeFor(text.decoder.ropeTheta, 1);
+  const ropeSliding = byType
+    ? await ropeFor(byType.sliding_attention.theta, byType.sliding_attention.factor)
+    : ropeMain;
+  // Gemma 3: every contiguous run of image tokens attends both ways (token_type_ids), on top of the causal mask.
+  const blocks = a.lang.imageBlocks || g4?.bidirectionalVision ? positionRuns(prompt.imagePositions) : [];
+  const fullMask = attentionMask(S, a.lang.attention, null, blocks);
   const w = text.decoder.slidingWindow;
-  const windowMask = w !== null && w < S ? attentionMask(S, a.lang.attention, w) : fullMask;
+  const windowMask = w !== null && w < S ? attentionMask(S, a.lang.attention, w, blocks) : fullMask;
+  const windowed = (L: number): boolean =>
+    w !== null && (types ? types[L] === 'sliding_attention' : L >= text.decoder.windowFromLayer);
 
   const imageRows = (h: Float32Array): Float32Array => {
     const out = new Float32Array(n * D); // [n, D]
@@ -264,6 +312,29 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     const embed = await lens.run(h, n, 'cosine', a.k, a.excludeMask);
     out.push({ layer, logit, embed, ...(a.keepHidden ? { hidden: h } : {}) });
   };
+
+  // Gemma 4: the per-layer inputs of every layer, [S, N, P], once (gemma4PerLayerInputs), and each layer's shape:
+  // head dim by type, the double-wide MLP and kv sharing (shared layers read the stored k/v of their type).
+  const pli = g4 && g4.perLayerInput > 0 ? await gemma4PerLayerInputs(a, x, isImage) : null;
+  const layerSpec = (L: number): DecoderLayerSpec => {
+    if (!g4) return spec;
+    const full = types![L] === 'full_attention';
+    const shared = L >= g4.firstKvShared;
+    const store =
+      !shared &&
+      types!.slice(g4.firstKvShared).includes(types![L]!) &&
+      types!.lastIndexOf(types![L]!, g4.firstKvShared - 1) === L;
+    return {
+      ...spec,
+      headDim: full ? g4.globalHeadDim : spec.headDim,
+      intermediate: shared && g4.doubleWideMlp ? 2 * spec.intermediate : spec.intermediate,
+      vNorm: true,
+      layerScalar: true,
+      ...(g4.perLayerInput > 0 ? { perLayerInput: g4.perLayerInput } : {}),
+      ...(shared ? { kv: 'shared' as const } : store ? { kv: 'store' as const } : {}),
+    };
+  };
+  const storedKv = new Map<string, { k: Float32Array; v: Float32Array }>(); // by layer type
 
   const task = 'deep.layers';
   const label = (i: number) => `decoder layer ${i}/${N}`;
@@ -290,12 +361,13 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
         positions.forEach((p, t) => inject!.set(sum.subarray(t * D, (t + 1) * D), p * D));
       }
       const layerOpts = { inject: inject !== null };
+      const ls = layerSpec(L);
       // The layer's graph (weights as inputs, named relative to the layer) and its session, shared by every layer
       // of the same shape and dtypes.
       const g = new GraphBuilder({ name: 'decoder.layer' });
       const iw = inputWeights(g, a.index, text.naming, where, prefix);
-      buildDecoderLayer(g, iw.weights.pp(prefix), spec, L, layerOpts);
-      const key = `${layerOpts.inject}|${[...iw.inputs].map(([n, t]) => `${n}:${t.dtype}:${t.shape.join('x')}`).join(',')}`;
+      buildDecoderLayer(g, iw.weights.pp(prefix), ls, L, layerOpts);
+      const key = `${layerOpts.inject}|${ls.headDim}|${ls.kv ?? ''}|${[...iw.inputs].map(([n, t]) => `${n}:${t.dtype}:${t.shape.join('x')}`).join(',')}`;
       let session = sessions.get(key);
       if (!session) {
         session = await Session.create(g.build(), { device: a.device });
@@ -305,15 +377,41 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
         [...iw.inputs.values()].map((t) => t.checkpoint),
         L,
       );
-      const mask = w !== null && L >= text.decoder.windowFromLayer ? windowMask : fullMask;
+      const mask = windowed(L) ? windowMask : fullMask;
+      const { cos, sin } = types?.[L] === 'sliding_attention' ? ropeSliding : ropeMain;
+      const hd = ls.headDim;
+      const kvShape = [spec.numKvHeads, S, hd];
+      const extra: Record<string, NamedTensor> = {};
+      if (pli && ls.perLayerInput) {
+        const P = ls.perLayerInput;
+        const mine = new Float32Array(S * P); // pli[:, L, :]
+        for (let i = 0; i < S; i++) mine.set(pli.subarray((i * N + L) * P, (i * N + L + 1) * P), i * P);
+        extra[DECODER_IO.perLayerInput] = { data: mine, shape: [S, P] };
+      }
+      if (ls.kv === 'shared') {
+        const kv = storedKv.get(types![L]!);
+        if (!kv)
+          throw new BadInputError(
+            `deep lens: layer ${L} shares k/v that no earlier ${types![L]} layer stored`,
+          );
+        extra[DECODER_IO.kIn] = { data: kv.k, shape: kvShape };
+        extra[DECODER_IO.vIn] = { data: kv.v, shape: kvShape };
+      }
       const res = await session.run({
         [DECODER_IO.hidden]: { data: cur, shape: [S, D] },
-        [DECODER_IO.cos]: { data: cos, shape: [S, spec.headDim] },
-        [DECODER_IO.sin]: { data: sin, shape: [S, spec.headDim] },
+        [DECODER_IO.cos]: { data: cos, shape: [S, hd] },
+        [DECODER_IO.sin]: { data: sin, shape: [S, hd] },
         [DECODER_IO.mask]: { data: mask, shape: [S, S] },
         ...(inject ? { [DECODER_IO.inject]: { data: inject, shape: [S, D] } } : {}),
+        ...extra,
         ...weightFeeds(iw.inputs, raw, where),
       });
+      if (ls.kv === 'store') {
+        storedKv.set(types![L]!, {
+          k: res.f32(DECODER_IO.kOut, kvShape).data,
+          v: res.f32(DECODER_IO.vOut, kvShape).data,
+        });
+      }
       cur = res.f32(DECODER_IO.out, [S, D]).data;
       checkFinite(cur, `the output of decoder layer ${L}`, where);
       layerSeconds.push((performance.now() - tl) / 1000);
@@ -349,6 +447,11 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     // The model's own logits at the last position: lm_head(hidden_states[N]), every vocabulary row.
     const V = text.vocabSize;
     const all = await lens.run(normed.slice(n * D), 1, 'logit-raw', V, null);
+    // Gemma 4 applies final_logit_softcapping to the model's logits: tanh(l / c) · c (monotonic: the order stays)
+    const cap = g4?.finalSoftcap ?? null;
+    if (cap !== null) {
+      for (let j = 0; j < V; j++) all.scores[j] = Math.fround(Math.tanh(all.scores[j]! / cap) * cap);
+    }
     finalLogits = new Float32Array(V);
     for (let j = 0; j < V; j++) finalLogits[all.ids[j]!] = all.scores[j]!;
     // softmax over the vocabulary (log-sum-exp from the largest logit), for the top-k shown
@@ -360,4 +463,67 @@ export async function runDeepLens(a: DeepRunArgs): Promise<DeepRaw> {
     }
   }
   return { numLayers: N, layers: out, finalLogits, next, lastPrenorm, layerSeconds };
+}
+
+/**
+ * Gemma 4's per-layer inputs (PLE) for the prompt, [S, N, P] (transformers 5.12.1 modeling_gemma4.py
+ * Gemma4TextModel.get_per_layer_inputs / project_per_layer_inputs), as one graph:
+ *   tok  = embed_tokens_per_layer[ids'] · float32(sqrt(P)), ids' = the prompt ids with image tokens -> pad_token_id
+ *   proj = per_layer_projection_norm(reshape(per_layer_model_projection(inputs_embeds) · H^-0.5, [S, N, P]))
+ *   pli  = (proj + tok) · 2^-0.5
+ * The whole embed_tokens_per_layer table is read (N · P values per vocabulary row).
+ */
+async function gemma4PerLayerInputs(
+  a: DeepRunArgs,
+  x: Float32Array,
+  isImage: Uint8Array,
+): Promise<Float32Array> {
+  const { text, where } = a;
+  const g4 = text.decoder.gemma4!;
+  const N = text.numLayers;
+  const D = text.hidden;
+  const P = g4.perLayerInput;
+  const S = a.prompt.ids.length;
+  const root = 'language_model.model';
+  const g = new GraphBuilder({ name: 'decoder.ple' });
+  const iw = inputWeights(g, a.index, text.naming, where, root);
+  const w = iw.weights.pp(root);
+  const table = w.pp('embed_tokens_per_layer').get('weight', [g4.perLayerVocab, N * P]); // [V', N*P]
+  const ids = g.input('ple_ids', 'int64', ['seq']); // [S]
+  const embeds = g.input('inputs_embeds', 'float32', ['seq', D]); // [S, D]
+  const tok = g.mul(g.gather(table, ids, 0, 'ple.tok_rows'), Math.fround(Math.sqrt(P)), 'ple.tok'); // [S, N*P]
+  const projected = linear(g, w.pp('per_layer_model_projection'), embeds, D, N * P, 'ple.proj_linear', {
+    bias: false,
+  }); // [S, N*P]
+  const scaled = g.mul(projected, Math.fround(D ** -0.5), 'ple.proj_scaled');
+  const normed = decoderNorm(
+    g,
+    w.pp('per_layer_projection_norm'),
+    g.reshape(scaled, [0, N, P], 'ple.proj_split'),
+    P,
+    text.rmsEps,
+    'rms',
+    'ple.proj_norm',
+  ); // [S, N, P]
+  const sum = g.add(normed, g.reshape(tok, [0, N, P], 'ple.tok_split'), 'ple.sum');
+  g.output(g.mul(sum, Math.fround(2 ** -0.5), 'ple.inputs'), 'per_layer_inputs'); // [S, N, P]
+  const session = await Session.create(g.build(), { device: a.device });
+  try {
+    const raw = await a.readLayer(
+      [...iw.inputs.values()].map((t) => t.checkpoint),
+      0,
+    );
+    const pad = BigInt(g4.padTokenId);
+    const idData = BigInt64Array.from(a.prompt.ids, (id, i) => (isImage[i] ? pad : BigInt(id)));
+    const res = await session.run({
+      ple_ids: { data: idData, shape: [S] },
+      inputs_embeds: { data: x, shape: [S, D] },
+      ...weightFeeds(iw.inputs, raw, where),
+    });
+    const out = res.f32('per_layer_inputs', [S, N, P]).data;
+    checkFinite(out, 'the per-layer inputs', where);
+    return out;
+  } finally {
+    await session.release();
+  }
 }

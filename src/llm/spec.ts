@@ -43,6 +43,11 @@ export interface LanguageSide {
   prompt: PromptFormat;
   /** causal, or bidirectional over the whole prompt (PaliGemma's prefix-LM with no suffix). */
   attention: 'causal' | 'bidirectional';
+  /**
+   * Gemma 3: each contiguous run of image tokens also attends both ways (the processor's token_type_ids), on
+   * top of `attention` and whatever the sliding window says. Unset: no such blocks.
+   */
+  imageBlocks?: boolean;
   /** Position ids of a prompt of `seq` tokens whose image run is [imageStart, imageStart + layout tokens). */
   positions(seq: number, imageStart: number, layout: TokenLayout): PositionIds;
   /**

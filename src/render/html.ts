@@ -5,8 +5,9 @@
  * high-resolution grid when the result has both; a heat-map toggle colours each patch by its top score (scaled
  * per view from the lowest to the highest top score).
  *
- * The page's behaviour is the typed viewer src/web/client/viewer.ts, bundled at build time (src/render/viewer-script.ts)
- * and inlined; this module only lays out the data and the markup.
+ * The page's behaviour is the one result viewer the web page also runs (src/web/client/result-view.ts, started by
+ * src/web/client/viewer.ts), bundled at build time (src/render/viewer-script.ts) and inlined; this module only
+ * builds the data (result-view.ts resultData, plus each patch's dark-text flag) and the markup.
  *
  * A result with the deep lens (ResultJson.deep, issue 12) also embeds every chosen layer's logit- and
  * embedding-lens top-k (src/web/client/deep.ts toDeepPage) and gets the deep-lens panel beside the picture: lens
@@ -17,8 +18,9 @@
  * U+2028 and U+2029 escaped, and the script writes it with textContent, never as markup; header text (model id,
  * image name) is HTML-escaped. Control, bidi and zero-width characters are shown as escapes (displayWord).
  *
- * Label sizing is pure CSS: each patch is a size container, and the label's font-size is the smaller of a share of
- * the patch height and the patch width divided by the label's estimated width in em (computed here).
+ * Label sizing is CSS: each patch is a size container, and the label's font-size is the smaller of a share of
+ * the patch height and the patch width divided by the label's estimated width in em (result-view.ts, deep.ts
+ * labelFit).
  */
 
 import { createCanvas } from '@napi-rs/canvas';
@@ -27,13 +29,11 @@ import { BadInputError } from '../errors.js';
 import { fontSlicesFor } from './fonts.js';
 import { viewerScript } from './viewer-script.js';
 import { DEEP_CSS, toDeepPage } from '../web/client/deep.js';
+import { resultData } from '../web/client/result-view.js';
 import { readFileSync } from 'node:fs';
 import {
   checkImageMatches,
-  displayWord,
-  isWide,
   meanLuminance,
-  patchTokens,
   prefersDarkText,
   selectViews,
   viewTitle,
@@ -56,20 +56,6 @@ export interface HtmlOptions {
   fontBudgetBytes?: number;
 }
 
-/** What the page's script receives, one entry per view. Percentages are of the image size. */
-interface PageView {
-  name: string;
-  title: string;
-  rows: number;
-  cols: number;
-  /** Lowest and highest top-1 score in the view (heat-map scale). */
-  lo: number;
-  hi: number;
-  /** [index, row, col, x%, y%, w%, h%, label, darkText(1/0), font size as a fraction of the patch height, top] */
-  p: Array<[number, number, number, number, number, number, number, string, number, number, PageWord[]]>;
-}
-type PageWord = [string, number, number, string];
-
 /** Builds the page. The image must be the one the result was computed on (boxes are in its pixels). */
 export async function renderHtml(
   result: ResultJson,
@@ -79,39 +65,6 @@ export async function renderHtml(
   checkImageMatches(result, image);
   const views = selectViews(result, options.view ?? 'all');
   const dataUri = await encodeImage(image, options.imageFormat ?? 'jpeg', options.maxImageSide ?? 2048);
-  const pct = (v: number, of: number): number => Math.round((v / of) * 1e5) / 1e3;
-
-  const pageViews: PageView[] = views.map((v) => {
-    const toks = patchTokens(result, v.name);
-    const tops = toks.filter((t) => t.top.length > 0).map((t) => t.top[0].score);
-    const labels = toks.map((t) => (t.top.length ? displayWord(t.top[0].text) : ''));
-    // Font size in image pixels: the largest at which the label fits 84% of the patch width and 46% of its height,
-    // capped at 1.25× the view's median so that short words do not tower over their neighbours (as in png.ts).
-    const fit = toks.map((t, i) => Math.min(0.46 * t.box.h, (0.84 * t.box.w) / emWidth(labels[i])));
-    const cap = 1.25 * median(fit.filter((_, i) => labels[i] !== ''));
-    return {
-      name: v.name,
-      title: viewTitle(v),
-      rows: v.rows,
-      cols: v.cols,
-      lo: tops.length ? Math.min(...tops) : 0,
-      hi: tops.length ? Math.max(...tops) : 1,
-      p: toks.map((t, i) => [
-        t.index,
-        t.row,
-        t.col,
-        pct(t.box.x, image.width),
-        pct(t.box.y, image.height),
-        pct(t.box.w, image.width),
-        pct(t.box.h, image.height),
-        labels[i],
-        prefersDarkText(meanLuminance(image, t.box)) ? 1 : 0,
-        Math.round((Math.min(fit[i], cap) / t.box.h) * 1e4) / 1e4,
-        t.top.map((w): PageWord => [displayWord(w.text), w.score, w.id, w.gloss ?? '']),
-      ]),
-    };
-  });
-
   const name = result.image.name ?? '';
   const title = options.title ?? `imgtokens · ${name || result.model.id}`;
   const meta = [
@@ -127,13 +80,19 @@ export async function renderHtml(
         result.tokens.map((t) => t.index),
       )
     : undefined;
-  const data = { views: pageViews, method: result.method, aspect: image.width / image.height, deep };
+  // The same data the web page builds in the browser; only the dark-text flag (it needs the pixels) is added here.
+  const data = resultData(
+    result,
+    views.map((v) => ({ name: v.name, title: viewTitle(v), rows: v.rows, cols: v.cols })),
+    deep,
+    (box) => prefersDarkText(meanLuminance(image, box)),
+  );
   const pageText = [
     title,
     name,
     ...meta,
-    ...pageViews.map((v) => v.title),
-    JSON.stringify(pageViews),
+    ...data.views.map((v) => v.title),
+    JSON.stringify(data.views),
     deep ? JSON.stringify(deep) : '',
   ].join(' ');
   const fontFaces = embedFonts(pageText, options.fontBudgetBytes ?? 3_000_000);
@@ -170,6 +129,7 @@ export async function renderHtml(
   <div class="col">
   <div class="stage" id="stage" style="--aspect:${image.width / image.height}">
     <img src="${dataUri}" alt="${escapeHtml(name || 'analysed image')}" draggable="false">
+    <div id="cells" class="cells layer" role="listbox" tabindex="0" aria-label="Image tokens"></div>
   </div>
   <p class="help">Hover, tap or Tab to a patch for its top-${result.k} words · arrow keys move · Enter pins · Esc closes${
     deep ? ' · ←/→, Home/End (outside the picture) change the layer' : ''
@@ -198,12 +158,6 @@ export function jsonForScript(value: unknown): string {
     /[<>&\u2028\u2029]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return Infinity;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /**
@@ -237,13 +191,6 @@ function embedFonts(text: string, budget: number): string {
       `src:url(data:font/woff2;base64,${b64}) format("woff2");unicode-range:${s.unicodeRange}}\n`;
   }
   return css;
-}
-
-/** Approximate width of `s` in em for a semibold sans (wide characters 1 em, others about 0.6 em). */
-function emWidth(s: string): number {
-  let w = 0;
-  for (const ch of s) w += isWide(ch.codePointAt(0) ?? 0) ? 1 : /[A-Z@MWmw%]/.test(ch) ? 0.78 : 0.58;
-  return Math.max(w, 0.6);
 }
 
 async function encodeImage(image: RgbImage, format: 'jpeg' | 'png', maxSide: number): Promise<string> {
@@ -304,8 +251,9 @@ main{padding:12px 16px}
 .heat .p{background:var(--heat)}
 .heat .p span{color:#fff;text-shadow:0 0 2px #000,0 0 1px #000}
 .heat .p.hd span{color:#000;text-shadow:0 0 2px #fff,0 0 1px #fff}
-.p:hover,.p:focus-visible,.p.on{box-shadow:inset 0 0 0 2px var(--acc);background-color:rgba(124,196,255,.18)}
-.heat .p:hover,.heat .p:focus-visible,.heat .p.on{background:var(--heat)}
+.layer:focus-visible{outline:2px solid var(--acc);outline-offset:2px}
+.p:hover,.p.active,.p.pinned{box-shadow:inset 0 0 0 2px var(--acc);background-color:rgba(124,196,255,.18)}
+.heat .p:hover,.heat .p.active,.heat .p.pinned{background:var(--heat)}
 #tip{position:fixed;z-index:10;min-width:200px;max-width:min(420px,92vw);background:#1b1e25;border:1px solid #3a404d;border-radius:8px;padding:8px 10px;box-shadow:0 6px 24px rgba(0,0,0,.5);pointer-events:none}
 #tip[hidden]{display:none}
 #tip.pinned{pointer-events:auto;border-color:var(--acc)}

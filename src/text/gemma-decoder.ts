@@ -14,6 +14,7 @@
  */
 import type { ConfigReader } from '../config/reader.js';
 import { CheckpointError, UnsupportedModelError } from '../errors.js';
+import type { DecoderConfig } from './models.js';
 
 export type LayerType = 'sliding_attention' | 'full_attention';
 
@@ -171,5 +172,112 @@ export function parseGemmaDecoderConfig(
     numGlobalKeyValueHeads: g4 ? optNum('num_global_key_value_heads') : null,
     useBidirectionalAttention: bidi === 'vision' || bidi === 'all' ? bidi : null,
     enableMoeBlock: g4 ? r.bool('enable_moe_block', false) : false,
+  };
+}
+
+/**
+ * Gemma 3's decoder as the shared decoder layer runs it (src/graph/decoder.ts options): sandwich norms, (1 + w)
+ * q/k norms, scores · query_pre_attn_scalar^-0.5, the window on sliding layers only and each layer type's rope
+ * (transformers 5.12.1 models/gemma3/modeling_gemma3.py Gemma3DecoderLayer, Gemma3Attention,
+ * Gemma3RotaryEmbedding). A setting the shared layer does not run becomes `problem` (the deep lens then refuses
+ * with it; the projector-level lens never reads the decoder).
+ */
+export function gemma3TextDecoder(
+  g: GemmaDecoderConfig,
+  flags: { attentionBias: boolean; bidirectionalText: boolean },
+): DecoderConfig {
+  const problems: string[] = [];
+  // Gemma3Attention puts the bias on o_proj too; the shared layer's o_proj has none.
+  if (flags.attentionBias) problems.push('attention_bias true (q/k/v/o biases) is not supported');
+  if (flags.bidirectionalText) problems.push('use_bidirectional_attention true is not supported');
+  const rope = {} as Record<LayerType, { theta: number; factor: number }>;
+  for (const t of ['sliding_attention', 'full_attention'] as const) {
+    const r = g.rope[t];
+    if (r.ropeType === 'proportional') problems.push(`${t}: rope_type "proportional" is not supported`);
+    rope[t] = { theta: r.theta, factor: r.ropeType === 'linear' ? r.factor : 1 };
+  }
+  return {
+    numHeads: g.numAttentionHeads,
+    numKvHeads: g.numKeyValueHeads,
+    headDim: g.headDim,
+    intermediate: g.intermediateSize,
+    act: g.hiddenActivation,
+    ropeTheta: rope.full_attention.theta,
+    ropeType: 'default',
+    mropeSection: null,
+    mropeInterleaved: false,
+    qkNorm: true,
+    qkNormKind: 'rms1p',
+    qkvBias: false,
+    problem: problems.length > 0 ? problems.join('; ') : null,
+    slidingWindow: g.slidingWindow,
+    windowFromLayer: 0,
+    layerTypes: g.layerTypes,
+    ropeByType: rope,
+    attnScale: g.attentionScale,
+    sandwichNorms: true,
+  };
+}
+
+/**
+ * Gemma 4's decoder as the shared decoder layer runs it: Gemma 3's sandwich layer with plain-w norms, scale 1.0,
+ * a weightless v norm, layer_scalar, global_head_dim and proportional RoPE on full layers, per-layer inputs (PLE),
+ * kv sharing and the final-logit softcap (transformers 5.12.1 models/gemma4/modeling_gemma4.py
+ * Gemma4TextAttention, Gemma4TextDecoderLayer, Gemma4TextModel, Gemma4ForConditionalGeneration).
+ */
+export function gemma4TextDecoder(
+  g: GemmaDecoderConfig,
+  flags: { attentionBias: boolean; padTokenId: number },
+): DecoderConfig {
+  const problems: string[] = [];
+  if (flags.attentionBias) problems.push('attention_bias true is not supported');
+  if (g.attentionKEqV) problems.push('attention_k_eq_v (v = k on full layers) is not supported');
+  if (g.enableMoeBlock) problems.push('the MoE block (enable_moe_block) is not supported');
+  if (g.useBidirectionalAttention === 'all')
+    problems.push('use_bidirectional_attention "all" is not supported');
+  const sl = g.rope.sliding_attention;
+  const fu = g.rope.full_attention;
+  if (sl.ropeType !== 'default')
+    problems.push(`sliding_attention rope_type "${sl.ropeType}" is not supported`);
+  if (fu.ropeType === 'linear')
+    problems.push('full_attention rope_type "linear" is not supported for Gemma 4');
+  const fullRotated =
+    fu.ropeType === 'proportional'
+      ? Math.floor((fu.partialRotaryFactor * g.globalHeadDim) / 2)
+      : g.globalHeadDim / 2;
+  return {
+    numHeads: g.numAttentionHeads,
+    numKvHeads: g.numKeyValueHeads,
+    headDim: g.headDim,
+    intermediate: g.intermediateSize,
+    act: g.hiddenActivation,
+    ropeTheta: fu.theta,
+    ropeType: 'default',
+    mropeSection: null,
+    mropeInterleaved: false,
+    qkNorm: true,
+    qkNormKind: 'rms',
+    qkvBias: false,
+    problem: problems.length > 0 ? problems.join('; ') : null,
+    slidingWindow: g.slidingWindow,
+    windowFromLayer: 0,
+    layerTypes: g.layerTypes,
+    ropeByType: {
+      sliding_attention: { theta: sl.theta, factor: 1 },
+      full_attention: { theta: fu.theta, factor: 1 },
+    },
+    attnScale: 1,
+    sandwichNorms: true,
+    gemma4: {
+      globalHeadDim: g.globalHeadDim,
+      fullRotated,
+      perLayerInput: g.hiddenSizePerLayerInput,
+      firstKvShared: g.numHiddenLayers - g.numKvSharedLayers,
+      doubleWideMlp: g.useDoubleWideMlp,
+      finalSoftcap: g.finalLogitSoftcapping,
+      bidirectionalVision: g.useBidirectionalAttention === 'vision',
+      perLayerVocab: g.vocabSizePerLayerInput,
+      padTokenId: flags.padTokenId,
+    },
   };
 }

@@ -52,6 +52,43 @@ export interface DecoderConfig {
   slidingWindow: number | null;
   /** With a window: layers below this index attend fully (Qwen2 max_window_layers); 0 = every layer windowed. */
   windowFromLayer: number;
+  /**
+   * Gemma 3: each layer's attention type (its own rope and window: the window applies to sliding layers only);
+   * unset: every layer alike (ropeTheta, and slidingWindow from windowFromLayer on).
+   */
+  layerTypes?: ReadonlyArray<'sliding_attention' | 'full_attention'>;
+  /** With layerTypes: the rope of each layer type (theta, linear scaling factor; 1 = none). */
+  ropeByType?: Readonly<Record<'sliding_attention' | 'full_attention', { theta: number; factor: number }>>;
+  /** Gemma 3: scores scaled by this (query_pre_attn_scalar^-0.5) instead of 1/sqrt(head_dim). */
+  attnScale?: number;
+  /** Gemma 3: the layer's sandwich norms (pre/post attention and feed-forward norms, see src/graph/decoder.ts). */
+  sandwichNorms?: boolean;
+  /** The q/k norms' kind when qkNorm (default 'rms'; Gemma 3's are (1 + w)). */
+  qkNormKind?: NormKind;
+  /** Gemma 4 (src/text/gemma-decoder.ts gemma4TextDecoder): the layer's extras, see GemmaExtras. */
+  gemma4?: Gemma4DecoderExtras;
+}
+
+/** What Gemma 4's layers add to Gemma 3's (transformers 5.12.1 models/gemma4/modeling_gemma4.py). */
+export interface Gemma4DecoderExtras {
+  /** head_dim of full-attention layers (global_head_dim); sliding layers use DecoderConfig.headDim. */
+  globalHeadDim: number;
+  /** Proportional RoPE on full layers: how many of globalHeadDim / 2 frequencies turn (the rest stay 0). */
+  fullRotated: number;
+  /** hidden_size_per_layer_input (PLE width; 0 = no per-layer inputs). */
+  perLayerInput: number;
+  /** Layers >= this index reuse the k/v of the last earlier layer of their type (num_hidden_layers - num_kv_shared_layers). */
+  firstKvShared: number;
+  /** use_double_wide_mlp: kv-shared layers have 2 x intermediate (read from the weights' shapes). */
+  doubleWideMlp: boolean;
+  /** final_logit_softcapping: logits = tanh(logits / c) · c (null: none). */
+  finalSoftcap: number | null;
+  /** use_bidirectional_attention == "vision": image blocks attend both ways. */
+  bidirectionalVision: boolean;
+  /** vocab_size_per_layer_input (rows of embed_tokens_per_layer). */
+  perLayerVocab: number;
+  /** pad_token_id: the PLE row image positions read. */
+  padTokenId: number;
 }
 
 /** A text class's decoder defaults (configuration_<model>.py __init__ at v4.45.1). */
@@ -294,8 +331,9 @@ export const GEMMA3_TEXT: TextModelDef = {
   },
   normKind: 'rms1p',
   embedScale: f32Sqrt,
-  // Gemma 3's layer (q/k norms, pre/post-feedforward norms, alternating sliding windows with their own rope base;
-  // src/text/gemma-decoder.ts) is not the shared decoder layer: the deep lens refuses it for now.
+  // Gemma 3's layer (q/k norms, pre/post-feedforward norms, alternating sliding windows with their own rope base)
+  // is the shared decoder layer with options; its DecoderConfig comes from src/text/gemma-decoder.ts
+  // gemma3TextDecoder (the family's config sets it), not from these defaults.
   decoderDefaults: null,
 };
 
@@ -315,7 +353,8 @@ export const GEMMA4_TEXT: TextModelDef = {
   },
   normKind: 'rms',
   embedScale: f32Sqrt,
-  // Gemma 4's layer is not the shared decoder layer either (see GEMMA3_TEXT).
+  // Gemma 4's layer is the shared decoder layer with options too; its DecoderConfig comes from
+  // src/text/gemma-decoder.ts gemma4TextDecoder (the family's config sets it).
   decoderDefaults: null,
 };
 

@@ -228,7 +228,8 @@ button:disabled { opacity: .45; cursor: not-allowed; }
         text-shadow: 0 0 2px #000, 0 0 3px #000, 0 1px 2px #000; }
 .cell span { display: block; max-width: 100%; white-space: nowrap; overflow: hidden; text-overflow: clip; padding: 0 1px; }
 .cell span + span { font-weight: 500; opacity: .82; }
-.cells.no-words .cell span { display: none; }
+.nowords .cell span { display: none; }
+.heat .cell { background: var(--heat); }
 .cell.active { outline: 2px solid #ffd84d; outline-offset: -2px; z-index: 2; box-shadow: 0 0 0 9999px rgba(0,0,0,.18); }
 .cell.pinned { outline: 3px solid #ffd84d; outline-offset: -3px; z-index: 3; }
 .caption { margin: 10px 2px 0; font-size: 13px; color: var(--muted); min-height: 1.4em; }

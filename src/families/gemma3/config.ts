@@ -11,7 +11,11 @@ import type { ConfigReader } from '../../config/reader.js';
 import { CheckpointError, UnsupportedModelError } from '../../errors.js';
 import { parseVisionTowerConfig } from '../../graph/towers.js';
 import type { VisionTowerConfig } from '../../graph/vision-tower.js';
-import { parseGemmaDecoderConfig, type GemmaDecoderConfig } from '../../text/gemma-decoder.js';
+import {
+  gemma3TextDecoder,
+  parseGemmaDecoderConfig,
+  type GemmaDecoderConfig,
+} from '../../text/gemma-decoder.js';
 import { parseTextConfig, type TextConfig } from '../../text/models.js';
 
 /** Gemma3Config.__init__ defaults. */
@@ -69,10 +73,18 @@ export function parseGemma3Config(r: ConfigReader): Gemma3Config {
       },
     );
   }
+  const decoder = parseGemmaDecoderConfig(t, 'gemma3_text');
   return {
     vision,
-    text,
-    decoder: parseGemmaDecoderConfig(t, 'gemma3_text'),
+    // the deep lens runs Gemma 3's layer as the shared decoder layer with its options (src/text/gemma-decoder.ts)
+    text: {
+      ...text,
+      decoder: gemma3TextDecoder(decoder, {
+        attentionBias: t.bool('attention_bias', false),
+        bidirectionalText: t.raw['use_bidirectional_attention'] === true,
+      }),
+    },
+    decoder,
     mmTokensPerImage: mm,
     boiTokenId: r.int('boi_token_index', GEMMA3_DEFAULTS.boi_token_index),
     eoiTokenId: r.int('eoi_token_index', GEMMA3_DEFAULTS.eoi_token_index),

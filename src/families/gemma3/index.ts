@@ -21,6 +21,7 @@ import { packFeatures } from '../../layout/layout.js';
 import { resolveTextTensors } from '../../text/tensors.js';
 import { pixelInputs, type Family, type LoadedFamily } from '../types.js';
 import { parseGemma3Config, type Gemma3Config } from './config.js';
+import { GEMMA3_LANGUAGE } from './language.js';
 import { gemma3Layout } from './layout.js';
 import {
   GEMMA3_PROCESSOR,
@@ -97,8 +98,7 @@ export const gemma3: Family = {
       processor: spec,
       imageBackend: backend,
       text: text.spec,
-      // Gemma 3's text layer (src/text/gemma-decoder.ts) is not the shared decoder layer yet
-      language: null,
+      language: GEMMA3_LANGUAGE,
       notices: [
         ...notices,
         ...text.notices,

@@ -11,7 +11,11 @@
 import type { ConfigReader } from '../../config/reader.js';
 import { CheckpointError, UnsupportedModelError } from '../../errors.js';
 import { parseActivation } from '../../graph/blocks.js';
-import { parseGemmaDecoderConfig, type GemmaDecoderConfig } from '../../text/gemma-decoder.js';
+import {
+  gemma4TextDecoder,
+  parseGemmaDecoderConfig,
+  type GemmaDecoderConfig,
+} from '../../text/gemma-decoder.js';
 import { parseTextConfig, type TextConfig } from '../../text/models.js';
 
 export const GEMMA4_VISION_DEFAULTS = {
@@ -123,10 +127,18 @@ export function parseGemma4Config(r: ConfigReader): Gemma4Config {
   if (text.modelType !== 'gemma4_text') {
     throw new UnsupportedModelError(`${t.where}: text model_type "${text.modelType}" is not gemma4_text`);
   }
+  const decoder = parseGemmaDecoderConfig(t, 'gemma4_text');
   return {
     vision,
-    text,
-    decoder: parseGemmaDecoderConfig(t, 'gemma4_text'),
+    // the deep lens runs Gemma 4's layer as the shared decoder layer with its options (src/text/gemma-decoder.ts)
+    text: {
+      ...text,
+      decoder: gemma4TextDecoder(decoder, {
+        attentionBias: t.bool('attention_bias', false),
+        padTokenId: t.int('pad_token_id', 0),
+      }),
+    },
+    decoder,
     boiTokenId: r.int('boi_token_id', GEMMA4_DEFAULTS.boi_token_id),
     eoiTokenId: r.int('eoi_token_id', GEMMA4_DEFAULTS.eoi_token_id),
     imageTokenId: r.int('image_token_id', GEMMA4_DEFAULTS.image_token_id),

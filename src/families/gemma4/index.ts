@@ -19,6 +19,7 @@ import { packFeatures } from '../../layout/layout.js';
 import { resolveTextTensors } from '../../text/tensors.js';
 import { PIXEL_INPUT, type Family, type LoadedFamily } from '../types.js';
 import { parseGemma4Config, type Gemma4Config } from './config.js';
+import { GEMMA4_LANGUAGE } from './language.js';
 import { gemma4Layout } from './layout.js';
 import {
   GEMMA4_PROCESSOR,
@@ -92,8 +93,7 @@ export const gemma4: Family = {
       processor: spec,
       imageBackend: backend,
       text: text.spec,
-      // Gemma 4's text layer is not the shared decoder layer yet
-      language: null,
+      language: GEMMA4_LANGUAGE,
       notices: [
         ...notices,
         ...text.notices,

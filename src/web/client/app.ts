@@ -1,30 +1,17 @@
 /**
- * The page's behaviour: pick/drop/paste an image or an example, POST it to /api/analyze, draw each patch's
- * words over the image, show a patch's top-k as a bar chart on hover, tap or arrow keys, and stream progress
- * from /api/events. Changing method, k or exclusions re-asks the server, which reuses the cached features;
- * view, words and heat map are redrawn locally. A "layers" entry asks the server for the deep lens; when the result
- * carries it, the deep-lens controls (client/deep-ui.ts, shared with the HTML export) pick the layer drawn.
+ * The page's own behaviour: pick/drop/paste an image or an example, POST it to /api/analyze, stream progress from
+ * /api/events, the form (method, k, exclusions, deep-lens layers, view, words, heat map) and the downloads.
+ * Everything that shows a result (the words over the image, heat map, hover / tap / arrow keys, the detail panel,
+ * the deep-lens controls) is the one result viewer, client/result-view.ts, which the HTML export runs too.
+ * Changing method, k or exclusions re-asks the server, which reuses the cached features; view, words and heat map
+ * are redrawn locally.
  */
 import type { ProgressEvent } from '../../progress.js';
 import type { ResultJson, ViewName } from '../../types.js';
-import { toDeepPage, type DeepWord } from './deep.js';
-import { mountDeep, type DeepControls } from './deep-ui.js';
+import { toDeepPage } from './deep.js';
 import { drawOverlay, overlayHtml } from './export.js';
-import {
-  availableViews,
-  barLengths,
-  cellFontPx,
-  displayWord,
-  heatCss,
-  move,
-  patchTokens,
-  scoreRange,
-  topScoreRange,
-  unit,
-  wordsThatFit,
-  type Move,
-  type ResultToken,
-} from './view.js';
+import { mountResultView, panelDetail, resultData, type ResultView } from './result-view.js';
+import { availableViews } from './view.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 
@@ -34,15 +21,10 @@ interface State {
   imageUrl: string | null;
   result: ResultJson | null;
   view: ViewName;
-  tokens: ResultToken[];
-  active: number;
-  pinned: number;
   seq: number;
   controller: AbortController | null;
-  /** The deep-lens controls when the result has `deep`; the layer's words and heat they ask for. */
-  deep: DeepControls | null;
-  deepTops: DeepWord[][] | null;
-  deepHeat: Array<number | null> | null;
+  /** The result viewer (client/result-view.ts, the HTML export's too) while a result is shown. */
+  shown: ResultView | null;
 }
 const state: State = {
   image: null,
@@ -50,14 +32,9 @@ const state: State = {
   imageUrl: null,
   result: null,
   view: 'base',
-  tokens: [],
-  active: -1,
-  pinned: -1,
   seq: 0,
   controller: null,
-  deep: null,
-  deepTops: null,
-  deepHeat: null,
+  shown: null,
 };
 
 const els = {
@@ -80,6 +57,7 @@ const els = {
   deep: $('deep'),
   deepDetail: $('deep-detail'),
   empty: $('empty'),
+  stage: $('stage'),
   frame: $('frame'),
   photo: $<HTMLImageElement>('photo'),
   cells: $('cells'),
@@ -264,8 +242,7 @@ function showResult(result: ResultJson, timing: string): void {
     r.checked = r.value === state.view;
     r.disabled = !views.includes(r.value as ViewName);
   }
-  mountDeepControls(result);
-  render();
+  mountView(result);
   const { width, height, name } = result.image;
   els.caption.textContent =
     `${name ?? 'image'} · ${width}×${height} · ${result.tokens.length} image tokens · ` +
@@ -273,196 +250,42 @@ function showResult(result: ResultJson, timing: string): void {
   for (const b of [els.dlPng, els.dlHtml, els.dlJson]) b.disabled = false;
 }
 
-/** The deep-lens controls for a result with `deep`; none (and the panel hidden) for one without. */
-function mountDeepControls(result: ResultJson): void {
-  state.deepTops = null;
-  state.deepHeat = null;
-  state.deep?.destroy();
-  state.deep = null;
-  els.deep.replaceChildren();
-  els.deep.hidden = true;
-  if (!result.deep) return;
-  const page = toDeepPage(
-    result.deep,
-    result.tokens.map((t) => t.index),
-  );
-  state.deep = mountDeep(els.deep, page, {
-    showWords(tops) {
-      state.deepTops = tops;
-      // During mounting (state.deep not yet set) render() draws everything afterwards.
-      if (state.result !== result || !state.deep) return;
-      state.tokens = viewTokens(result);
-      paintHeat();
-      layoutWords();
-      showDetail(state.active);
-    },
-    showHeat(heat) {
-      state.deepHeat = heat;
-      if (state.result === result && state.deep) paintHeat();
-    },
-    grid() {
-      const v = result.views.find((x) => x.name === state.view);
-      return {
-        rows: v?.rows ?? 0,
-        cols: v?.cols ?? 0,
-        cells: patchTokens(result, state.view).map((t) => ({ index: t.index, row: t.row, col: t.col })),
-      };
-    },
+/** Everything that shows the result is the shared viewer; the page keeps its controls and the side panel's place. */
+function mountView(result: ResultJson): void {
+  state.shown?.destroy();
+  const deep = result.deep
+    ? toDeepPage(
+        result.deep,
+        result.tokens.map((t) => t.index),
+      )
+    : undefined;
+  const views = result.views.map((v) => ({ name: v.name, title: v.name, rows: v.rows, cols: v.cols }));
+  state.shown = mountResultView(els.cells, resultData(result, views, deep), {
+    stage: els.stage,
+    fill: 'stack',
+    detail: panelDetail({
+      title: els.detailTitle,
+      sub: els.detailSub,
+      bars: els.bars,
+      deepDetail: els.deepDetail,
+    }),
+    deepBox: els.deep,
+    heatAlpha: 0.6,
+    view: state.view,
+    words: els.words.checked,
+    heat: els.heat.checked,
+    wordsPerCell: Number(els.k.value),
   });
-}
-
-/** The view's patch tokens, with the deep-lens layer's words in place of the projector-level ones when shown. */
-function viewTokens(result: ResultJson): ResultToken[] {
-  const tokens = patchTokens(result, state.view);
-  const tops = state.deepTops;
-  if (!tops) return tokens;
-  return tokens.map((t) => ({
-    ...t,
-    top: (tops[t.index] ?? []).map(([text, score, id]) => ({ text, score, id })),
-  }));
-}
-
-/** Cell backgrounds: the deep lens's heat when it shows one, else the top-score heat map when switched on. */
-function paintHeat(): void {
-  const range = topScoreRange(state.tokens);
-  const cells = Array.from(els.cells.children as HTMLCollectionOf<HTMLElement>);
-  els.cells.classList.toggle('dheat', state.deepHeat !== null);
-  for (const cell of cells) {
-    const t = state.tokens[Number(cell.dataset.i)];
-    if (!t) continue;
-    const d = state.deepHeat?.[t.index];
-    if (state.deepHeat) {
-      if (d === null || d === undefined) cell.style.removeProperty('--dheat');
-      else cell.style.setProperty('--dheat', heatCss(d, 0.6));
-    }
-    cell.style.background = els.heat.checked
-      ? heatCss(unit(t.top[0]?.score ?? 0, range.min, range.max), 0.6)
-      : '';
-  }
-}
-
-function render(): void {
-  const result = state.result;
-  if (!result) return;
-  state.tokens = viewTokens(result);
-  const W = result.image.width;
-  const H = result.image.height;
-  const frag = document.createDocumentFragment();
-  state.tokens.forEach((t, i) => {
-    const b = t.box!;
-    const cell = document.createElement('div');
-    cell.className = 'cell';
-    cell.id = `cell-${i}`;
-    cell.setAttribute('role', 'option');
-    cell.setAttribute('aria-selected', 'false');
-    cell.dataset.i = String(i);
-    cell.style.left = `${(b.x / W) * 100}%`;
-    cell.style.top = `${(b.y / H) * 100}%`;
-    cell.style.width = `${(b.w / W) * 100}%`;
-    cell.style.height = `${(b.h / H) * 100}%`;
-    const words = t.top.map((w) => displayWord(w.text));
-    cell.setAttribute('aria-label', `row ${t.row + 1}, column ${t.col + 1}: ${words.slice(0, 3).join(', ')}`);
-    frag.append(cell);
-  });
-  els.cells.replaceChildren(frag);
-  paintHeat();
-  els.cells.classList.toggle('no-words', !els.words.checked);
   els.legend.hidden = !els.heat.checked;
-  state.active = -1;
-  state.pinned = -1;
-  els.cells.removeAttribute('aria-activedescendant');
-  layoutWords();
-  showDetail(-1);
 }
 
-/** Fills each cell with as many of its words as fit at the size the image is shown. */
-function layoutWords(): void {
-  const rect = els.photo.getBoundingClientRect();
-  const result = state.result;
-  if (!result || rect.width === 0) return;
-  const sx = rect.width / result.image.width;
-  const sy = rect.height / result.image.height;
-  for (const cell of Array.from(els.cells.children as HTMLCollectionOf<HTMLElement>)) {
-    const t = state.tokens[Number(cell.dataset.i)];
-    const w = t.box!.w * sx;
-    const h = t.box!.h * sy;
-    const font = cellFontPx(w, h);
-    cell.style.fontSize = `${font}px`;
-    const n = wordsThatFit(h, font, Math.min(t.top.length, Number(els.k.value)));
-    const spans = t.top.slice(0, n).map((word) => {
-      const s = document.createElement('span');
-      s.textContent = displayWord(word.text);
-      return s;
-    });
-    cell.replaceChildren(...spans);
-  }
-}
-
-function showDetail(i: number): void {
-  const t = state.tokens[i];
-  els.deepDetail.replaceChildren(
-    ...(t && state.deep ? state.deep.describe(t.index) : []).map((line) => {
-      const d = document.createElement('div');
-      d.textContent = line;
-      return d;
-    }),
-  );
-  if (!t || !state.result) {
-    els.detailTitle.textContent = 'Token details';
-    els.detailSub.textContent = state.result
-      ? 'Hover, tap or use the arrow keys on a patch.'
-      : 'Analyse an image to see each patch’s nearest words.';
-    els.bars.replaceChildren();
-    return;
-  }
-  els.detailTitle.textContent = `Row ${t.row + 1}, column ${t.col + 1}`;
-  els.detailSub.textContent =
-    `${t.view} view · token #${t.index} · ` +
-    `${state.deepTops ? 'deep lens' : state.result.method} · top ${t.top.length}`;
-  const lengths = barLengths(
-    t.top.map((w) => w.score),
-    scoreRange(state.tokens),
-  );
-  els.bars.replaceChildren(
-    ...t.top.map((w, r) => {
-      const li = document.createElement('li');
-      const word = document.createElement('span');
-      word.className = 'w';
-      word.textContent = displayWord(w.text);
-      word.title = `id ${w.id}`;
-      const track = document.createElement('span');
-      track.className = 'track';
-      const fill = document.createElement('span');
-      fill.className = 'fillbar';
-      fill.style.display = 'block';
-      fill.style.width = `${lengths[r] * 100}%`;
-      track.append(fill);
-      const score = document.createElement('span');
-      score.className = 's';
-      score.textContent = w.score.toFixed(3);
-      li.append(word, track, score);
-      return li;
-    }),
-  );
-}
-
-function setActive(i: number, pin = false): void {
-  const prev = els.cells.querySelector('.cell.active');
-  prev?.classList.remove('active');
-  prev?.setAttribute('aria-selected', 'false');
-  state.active = i;
-  const cell = document.getElementById(`cell-${i}`);
-  if (cell) {
-    cell.classList.add('active');
-    cell.setAttribute('aria-selected', 'true');
-    els.cells.setAttribute('aria-activedescendant', cell.id);
-  }
-  if (pin) {
-    els.cells.querySelector('.cell.pinned')?.classList.remove('pinned');
-    state.pinned = i;
-    cell?.classList.add('pinned');
-  }
-  showDetail(i);
+/** The side panel before there is a result. */
+function noResult(): void {
+  state.shown?.destroy();
+  state.shown = null;
+  els.detailTitle.textContent = 'Token details';
+  els.detailSub.textContent = 'Analyse an image to see each patch’s nearest words.';
+  els.bars.replaceChildren();
 }
 
 // --- input ------------------------------------------------------------------------------------------------
@@ -477,7 +300,7 @@ function useImage(blob: Blob, name: string): void {
   state.imageName = name;
   state.imageUrl = URL.createObjectURL(blob);
   state.result = null;
-  els.cells.replaceChildren();
+  noResult();
   els.photo.src = state.imageUrl;
   els.photo.alt = name;
   els.empty.hidden = true;
@@ -494,7 +317,7 @@ els.photo.addEventListener('load', () => {
   const long = Math.max(els.photo.naturalWidth, els.photo.naturalHeight);
   const scale = Math.max(1, 640 / long);
   els.photo.style.width = `${els.photo.naturalWidth * scale}px`;
-  layoutWords();
+  state.shown?.layout();
 });
 
 els.file.addEventListener('change', () => {
@@ -553,55 +376,23 @@ async function loadExamples(): Promise<void> {
 els.method.addEventListener('change', () => void analyze());
 els.k.addEventListener('input', () => {
   els.kOut.value = els.k.value;
-  layoutWords();
+  state.shown?.setWordsPerCell(Number(els.k.value));
   analyzeSoon();
 });
 els.exSpecial.addEventListener('change', () => void analyze());
 els.exBytes.addEventListener('change', () => void analyze());
 els.layers.addEventListener('change', () => void analyze());
-els.words.addEventListener('change', () => els.cells.classList.toggle('no-words', !els.words.checked));
-els.heat.addEventListener('change', render);
+els.words.addEventListener('change', () => state.shown?.setWords(els.words.checked));
+els.heat.addEventListener('change', () => {
+  state.shown?.setHeat(els.heat.checked);
+  els.legend.hidden = !els.heat.checked;
+});
 for (const r of viewRadios) {
   r.addEventListener('change', () => {
     state.view = r.value as ViewName;
-    render();
-    state.deep?.refresh();
+    state.shown?.setView(state.view);
   });
 }
-
-els.cells.addEventListener('mouseover', (e) => {
-  const cell = (e.target as HTMLElement).closest<HTMLElement>('.cell');
-  if (cell) setActive(Number(cell.dataset.i));
-});
-els.cells.addEventListener('mouseleave', () => {
-  if (state.pinned >= 0) setActive(state.pinned);
-});
-els.cells.addEventListener('click', (e) => {
-  const cell = (e.target as HTMLElement).closest<HTMLElement>('.cell');
-  if (cell) setActive(Number(cell.dataset.i), true);
-});
-els.cells.addEventListener('focus', () => {
-  if (state.active < 0 && state.tokens.length > 0) setActive(0);
-});
-const KEYS: Record<string, Move> = {
-  ArrowLeft: 'left',
-  ArrowRight: 'right',
-  ArrowUp: 'up',
-  ArrowDown: 'down',
-  Home: 'home',
-  End: 'end',
-};
-els.cells.addEventListener('keydown', (e) => {
-  const dir = KEYS[e.key];
-  if (dir) {
-    e.preventDefault();
-    setActive(move(state.tokens, state.active, dir));
-  } else if (e.key === 'Enter' || e.key === ' ') {
-    e.preventDefault();
-    if (state.active >= 0) setActive(state.active, true);
-  }
-});
-new ResizeObserver(() => layoutWords()).observe(els.photo);
 
 // --- downloads --------------------------------------------------------------------------------------------
 
@@ -631,7 +422,7 @@ els.dlJson.addEventListener('click', () => {
  */
 function shownResult(): ResultJson | null {
   const r = state.result;
-  const tops = state.deepTops;
+  const tops = state.shown?.deepTops() ?? null;
   if (!r || !tops) return r;
   const tokens = r.tokens.map((t) => ({
     ...t,

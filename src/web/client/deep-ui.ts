@@ -1,5 +1,5 @@
 /**
- * The deep lens's controls, shared by the HTML export's viewer (client/viewer.ts) and the web page (client/app.ts):
+ * The deep lens's controls, mounted by the one result viewer (client/result-view.ts) in the HTML export and the page:
  * a lens switch (projector / logit lens / embedding lens), a layer slider (arrow keys, Home/End, also when the page
  * itself has focus), a play button that steps through the layers, a "first layer of the final word" heat view, the
  * reverse lookup (type a word: the picture is coloured by its rank in each patch's top-k at the shown layer, and a

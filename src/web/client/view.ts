@@ -1,7 +1,8 @@
 /**
  * Pure helpers for the page (no DOM): which tokens a view shows, readable word labels, the heat-map colour
- * ramp, score normalisation for the bar chart, and arrow-key movement between patches. Shared by the page
- * (client/app.ts), the client-side downloads (client/export.ts) and the unit tests in test/web/.
+ * ramp, score normalisation for the bar chart, and arrow-key movement between patches. Shared by the result viewer
+ * (client/result-view.ts, which the page and the HTML export both mount), the page (client/app.ts), the
+ * client-side downloads (client/export.ts) and the unit tests in test/web/.
  */
 import type { ResultJson, ViewName } from '../../types.js';
 
@@ -73,14 +74,17 @@ export function barLengths(scores: readonly number[], range: { min: number; max:
 
 /** min and max over every shown score (all tokens, all ranks), so bars compare across patches. */
 export function scoreRange(tokens: readonly ResultToken[]): { min: number; max: number } {
+  return rangeOfScores(tokens.flatMap((t) => t.top.map((w) => w.score)));
+}
+
+/** As scoreRange, over plain scores. */
+export function rangeOfScores(scores: readonly number[]): { min: number; max: number } {
   let min = Infinity;
   let max = -Infinity;
-  for (const t of tokens) {
-    for (const w of t.top) {
-      if (!Number.isFinite(w.score)) continue;
-      if (w.score < min) min = w.score;
-      if (w.score > max) max = w.score;
-    }
+  for (const s of scores) {
+    if (!Number.isFinite(s)) continue;
+    if (s < min) min = s;
+    if (s > max) max = s;
   }
   if (!Number.isFinite(min)) return { min: 0, max: 1 };
   // Keep a little of the smallest bar visible, and anchor at 0 when all scores are positive.
@@ -90,7 +94,11 @@ export function scoreRange(tokens: readonly ResultToken[]): { min: number; max: 
 export type Move = 'left' | 'right' | 'up' | 'down' | 'home' | 'end';
 
 /** The index in `tokens` reached from `current` by a key press, moving on the view's row/col grid. */
-export function move(tokens: readonly ResultToken[], current: number, dir: Move): number {
+export function move(
+  tokens: ReadonlyArray<{ row: number; col: number }>,
+  current: number,
+  dir: Move,
+): number {
   if (tokens.length === 0) return -1;
   if (current < 0 || current >= tokens.length) return 0;
   if (dir === 'home') return 0;
