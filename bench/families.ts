@@ -6,7 +6,7 @@
  *
  * Checkpoints (bench/synth.ts's writer: random F16 values, real names and shapes). Only what analysis reads is
  * written: the vision tower, the projector/merger, embed_tokens, the final norm and lm_head where untied; no decoder
- * layers. The tokenizer files, chat template and special-token ids are the tiny fixtures' (fixtures-modern/tiny-*):
+ * layers. The tokenizer files, chat template and special-token ids are the tiny fixtures' (test/fixtures/modern/tiny-*, copies of fixtures-modern's):
  * the ids index rows of the bigger embedding, so nothing reads past it, and no timed stage depends on the vocabulary's
  * strings. Where the numbers come from:
  *   - Qwen/Qwen2.5-VL-7B-Instruct: the vision tower as transformers prints it (github acproject/duorou,
@@ -39,7 +39,7 @@ import type { ImageFeatures } from '../src/types.js';
 import type { StageRow, Timing } from './bench.js';
 import { cacheDir, writeCheckpoint, type T } from './synth.js';
 
-const FIXTURES = new URL('../../../shared/fixtures-modern/', import.meta.url);
+const FIXTURES = new URL('../test/fixtures/modern/', import.meta.url);
 /** Bumped whenever what this file writes changes. */
 const VERSION = 1;
 
