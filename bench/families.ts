@@ -6,9 +6,9 @@
  *
  * Checkpoints (bench/synth.ts's writer: random F16 values, real names and shapes). Only what analysis reads is
  * written: the vision tower, the projector/merger, embed_tokens, the final norm and lm_head where untied; no decoder
- * layers. The tokenizer files, chat template and special-token ids are the tiny fixtures' (test/fixtures/modern/tiny-*, copies of fixtures-modern's):
- * the ids index rows of the bigger embedding, so nothing reads past it, and no timed stage depends on the vocabulary's
- * strings. Where the numbers come from:
+ * layers. The tokenizer files, chat template and special-token ids are the tiny fixtures' (test/fixtures/modern/
+ * tiny-*): the ids index rows of the bigger embedding, so nothing reads past it, and no timed stage depends on the
+ * vocabulary's strings. Where the numbers come from:
  *   - Qwen/Qwen2.5-VL-7B-Instruct: the vision tower as transformers prints it (github acproject/duorou,
  *     docs/qwen2.5vl_graph.md: Conv3d(3, 1280, (2, 14, 14)), 32 blocks, qkv 1280->3840, MLP 1280->3420 gated,
  *     merger 5120->5120->3584, embed_tokens 152064 x 3584) and the config.json values (window_size 112,
