@@ -29,7 +29,8 @@
  *
  * Timing on purpose cheap (2 shared cores): one warm-up on a small 400x100 image (it creates every session and runs
  * every graph once), then ONE timed run of each stage on the 1000x750 photo. `--families a,b` (keys or model_type)
- * picks families and skips the llava sections; `--skip-large` drops the ones marked large (over ~4 TFLOP per image).
+ * picks families and skips the llava sections (`none`: the llava sections only; env BENCH_FAMILIES the same);
+ * `--skip-large` (BENCH_SKIP_LARGE=1) drops the ones marked large (over ~4 TFLOP per image).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -521,12 +522,15 @@ export interface FamilyArgs {
   /** null: every family, after the llava sections; else only these, and no llava sections. */
   only: string[] | null;
   skipLarge: boolean;
+  /** `--families none`: the llava sections only. */
+  none: boolean;
 }
 
 /** `--families a,b` (a key such as smolvlm-256m, or a model_type such as smolvlm; `all`) and `--skip-large`. */
 export function familyArgs(argv: readonly string[]): FamilyArgs {
   const i = argv.indexOf('--families');
   const list = i >= 0 ? argv[i + 1] : process.env.BENCH_FAMILIES;
+  if (list === 'none') return { only: null, skipLarge: false, none: true };
   const only =
     list === undefined ? null : list === 'all' ? FAMILY_BENCHES.map((f) => f.key) : list.split(',');
   for (const k of only ?? []) {
@@ -535,7 +539,11 @@ export function familyArgs(argv: readonly string[]): FamilyArgs {
         `--families: unknown ${JSON.stringify(k)}; use ${FAMILY_BENCHES.map((f) => f.key).join(', ')} or all`,
       );
   }
-  return { only, skipLarge: argv.includes('--skip-large') || process.env.BENCH_SKIP_LARGE === '1' };
+  return {
+    only,
+    skipLarge: argv.includes('--skip-large') || process.env.BENCH_SKIP_LARGE === '1',
+    none: false,
+  };
 }
 
 export interface FamilyHelpers {
@@ -570,6 +578,7 @@ export async function benchFamilies(
   rows: StageRow[],
   h: FamilyHelpers,
 ): Promise<FamilyReport[]> {
+  if (args.none) return [];
   const picked = FAMILY_BENCHES.filter(
     (f) =>
       (args.only === null || args.only.includes(f.key) || args.only.includes(f.modelType)) &&
