@@ -837,4 +837,7 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-await main();
+// `npm run bench -- deep`: the whole deep lens and its --dtype q8/q4 fast path (bench/deep-run.ts) instead of the
+// stage bench. (bench/deep.ts, run directly, times one decoder layer on its own.)
+if (process.argv[2] === 'deep') await (await import('./deep-run.js')).deepBench();
+else await main();

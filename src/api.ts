@@ -4,6 +4,7 @@
  */
 import type { ProgressCallback } from './progress.js';
 import type { HubSourceOptions } from './source/hub.js';
+import type { WeightDType } from './graph/quant.js';
 import type {
   DeepJson,
   ExcludeKind,
@@ -66,6 +67,11 @@ export interface DeepOptions {
   prompt?: string;
   /** The prompt text handed to the processor as is (it must hold the image placeholder once); wins over prompt. */
   rawPrompt?: string;
+  /**
+   * The decoder's linear layers: 'fp32' (default, exact) or the opt-in fast path 'q8' / 'q4' (weight-only
+   * blockwise int8 / int4, quantized at layer load, onnxruntime MatMulNBits; src/graph/quant.ts).
+   */
+  dtype?: WeightDType;
   /** Whose behaviour to mirror where transformers 4.45.1 and 5.x differ (default 'v5'). */
   reference?: Reference;
   /** 'llava-interp': apply the final norm a second time at the last layer, as clemneo/llava-interp does. */
@@ -100,6 +106,8 @@ export interface DeepResult {
     finalLogits: Float32Array | null;
     shape: { layers: number; tokens: number; hidden: number; k: number; seq: number };
   };
+  /** Seconds per decoder layer (read + quantize + build + run) and of that the session run, for benches. */
+  timing?: { layerSeconds: number[]; runSeconds: number[] };
 }
 
 export interface ModelInfo {

@@ -15,6 +15,7 @@ import type {
   LoadOptions,
   ModelInfo,
 } from './api.js';
+import { WEIGHT_DTYPES } from './graph/quant.js';
 import { runDeepLens, decoderLayerSpec, parseLayers, type DeepRaw } from './llm/deep.js';
 import { buildPrompt, findChatTemplate, type BuiltPrompt } from './llm/prompt.js';
 import { PromptTokenizer } from './llm/tokenizer.js';
@@ -548,6 +549,9 @@ export class Model implements ImgTokensModel {
     if (opts.compat !== undefined && opts.compat !== 'llava-interp') {
       throw new BadInputError(`compat must be llava-interp, got ${JSON.stringify(opts.compat)}`);
     }
+    if (opts.dtype !== undefined && !(WEIGHT_DTYPES as readonly string[]).includes(opts.dtype)) {
+      throw new BadInputError(`dtype must be ${WEIGHT_DTYPES.join(', ')}, got ${JSON.stringify(opts.dtype)}`);
+    }
     const k = opts.k ?? DEEP_DEFAULT_K;
     const exclude = opts.exclude ?? [];
     const mask = exclude.length > 0 ? this.vocab.excludeMask(exclude) : null;
@@ -615,6 +619,7 @@ export class Model implements ImgTokensModel {
         layers,
         k,
         compat: opts.compat,
+        dtype: opts.dtype,
         excludeMask: mask,
         keepHidden: opts.keepHidden ?? false,
         // the layer's stored bytes (a hub model: range reads of just this layer, kept in the tensor cache)
@@ -676,6 +681,7 @@ export class Model implements ImgTokensModel {
         finalLogits: raw.finalLogits,
         shape: { layers: L, tokens: n, hidden: D, k: o.k, seq: prompt.ids.length },
       },
+      timing: { layerSeconds: raw.layerSeconds, runSeconds: raw.runSeconds },
     };
   }
 

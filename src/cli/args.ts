@@ -15,6 +15,7 @@ import {
 import { parseViewChoice } from '../render/text.js';
 import { VIEW_CHOICES, type ExcludeKind, type ViewChoice } from '../types.js';
 import type { DeepOptions, Device, ImageBackend, Reference } from '../api.js';
+import { WEIGHT_DTYPES, type WeightDType } from '../graph/quant.js';
 
 export const DEFAULT_MODEL = 'llava-hf/llava-v1.6-vicuna-7b-hf';
 export const MAX_WORDS = 100;
@@ -27,6 +28,7 @@ export const DEEP_FLAGS = {
   prompt: { type: 'string' },
   'raw-prompt': { type: 'string' },
   'lens-compat': { type: 'string' },
+  dtype: { type: 'string' },
 } as const;
 
 export const DEEP_HELP = `      --layers <spec>      the deep lens: run the language model on the image's prompt and read the
@@ -35,7 +37,9 @@ export const DEEP_HELP = `      --layers <spec>      the deep lens: run the lang
       --prompt <question>  the question, put through the model's chat template
                            (default "What is shown in this image?")
       --raw-prompt <text>  the prompt text as the processor gets it (write the image placeholder once)
-      --lens-compat <m>    llava-interp: its double norm at the last layer and its "Layer i+1" names`;
+      --lens-compat <m>    llava-interp: its double norm at the last layer and its "Layer i+1" names
+      --dtype <d>          fp32 (default, exact) | q8 | q4: the opt-in fast path, decoder linear layers
+                           with weight-only int8 / int4 blockwise weights (onnxruntime MatMulNBits)`;
 
 /** Validates the DEEP_FLAGS values; undefined when --layers is absent (and the other deep flags then refused). */
 export function parseDeepFlags(v: {
@@ -43,16 +47,21 @@ export function parseDeepFlags(v: {
   prompt?: string;
   'raw-prompt'?: string;
   'lens-compat'?: string;
+  dtype?: string;
 }): DeepOptions | undefined {
   const compat = v['lens-compat'];
   if (compat !== undefined && compat !== 'llava-interp') {
     throw new BadInputError(`--lens-compat must be llava-interp, got "${compat}"`);
   }
+  const dtype = v.dtype;
+  if (dtype !== undefined && !(WEIGHT_DTYPES as readonly string[]).includes(dtype)) {
+    throw new BadInputError(`--dtype must be ${WEIGHT_DTYPES.join(', ')}, got "${dtype}"`);
+  }
   if (v.prompt !== undefined && v['raw-prompt'] !== undefined) {
     throw new BadInputError('give either --prompt or --raw-prompt, not both');
   }
   if (v.layers === undefined) {
-    const stray = (['prompt', 'raw-prompt', 'lens-compat'] as const).find((f) => v[f] !== undefined);
+    const stray = (['prompt', 'raw-prompt', 'lens-compat', 'dtype'] as const).find((f) => v[f] !== undefined);
     if (stray) {
       throw new BadInputError(`--${stray} needs --layers (it belongs to the deep lens)`, {
         hint: 'add --layers all (or a range such as --layers 0-8)',
@@ -65,6 +74,7 @@ export function parseDeepFlags(v: {
     ...(v.prompt !== undefined ? { prompt: v.prompt } : {}),
     ...(v['raw-prompt'] !== undefined ? { rawPrompt: v['raw-prompt'] } : {}),
     ...(compat ? { compat } : {}),
+    ...(dtype !== undefined ? { dtype: dtype as WeightDType } : {}),
   };
 }
 

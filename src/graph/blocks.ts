@@ -15,6 +15,7 @@
 import { UnsupportedModelError } from '../errors.js';
 import type { GraphBuilder, Value } from './builder.js';
 import type { Weights } from './weights.js';
+import { quantLinear } from './quant.js';
 
 // ---------------------------------------------------------------- basic layers
 
@@ -32,6 +33,11 @@ export function linear(
   name: string,
   opts: { bias?: boolean } = {},
 ): Value {
+  const q = w.quantized?.('weight', [outFeatures, inFeatures]); // the opt-in --dtype q8|q4 path, else null
+  if (q) {
+    const b = opts.bias === false ? null : w.get('bias', [outFeatures]); // [out]
+    return quantLinear(g, x, q, b, name); // [..., out]
+  }
   const weight = w.get('weight', [outFeatures, inFeatures]); // [out, in]
   const bias = opts.bias === false ? null : w.get('bias', [outFeatures]); // [out]
   const rows = g.reshape(x, [-1, inFeatures], `${name}.in_2d`); // [rows, in]

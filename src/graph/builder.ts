@@ -30,7 +30,7 @@ import {
   type ValueInfoProto,
 } from './onnx.js';
 
-export type ElemType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'bool' | 'uint8';
+export type ElemType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8';
 
 const ELEM_CODE: Record<ElemType, DataTypeCode> = {
   float32: DataType.FLOAT,
@@ -40,6 +40,7 @@ const ELEM_CODE: Record<ElemType, DataTypeCode> = {
   int32: DataType.INT32,
   bool: DataType.BOOL,
   uint8: DataType.UINT8,
+  int8: DataType.INT8,
 };
 const ELEM_BYTES: Record<ElemType, number> = {
   float32: 4,
@@ -49,6 +50,7 @@ const ELEM_BYTES: Record<ElemType, number> = {
   int32: 4,
   bool: 1,
   uint8: 1,
+  int8: 1,
 };
 const DTYPE_ELEM: Record<DType, ElemType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
@@ -201,6 +203,11 @@ export class GraphBuilder {
       'float32',
       shape,
     );
+  }
+
+  /** A uint8 tensor (packed quantized weights, zero points; src/graph/quant.ts), referenced until `build()`. */
+  initUint8(name: string, data: Uint8Array, shape: Shape, type: 'uint8' | 'int8' = 'uint8'): Value {
+    return this.rawInit(name, data, type, shape);
   }
 
   /** An int64 tensor constant (shapes, axes, indices). */
@@ -496,7 +503,13 @@ export class GraphBuilder {
     if (this.outputs.length === 0) throw new Error(`GraphBuilder ${this.name}: the graph has no outputs`);
     return encodeModel({
       irVersion: irVersionFor(this.opset),
-      opsetImports: [{ domain: '', version: this.opset }],
+      opsetImports: [
+        { domain: '', version: this.opset },
+        // contrib ops (MatMulNBits, src/graph/quant.ts) are opset 1 of onnxruntime's com.microsoft domain
+        ...(this.nodes.some((n) => n.domain === 'com.microsoft')
+          ? [{ domain: 'com.microsoft', version: 1 }]
+          : []),
+      ],
       producerName: 'imgtokens',
       producerVersion: '0.1.0',
       graph: {

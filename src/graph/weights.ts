@@ -8,11 +8,14 @@
  * `planWeights` only records names and checks shapes against the checkpoint index (no bytes read), and
  * `loadWeights` adds the tensors' bytes to the graph as initializers.
  */
+import { readSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
 import { MissingTensorError } from '../errors.js';
 import type { DType, WeightTensor, TensorInfo } from '../source/types.js';
 import { shapeStr, type Shape } from '../util/shape.js';
 import type { GraphBuilder, Value } from './builder.js';
 import type { ExternalData } from './onnx.js';
+import { quantizeLinear, type QGemmWeight, type QuantSpec, type QuantizedWeight } from './quant.js';
 
 /** Float32 graph values for checkpoint weights, addressed relative to a prefix. */
 export interface Weights {
@@ -24,6 +27,11 @@ export interface Weights {
   opt(name: string, shape: Shape): Value | null;
   /** A view with `prefix + "."` appended. */
   pp(prefix: string): Weights;
+  /**
+   * With the opt-in fast path (loadWeights' `quant`): the weight quantized for MatMulNBits (src/graph/quant.ts),
+   * shape-checked like `get`; null (or absent) otherwise, and the caller uses `get`.
+   */
+  quantized?(name: string, shape: Shape): QuantizedWeight | QGemmWeight | null;
 }
 
 /**
@@ -62,6 +70,8 @@ interface TensorEntry {
   dtype: DType;
   bytes?: Uint8Array;
   external?: ExternalData;
+  /** Reads the stored bytes of an in-place tensor (for quantization at load). */
+  read?: () => Uint8Array;
 }
 
 class WeightsImpl implements Weights {
@@ -73,12 +83,30 @@ class WeightsImpl implements Weights {
       where: string;
       used: Map<string, Value>; // checkpoint name -> graph value
       plan: boolean;
+      quant?: QuantSpec | null;
+      quantUsed?: Map<string, QuantizedWeight | QGemmWeight>;
     },
     readonly prefix: string,
   ) {}
 
   pp(prefix: string): Weights {
     return new WeightsImpl(this.ctx, `${this.prefix}${prefix}.`);
+  }
+
+  quantized(name: string, shape: Shape): QuantizedWeight | QGemmWeight | null {
+    const { naming, lookup, where, plan, quant, quantUsed } = this.ctx;
+    if (plan || !quant || !quantUsed || shape.length !== 2) return null;
+    const ckpt = naming.resolve(this.prefix + name, (n) => lookup(n) !== undefined);
+    if (ckpt === undefined) return null; // get() reports the missing tensor
+    const prev = quantUsed.get(ckpt);
+    if (prev) return prev;
+    const t = lookup(ckpt)!;
+    if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1]) return null; // get() reports it
+    const bytes = t.bytes ?? t.read?.();
+    if (!bytes) throw new MissingTensorError(`${where}: tensor ${ckpt} was not read`);
+    const q = quantizeLinear(bytes, t.dtype, shape[0] as number, shape[1] as number, quant);
+    quantUsed.set(ckpt, q);
+    return q;
   }
 
   get(name: string, shape: Shape): Value {
@@ -136,12 +164,15 @@ export function planWeights(
 /**
  * A getter that adds the tensors to `g` as initializers (F16/BF16 cast to float32 in-graph): read ones with
  * their bytes, in-place ones as external data (WeightTensor.at; the session's external-data folder is `at.dir`).
+ * With `quant` (the opt-in --dtype q8|q4 path), `quantized` gives linear weights quantized at load instead
+ * (in-place ones are read from their file for it).
  */
 export function loadWeights(
   g: GraphBuilder,
   tensors: ReadonlyMap<string, WeightTensor>,
   naming: TensorNaming,
   where: string,
+  opts: { quant?: QuantSpec | null } = {},
 ): { weights: Weights; names: () => string[] } {
   const used = new Map<string, Value>();
   const lookup = (n: string): TensorEntry | undefined => {
@@ -149,10 +180,30 @@ export function loadWeights(
     if (!t) return undefined;
     if (t.bytes) return { shape: t.info.shape, dtype: t.info.dtype, bytes: t.bytes };
     const external = { location: t.at.location, offset: t.at.offset, length: t.info.end - t.info.begin };
-    return { shape: t.info.shape, dtype: t.info.dtype, external };
+    const at = t.at;
+    const read = (): Uint8Array => {
+      const out = new Uint8Array(external.length);
+      const fd = openSync(join(at.dir, at.location), 'r');
+      try {
+        for (let got = 0; got < out.length;) {
+          const r = readSync(fd, out, got, out.length - got, at.offset + got);
+          if (r === 0)
+            throw new MissingTensorError(`${where}: tensor ${n}: file ended at byte ${at.offset + got}`);
+          got += r;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      return out;
+    };
+    return { shape: t.info.shape, dtype: t.info.dtype, external, read };
   };
-  const weights = new WeightsImpl({ g, naming, lookup, where, used, plan: false }, '');
-  return { weights, names: () => [...used.keys()] };
+  const quantUsed = new Map<string, QuantizedWeight | QGemmWeight>();
+  const weights = new WeightsImpl(
+    { g, naming, lookup, where, used, plan: false, quant: opts.quant, quantUsed },
+    '',
+  );
+  return { weights, names: () => [...used.keys(), ...quantUsed.keys()] };
 }
 
 /** One weight a graph takes as an input (see inputWeights): its checkpoint name, stored dtype and shape. */

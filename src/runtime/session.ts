@@ -26,6 +26,11 @@ export interface SessionOptions {
    * are large, so the wake-up latency spinning saves is small, while the cores it burns are shared.
    */
   spinning?: boolean;
+  /**
+   * onnxruntime's CPU memory arena (default on). Off for graphs fed a different large input each run (the deep
+   * lens' decoder layer, whose weights are inputs): the arena keeps its peak for the session's life.
+   */
+  memArena?: boolean;
   /** ORT graph optimisation level (default 'all': constant folding of weight casts/transposes, fusions). */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** ORT log severity: 0 verbose ... 4 fatal (default 3, errors only). */
@@ -227,6 +232,7 @@ export class Session {
       logSeverityLevel: opts.logLevel ?? 3,
     };
     if (opts.intraOpThreads) options.intraOpNumThreads = opts.intraOpThreads;
+    if (opts.memArena === false) options.enableCpuMemArena = false;
     const spinning = opts.spinning ?? process.env.IMGTOKENS_ORT_SPINNING === '1';
     const sessionExtra: Record<string, string> = {
       ...save?.extra.session,
