@@ -13,6 +13,7 @@
  * Prints a table and writes JSON (BENCH_JSON, default <cache>/results/bench-<time>.json).
  *
  * Env: BENCH_REPEATS (default 3), BENCH_MODELS (comma list, default both), BENCH_SKIP_COLD=1, BENCH_SKIP_PROFILE=1.
+ * The newer families (bench/families.ts): `npm run bench -- --families all|KEY,...` runs only those, `--skip-large`.
  * Timings on a shared 2-core machine are noisy: compare numbers from one run only.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -30,6 +31,7 @@ import { Session, availableDevices, type Device } from '../src/runtime/session.j
 import { LocalSource } from '../src/source/local.js';
 import type { LensMethod } from '../src/types.js';
 import type { ColdReport } from './cold.js';
+import { benchFamilies, familyArgs } from './families.js';
 import { BENCH_MODELS, synthesise, type BenchFiles, type BenchModel } from './synth.js';
 
 const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
@@ -37,7 +39,7 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 // ---------------------------------------------------------------- timing helpers
 
-interface Timing {
+export interface Timing {
   medianMs: number;
   minMs: number;
   maxMs: number;
@@ -688,7 +690,10 @@ async function webgpu(): Promise<{ skipped: string } | { peakGflops: number }> {
 
 async function main(): Promise<void> {
   const files = await synthesise(log);
-  const which = (process.env.BENCH_MODELS?.split(',') ?? Object.keys(BENCH_MODELS)) as BenchModel[];
+  const fam = familyArgs(process.argv.slice(2)); // --families a,b: only those (bench/families.ts), no llava rows
+  const which = (
+    fam.only ? [] : (process.env.BENCH_MODELS?.split(',') ?? Object.keys(BENCH_MODELS))
+  ) as BenchModel[];
   log(`machine: ${machine()}`);
   log(`repeats: ${REPEATS} (BENCH_REPEATS)`);
   const blas = blasPeak();
@@ -726,6 +731,8 @@ async function main(): Promise<void> {
       }),
     );
   }
+  if (reports.length) log(table(rows));
+  const families = await benchFamilies(fam, files.photo, peak.gflops, rows, { log, timeRuns, row, table });
   const gpu = await webgpu();
   const out = {
     machine: machine(),
@@ -736,6 +743,7 @@ async function main(): Promise<void> {
     blas,
     rows,
     models: reports,
+    families,
     webgpu: gpu,
   };
   const jsonPath =

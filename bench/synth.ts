@@ -32,7 +32,7 @@ export function cacheDir(): string {
   return join(base, `v${VERSION}`);
 }
 
-type T = [name: string, shape: number[]];
+export type T = [name: string, shape: number[]];
 
 const V = 1024; // CLIP ViT-L hidden
 const VI = 4096; // CLIP intermediate
@@ -115,7 +115,7 @@ function kindOf(name: string): 'weight' | 'scale' | 'bias' {
   return 'weight';
 }
 
-async function writeCheckpoint(path: string, tensors: T[]): Promise<void> {
+export async function writeCheckpoint(path: string, tensors: T[]): Promise<void> {
   const sorted = [...tensors].sort((a, b) => (a[0] < b[0] ? -1 : 1));
   const entries: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let off = 0;
