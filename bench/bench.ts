@@ -32,19 +32,13 @@ import { LocalSource } from '../src/source/local.js';
 import type { LensMethod } from '../src/types.js';
 import type { ColdReport } from './cold.js';
 import { benchFamilies, familyArgs } from './families.js';
+import type { StageRow, Timing } from './rows.js';
 import { BENCH_MODELS, synthesise, type BenchFiles, type BenchModel } from './synth.js';
 
 const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 // ---------------------------------------------------------------- timing helpers
-
-export interface Timing {
-  medianMs: number;
-  minMs: number;
-  maxMs: number;
-  runs: number;
-}
 
 async function timeRuns(n: number, fn: () => Promise<unknown> | unknown): Promise<Timing> {
   const ms: number[] = [];
@@ -57,19 +51,6 @@ async function timeRuns(n: number, fn: () => Promise<unknown> | unknown): Promis
   const mid = ms.length >> 1;
   const median = ms.length % 2 ? ms[mid] : (ms[mid - 1] + ms[mid]) / 2;
   return { medianMs: median, minMs: ms[0], maxMs: ms[ms.length - 1], runs: n };
-}
-
-export interface StageRow {
-  model: string;
-  stage: string;
-  timing: Timing | null;
-  /** FLOPs of one run of the stage (null where it is not compute-bound). */
-  flops: number | null;
-  gflops: number | null;
-  ofPeak: number | null;
-  /** Fraction of the BLAS peak (numpy), when python3 + numpy ran. */
-  ofBlas: number | null;
-  note?: string;
 }
 
 /** The BLAS peak of this run (GFLOP/s), set by main() before any row is made; null when unavailable. */

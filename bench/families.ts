@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadModel } from '../src/model.js';
 import type { ImageFeatures } from '../src/types.js';
-import type { StageRow, Timing } from './bench.js';
+import type { StageRow, Timing } from './rows.js';
 import { cacheDir, writeCheckpoint, type T } from './synth.js';
 
 const FIXTURES = new URL('../test/fixtures/modern/', import.meta.url);
