@@ -4,9 +4,9 @@
  * Everything else is in src/server/.
  */
 import { parseArgs } from 'node:util';
-import type { Device, ImgTokensModel } from '../api.js';
+import type { Device, ImageBackend, ImgTokensModel, LoadOptions, Reference } from '../api.js';
 import { BadInputError } from '../errors.js';
-import type { ProgressCallback, ProgressEvent } from '../progress.js';
+import type { ProgressEvent } from '../progress.js';
 import { createServer, ProgressHub, type ServerOptions } from '../server/index.js';
 import { DEFAULT_MODEL } from './args.js';
 import { progressBar } from './progress-bar.js';
@@ -20,6 +20,8 @@ Options:
   -m, --model <id|dir>       hub id (org/name[@revision]) or local HF directory (default ${DEFAULT_MODEL})
       --revision <rev>       branch, tag or commit of a hub model
       --device <d>           cpu | webgpu | cuda (default cpu)
+      --image-backend <b>    pil | torchvision (default torchvision, what transformers 5 picks; pil with --reference v4)
+      --reference <v>        v4 | v5: whose transformers behaviour to mirror (default v5)
   -p, --port <n>             port to listen on; 0 picks a free one (default 8000)
       --host <addr>          address to bind (default 127.0.0.1; 0.0.0.0 exposes the server to your network)
       --max-upload <size>    largest image upload, e.g. 20MB, 512KB (default 20MB)
@@ -37,6 +39,8 @@ export interface ServeArgs {
   model: string;
   revision?: string;
   device: Device;
+  imageBackend?: ImageBackend;
+  reference?: Reference;
   port: number;
   host: string;
   quiet: boolean;
@@ -85,6 +89,8 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
         model: { type: 'string', short: 'm', default: DEFAULT_MODEL },
         revision: { type: 'string' },
         device: { type: 'string', default: 'cpu' },
+        'image-backend': { type: 'string' },
+        reference: { type: 'string' },
         port: { type: 'string', short: 'p', default: '8000' },
         host: { type: 'string', default: '127.0.0.1' },
         'max-upload': { type: 'string', default: '20MB' },
@@ -106,10 +112,20 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   if (v.device !== 'cpu' && v.device !== 'webgpu' && v.device !== 'cuda') {
     throw new BadInputError(`--device takes cpu, webgpu or cuda; got "${v.device}"`);
   }
+  const backend = v['image-backend'];
+  if (backend !== undefined && backend !== 'pil' && backend !== 'torchvision') {
+    throw new BadInputError(`--image-backend must be pil or torchvision, got "${backend}"`);
+  }
+  const reference = v.reference;
+  if (reference !== undefined && reference !== 'v4' && reference !== 'v5') {
+    throw new BadInputError(`--reference must be v4 or v5, got "${reference}"`);
+  }
   return {
     model: v.model,
     revision: v.revision,
     device: v.device,
+    ...(backend ? { imageBackend: backend } : {}),
+    ...(reference ? { reference } : {}),
     port: int('--port', v.port, 0, 65535),
     host: v.host,
     quiet: v.quiet,
@@ -127,7 +143,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
 
 export type ModelLoader = (
   model: string,
-  opts: { revision?: string; device?: Device; onProgress?: ProgressCallback },
+  opts: Pick<LoadOptions, 'revision' | 'device' | 'imageBackend' | 'reference' | 'onProgress'>,
 ) => Promise<ImgTokensModel>;
 
 /**
@@ -150,6 +166,8 @@ export async function runServe(
   const model = loader(args.model, {
     revision: args.revision,
     device: args.device,
+    imageBackend: args.imageBackend,
+    reference: args.reference,
     onProgress: (e: ProgressEvent) => {
       bar(e);
       hub.publishModel(e);

@@ -23,6 +23,8 @@ let model: Model | undefined;
 const loading = loadModel(data.model, {
   revision: data.revision,
   device: data.device,
+  imageBackend: data.imageBackend,
+  reference: data.reference,
   onProgress: (event: ProgressEvent) => post({ type: 'progress', event }),
 }).then(
   (m) => {

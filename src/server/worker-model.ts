@@ -5,7 +5,16 @@
  * analyze is forwarded, so the queue's timeout stops the work at its next stage.
  */
 import { Worker } from 'node:worker_threads';
-import type { DeepResult, Device, EncodeOptions, ImgTokensModel, ModelInfo } from '../api.js';
+import type {
+  DeepResult,
+  Device,
+  EncodeOptions,
+  ImageBackend,
+  ImgTokensModel,
+  LoadOptions,
+  ModelInfo,
+  Reference,
+} from '../api.js';
 import { ClosedError, errorFromData, type ErrorData } from '../errors.js';
 import type { ProgressCallback, ProgressEvent } from '../progress.js';
 import type { ImageFeatures, ImageInput, LensOptions, ResultJson } from '../types.js';
@@ -14,6 +23,8 @@ export interface WorkerData {
   model: string;
   revision?: string;
   device?: Device;
+  imageBackend?: ImageBackend;
+  reference?: Reference;
 }
 /** Errors cross the thread as plain data, class and fields kept (src/errors.ts errorToData / errorFromData). */
 export type WorkerError = ErrorData;
@@ -51,9 +62,10 @@ function startWorker(data: WorkerData): Worker {
 /** Loads `model` in a worker thread; resolves once it is ready (or rejects with the load error). */
 export function loadModelInWorker(
   model: string,
-  opts: { revision?: string; device?: Device; onProgress?: ProgressCallback } = {},
+  opts: Pick<LoadOptions, 'revision' | 'device' | 'imageBackend' | 'reference' | 'onProgress'> = {},
 ): Promise<ImgTokensModel> {
-  const worker = startWorker({ model, revision: opts.revision, device: opts.device });
+  const { onProgress: _progress, ...data } = opts; // everything but the callback crosses to the thread
+  const worker = startWorker({ model, ...data });
   const calls = new Map<
     number,
     { resolve: (v: unknown) => void; reject: (e: Error) => void; onProgress?: ProgressCallback }

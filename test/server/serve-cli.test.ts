@@ -34,6 +34,14 @@ test('parseServeArgs: defaults and limits', () => {
   assert.throws(() => parseServeArgs(['--max-upload', 'lots']), /--max-upload takes a positive size/);
   assert.throws(() => parseServeArgs(['--bogus']), { kind: 'bad-input' });
   assert.equal(parseSize('--cache', '1.5GB'), 1.5e9);
+  const c = parseServeArgs(['--reference', 'v4', '--image-backend', 'torchvision']);
+  assert.ok(c !== 'help');
+  assert.deepEqual([c.reference, c.imageBackend], ['v4', 'torchvision']);
+  assert.throws(() => parseServeArgs(['--reference', 'v6']), /--reference must be v4 or v5, got "v6"/);
+  assert.throws(
+    () => parseServeArgs(['--image-backend', 'cv2']),
+    /--image-backend must be pil or torchvision/,
+  );
 });
 
 test('runServe: healthz at once, readyz once the model has loaded', async () => {

@@ -20,6 +20,16 @@ describe('model in a worker thread', () => {
   });
   after(() => model.close());
 
+  test('the thread loads the model with the options given (reference, image backend)', async () => {
+    const m = await loadModelInWorker(MODEL, { reference: 'v4' });
+    try {
+      assert.deepEqual([m.info.reference, m.info.imageBackend], ['v4', 'pil']);
+    } finally {
+      await m.close();
+    }
+    assert.deepEqual([model.info.reference, model.info.imageBackend], ['v5', 'torchvision']);
+  });
+
   test('gives the in-process model result; typed errors cross the thread', async () => {
     const local = await loadModel(MODEL);
     try {
