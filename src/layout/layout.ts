@@ -73,13 +73,15 @@ export function tokenLayout(
 
 // ---------------------------------------------------------------- boxes
 
-function patchBox(crop: CropGeometry, grid: PatchGrid, r: number, c: number, image: Size): Box {
+/** The ORIGINAL-image box of cell (r, c) when the crop's pixels are cut into a rows x cols grid. */
+export function patchBox(crop: CropGeometry, grid: PatchGrid, r: number, c: number, image: Size): Box {
   const ph = crop.height / grid.rows;
   const pw = crop.width / grid.cols;
   return mapBox(crop.toOriginal, c * pw, r * ph, (c + 1) * pw, (r + 1) * ph, image);
 }
 
-function mapBox(m: AffineMap, u0: number, v0: number, u1: number, v1: number, image: Size): Box {
+/** The crop-frame rectangle [u0, u1) x [v0, v1) mapped onto the ORIGINAL image by `m`, clipped to it. */
+export function mapBox(m: AffineMap, u0: number, v0: number, u1: number, v1: number, image: Size): Box {
   const clip = (v: number, hi: number) => Math.min(hi, Math.max(0, v));
   const x0 = clip(m.sx * u0 + m.tx, image.width);
   const x1 = clip(m.sx * u1 + m.tx, image.width);

@@ -7,7 +7,8 @@
  * Boxes: the canvas resizes are edge to edge (aspect not kept), so one anisotropic scale maps canvas pixels onto the
  * ORIGINAL image, and the whole-image tile's M x M frame spans the whole image; boxes are clipped to the image.
  */
-import type { Box, LayoutSpecial, LayoutToken, TokenLayout, ViewInfo } from '../types.js';
+import type { LayoutSpecial, LayoutToken, TokenLayout, ViewInfo } from '../types.js';
+import { mapBox } from './layout.js';
 
 export interface TileGrid {
   /** Tile side M in pixels and tokens per tile side t. */
@@ -87,17 +88,16 @@ export class TiledLayoutBuilder {
           row: gr * t + r,
           col: gc * t + c,
           source: r * t + c,
-          box: this.box(ox + c * px, oy + r * px, ox + (c + 1) * px, oy + (r + 1) * px, sx, sy),
+          box: mapBox(
+            { sx, sy, tx: 0, ty: 0 },
+            ox + c * px,
+            oy + r * px,
+            ox + (c + 1) * px,
+            oy + (r + 1) * px,
+            this.image,
+          ),
         });
       }
     }
-  }
-
-  private box(x0: number, y0: number, x1: number, y1: number, sx: number, sy: number): Box {
-    const { width, height } = this.image;
-    const clip = (v: number, hi: number) => Math.min(hi, Math.max(0, v));
-    const bx0 = clip(x0 * sx, width);
-    const by0 = clip(y0 * sy, height);
-    return { x: bx0, y: by0, w: clip(x1 * sx, width) - bx0, h: clip(y1 * sy, height) - by0 };
   }
 }

@@ -12,6 +12,7 @@
  * blocks, " and here are some crops to help you see better ", is not listed: `position` counts image tokens and
  * boi / eoi only).
  */
+import { patchBox } from '../../layout/layout.js';
 import type { LayoutSpecial, LayoutToken, TokenLayout, ViewInfo } from '../../types.js';
 import type { Gemma3Preprocess } from './processor.js';
 
@@ -25,22 +26,14 @@ export function gemma3Layout(pre: Gemma3Preprocess, tokenGrid: number): TokenLay
   const specials: LayoutSpecial[] = [];
   const special = (text: string) =>
     specials.push({ text, before: tokens.length, position: tokens.length + specials.length });
-  const clip = (v: number, hi: number) => Math.min(hi, Math.max(0, v));
   const views: ViewInfo[] = [];
   const { cropRows, cropCols } = pre.gemma3;
   for (const crop of pre.geometry.crops) {
     const base = crop.view === 'base';
     const start = tokens.length;
-    const px = crop.width / t;
-    const py = crop.height / t;
-    const m = crop.toOriginal;
     special(GEMMA3_BOI);
     for (let r = 0; r < t; r++) {
       for (let c = 0; c < t; c++) {
-        const x0 = clip(m.sx * c * px + m.tx, image.width);
-        const y0 = clip(m.sy * r * py + m.ty, image.height);
-        const x1 = clip(m.sx * (c + 1) * px + m.tx, image.width);
-        const y1 = clip(m.sy * (r + 1) * py + m.ty, image.height);
         tokens.push({
           index: tokens.length,
           kind: 'patch',
@@ -49,7 +42,7 @@ export function gemma3Layout(pre: Gemma3Preprocess, tokenGrid: number): TokenLay
           row: base ? r : crop.gridRow * t + r,
           col: base ? c : crop.gridCol * t + c,
           source: r * t + c,
-          box: { x: x0, y: y0, w: x1 - x0, h: y1 - y0 },
+          box: patchBox(crop, { rows: t, cols: t }, r, c, image),
         });
       }
     }

@@ -6,6 +6,7 @@
  * Specials (Gemma4Processor, transformers 5.12.1 models/gemma4/processing_gemma4.py): `<|image|>` in the prompt
  * becomes boi `<|image>` + n x `<|image|>` + eoi `<image|>` (n = num_soft_tokens_per_image); no row or tile markers.
  */
+import { mapBox } from '../../layout/layout.js';
 import type { LayoutSpecial, LayoutToken, TokenLayout } from '../../types.js';
 import type { Gemma4Preprocess } from './processor.js';
 
@@ -19,14 +20,9 @@ export function gemma4Layout(pre: Gemma4Preprocess, patchSize: number): TokenLay
   const image = pre.geometry.image;
   const m = pre.geometry.crops[0].toOriginal;
   const side = k * patchSize;
-  const clip = (v: number, hi: number) => Math.min(hi, Math.max(0, v));
   const tokens: LayoutToken[] = [];
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const x0 = clip(m.sx * c * side + m.tx, image.width);
-      const y0 = clip(m.sy * r * side + m.ty, image.height);
-      const x1 = clip(m.sx * (c + 1) * side + m.tx, image.width);
-      const y1 = clip(m.sy * (r + 1) * side + m.ty, image.height);
       tokens.push({
         index: tokens.length,
         kind: 'patch',
@@ -35,7 +31,7 @@ export function gemma4Layout(pre: Gemma4Preprocess, patchSize: number): TokenLay
         row: r,
         col: c,
         source: r * cols + c,
-        box: { x: x0, y: y0, w: x1 - x0, h: y1 - y0 },
+        box: mapBox(m, c * side, r * side, (c + 1) * side, (r + 1) * side, image),
       });
     }
   }
