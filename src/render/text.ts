@@ -15,7 +15,7 @@ import {
   type ViewName,
   type WordScore,
 } from '../types.js';
-import { displayWord } from './word.js';
+import { displayWord } from '../vocab/word.js';
 
 export { displayWord };
 

@@ -222,7 +222,7 @@ export function createServer(opts: ServerOptions): ImgTokensServer {
     if (js === null) return c.notFound();
     return c.body(js, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' });
   });
-  app.get('/render/:file', async (c) => {
+  app.get('/vocab/:file', async (c) => {
     const js = await files.sharedScript(c.req.param('file'));
     if (js === null) return c.notFound();
     return c.body(js, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' });

@@ -13,9 +13,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const clientDir = fileURLToPath(new URL('../web/client/', import.meta.url));
-/** Library modules the page imports too (dependency-free), served under /render/. */
-const renderDir = fileURLToPath(new URL('../render/', import.meta.url));
-const SHARED_RENDER_MODULES = new Set(['word']);
+/** Library modules the page imports too (dependency-free), served under /vocab/. */
+const sharedDir = fileURLToPath(new URL('../vocab/', import.meta.url));
+const SHARED_MODULES = new Set(['word']);
 const examplesDir = fileURLToPath(new URL('../../assets/examples/', import.meta.url));
 
 function list(dir: string, re: RegExp): string[] {
@@ -38,7 +38,7 @@ export interface StaticFiles {
   examples: string[];
   example(name: string): Promise<{ bytes: Uint8Array<ArrayBuffer>; type: string } | null>;
   script(name: string): Promise<string | null>;
-  /** A dependency-free library module the page shares (`word` = src/render/word.ts). */
+  /** A dependency-free library module the page shares (`word` = src/vocab/word.ts). */
   sharedScript(name: string): Promise<string | null>;
   /** `file` is "index.css" or "files/<name>.woff2". */
   font(pkg: string, file: string): Promise<{ bytes: Uint8Array<ArrayBuffer>; type: string } | null>;
@@ -76,13 +76,13 @@ export function loadStaticFiles(): StaticFiles {
     },
     sharedScript(file) {
       const name = file.replace(/\.js$/, '');
-      if (!SHARED_RENDER_MODULES.has(name)) return Promise.resolve(null);
-      let s = scripts.get(`render/${name}`);
+      if (!SHARED_MODULES.has(name)) return Promise.resolve(null);
+      let s = scripts.get(`vocab/${name}`);
       if (!s) {
-        s = existsSync(`${renderDir}${name}.js`)
-          ? readFile(`${renderDir}${name}.js`, 'utf8')
-          : transpile(`${renderDir}${name}.ts`);
-        scripts.set(`render/${name}`, s);
+        s = existsSync(`${sharedDir}${name}.js`)
+          ? readFile(`${sharedDir}${name}.js`, 'utf8')
+          : transpile(`${sharedDir}${name}.ts`);
+        scripts.set(`vocab/${name}`, s);
       }
       return s;
     },

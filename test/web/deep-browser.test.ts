@@ -12,7 +12,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ImgTokensModel } from '../../src/api.js';
 import { loadModel } from '../../src/model.js';
 import { renderHtml } from '../../src/render/html.js';
-import { displayWord } from '../../src/render/word.js';
+import { displayWord } from '../../src/vocab/word.js';
 import { heatCss } from '../../src/web/client/view.js';
 import type { ResultJson, RgbImage } from '../../src/types.js';
 import { needleRank, withDeep } from '../render/deep-fixture.js';

@@ -63,7 +63,7 @@ test('displayWord makes empty, blank and control pieces visible', () => {
   assert.equal(displayWord('\u0007'), '\\x07');
   assert.equal(displayWord('a\u0000b'), 'a\\x00b');
   assert.equal(displayWord('天空'), '天空');
-  // The same rule as the PNG/HTML renderers (src/render/word.ts): newline and tab escaped, outer spaces dropped.
+  // The same rule as the PNG/HTML renderers (src/vocab/word.ts): newline and tab escaped, outer spaces dropped.
   assert.equal(displayWord('\n'), '\\n');
   assert.equal(displayWord(' the'), 'the');
 });

@@ -8,7 +8,7 @@
  * - lookupWord: the reverse lookup, per chosen layer and per token, the rank and score of a typed word among the
  *   token's top-k. Only the top-k is stored, so a word below rank k at some patch is simply absent there.
  *
- * Words are matched on their display form (render/word.ts: surrounding spaces dropped), case-insensitively, so
+ * Words are matched on their display form (vocab/word.ts: surrounding spaces dropped), case-insensitively, so
  * "cat" finds " cat", "Cat" and "cat"; a patch whose top-k holds several of them counts its best rank.
  */
 import type { DeepJson, WordScore } from '../../types.js';

@@ -20,8 +20,8 @@ export function availableViews(result: ResultJson): ViewName[] {
     .filter((v) => result.tokens.some((t) => t.view === v && t.box !== null));
 }
 
-// The one word-display rule every output shares (served to the page as /render/word.js).
-export { displayWordOrEmpty as displayWord } from '../../render/word.js';
+// The one word-display rule every output shares (served to the page as /vocab/word.js).
+export { displayWordOrEmpty as displayWord } from '../../vocab/word.js';
 
 /** min and max of every token's top-1 score: the heat-map's range. */
 export function topScoreRange(tokens: readonly ResultToken[]): { min: number; max: number } {

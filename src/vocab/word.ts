@@ -1,6 +1,6 @@
 /**
  * How a vocabulary word is shown, in one place for every output: the PNG, the HTML page, the terminal and the
- * web app's page (which loads this module as /client/word.js, so it imports nothing).
+ * web app's page (which loads this module as /vocab/word.js, so it imports nothing).
  */
 
 // C0, DEL and C1 controls; bidi embeddings/overrides/isolates, zero-width and BOM, lone surrogates: invisible or
