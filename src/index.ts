@@ -43,7 +43,7 @@ export {
   lensMethod,
   type LensMethod,
   type LensMethodRow,
-} from './lens/methods.js';
+} from './lens-methods.js';
 export type { ProgressCallback, ProgressEvent } from './progress.js';
 export { FAMILIES, type Family } from './families/index.js';
 export {

@@ -109,9 +109,9 @@ export interface ImageFeatures {
   injections?: Array<{ beforeLayer: number; features: Float32Array }>;
 }
 
-/** The lens methods are the rows of one table (src/lens/methods.ts). */
-import type { LensMethod } from './lens/methods.js';
-export { LENS_METHODS, type LensMethod } from './lens/methods.js';
+/** The lens methods are the rows of one table (src/lens-methods.ts). */
+import type { LensMethod } from './lens-methods.js';
+export { LENS_METHODS, type LensMethod } from './lens-methods.js';
 
 /** Top-k vocabulary entries for each token: ids and scores, [tokens, k] row-major. */
 export interface TopK {

@@ -22,7 +22,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_K, DEFAULT_METHOD } from '../src/lens/methods.js';
+import { DEFAULT_K, DEFAULT_METHOD } from '../src/lens-methods.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const FIXTURE = join(ROOT, 'test/fixtures/llava/tiny-llava');

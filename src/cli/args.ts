@@ -11,7 +11,7 @@ import {
   LENS_METHOD_TABLE,
   LENS_METHODS,
   type LensMethod,
-} from '../lens/methods.js';
+} from '../lens-methods.js';
 import { parseViewChoice } from '../render/text.js';
 import { VIEW_CHOICES, type ExcludeKind, type ViewChoice } from '../types.js';
 import type { DeepOptions, Device, ImageBackend, Reference } from '../api.js';

@@ -20,9 +20,9 @@
 import { attr, GraphBuilder, type Value } from '../graph/builder.js';
 import type { ExternalData } from '../graph/onnx.js';
 import type { DType } from '../source/types.js';
-import type { ScoreKind } from './methods.js';
+import type { ScoreKind } from '../lens-methods.js';
 
-export type { ScoreKind } from './methods.js';
+export type { ScoreKind } from '../lens-methods.js';
 
 /** Names of graph inputs and outputs. */
 export const IO = {

@@ -1,4 +1,4 @@
-/** The lens: image-token vectors → nearest vocabulary entries, by the methods of src/lens/methods.ts. */
+/** The lens: image-token vectors → nearest vocabulary entries, by the methods of src/lens-methods.ts. */
 export {
   DEFAULT_K,
   DEFAULT_METHOD,
@@ -8,7 +8,7 @@ export {
   lensMethod,
   type LensMethod,
   type LensMethodRow,
-} from './methods.js';
+} from '../lens-methods.js';
 export { Lens, type LensCreateOptions, type LensMatrix, type NormKind } from './lens.js';
 export { runOmp, type OmpInput, type OmpResult, type Correlate, type FetchRows } from './omp.js';
 export {

@@ -1,6 +1,6 @@
 /**
  * The lens: for each image token, the vocabulary entries its vector is closest to, by one of the methods of
- * the table in src/lens/methods.ts (the original tool's measures over the input embedding matrix, and the logit
+ * the table in src/lens-methods.ts (the original tool's measures over the input embedding matrix, and the logit
  * lens over lm_head); each row says which matrix, whether the final norm comes first, and which score graph or OMP. Every row of the vocabulary is searched; an exclude mask
  * removes rows before top-k (and from OMP's atom choice).
  *
@@ -34,7 +34,7 @@ import {
   type ProjectMatrix,
   type ScoreKind,
 } from './graphs.js';
-import { lensMethod, LENS_METHODS, type LensMethod } from './methods.js';
+import { lensMethod, LENS_METHODS, type LensMethod } from '../lens-methods.js';
 import { runOmp } from './omp.js';
 
 export type NormKind = 'rms' | 'rms1p';

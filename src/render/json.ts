@@ -9,7 +9,7 @@
  *     model:  { id: string, modelType: string, revision?: string, vocabSize: int > 0, hidden: int > 0,
  *               imageBackend?: 'pil' | 'torchvision' },
  *     image:  { width: int > 0, height: int > 0, name?: string },   // the ORIGINAL image, before any resize
- *     method: string,                   // a lens method: a row of src/lens/methods.ts (LENS_METHODS)
+ *     method: string,                   // a lens method: a row of src/lens-methods.ts (LENS_METHODS)
  *     k: int >= 1,                      // words per token asked for; each `top` has at most k entries
  *     exclude: ("special" | "bytes")[], // vocabulary filters applied
  *     views: [{ name: "base" | "grid" | "tiles" | "thumbnail", rows, cols, start, count }],   // [start, start+count)

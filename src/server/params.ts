@@ -3,7 +3,7 @@
  * into typed LensOptions with errors that name the field and its allowed values.
  */
 import { BadInputError } from '../errors.js';
-import { DEFAULT_K, DEFAULT_METHOD } from '../lens/methods.js';
+import { DEFAULT_K, DEFAULT_METHOD } from '../lens-methods.js';
 import { parseViewChoice } from '../render/text.js';
 import { LENS_METHODS, type ExcludeKind, type LensMethod, type ViewChoice } from '../types.js';
 

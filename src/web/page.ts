@@ -4,7 +4,7 @@
  * No external resources: the page works offline and under a strict Content-Security-Policy.
  * The method <select> and the words-per-token default are generated from the lens-method table.
  */
-import { DEFAULT_K, DEFAULT_METHOD, LENS_METHOD_TABLE } from '../lens/methods.js';
+import { DEFAULT_K, DEFAULT_METHOD, LENS_METHOD_TABLE } from '../lens-methods.js';
 import { DEEP_CSS } from './client/deep.js';
 
 const escapeHtml = (s: string): string =>

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ImgTokensModel } from '../../src/api.js';
-import { DEFAULT_METHOD } from '../../src/lens/methods.js';
+import { DEFAULT_METHOD } from '../../src/lens-methods.js';
 import type { ResultJson } from '../../src/types.js';
 import { blob, form, startServer } from './helpers.js';
 import { fakeModel, imageTag, pngOf, type FakeModel } from './fake-model.js';

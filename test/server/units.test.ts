@@ -6,7 +6,7 @@ import { BadInputError, BusyError } from '../../src/errors.js';
 import { FeatureCache, featuresBytes, imageKey } from '../../src/server/cache.js';
 import { isPrivateAddress } from '../../src/server/fetch-url.js';
 import { sniffImageFormat } from '../../src/server/limits.js';
-import { DEFAULT_K, DEFAULT_METHOD } from '../../src/lens/methods.js';
+import { DEFAULT_K, DEFAULT_METHOD } from '../../src/lens-methods.js';
 import { parseAnalyzeParams } from '../../src/server/params.js';
 import { AnalysisQueue } from '../../src/server/queue.js';
 import type { ImageFeatures } from '../../src/types.js';

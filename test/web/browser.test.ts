@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ImgTokensModel } from '../../src/api.js';
 import { loadModel } from '../../src/model.js';
-import { DEFAULT_K, DEFAULT_METHOD, LENS_METHODS } from '../../src/lens/methods.js';
+import { DEFAULT_K, DEFAULT_METHOD, LENS_METHODS } from '../../src/lens-methods.js';
 import type { ResultJson } from '../../src/types.js';
 import { startServer } from '../server/helpers.js';
 
