@@ -2,6 +2,7 @@
  * The library's public contract: load a model once, then encode and analyse many images with it.
  * Implemented in src/model.ts.
  */
+import type { LensMethod } from './lens-methods.js';
 import type { ProgressCallback } from './progress.js';
 import type { HubSourceOptions } from './source/hub.js';
 import type { WeightDType } from './graph/quant.js';
@@ -43,6 +44,13 @@ export interface LoadOptions {
    * <HF_HOME>/imgtokens/sessions (beside the tensor cache).
    */
   sessionCache?: string | false;
+  /**
+   * Lens methods to get ready while the vision graph loads: the lens then lives in a worker thread of its own
+   * (src/lens/thread.ts) and builds those methods' sessions at once, beside this thread's vision build and
+   * preprocessing, instead of after the tower has run. The CLI passes its --method. Default: none (the lens runs
+   * in this thread and builds a method's sessions on its first use).
+   */
+  prepareLens?: readonly LensMethod[];
 }
 
 export type ImageBackend = 'pil' | 'torchvision';

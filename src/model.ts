@@ -21,6 +21,7 @@ import { buildPrompt, findChatTemplate, type BuiltPrompt } from './llm/prompt.js
 import { PromptTokenizer } from './llm/tokenizer.js';
 import { ConfigReader, type Json } from './config/reader.js';
 import { FAMILIES, getFamily, preprocessImage, type LoadedFamily } from './families/index.js';
+import { runVision } from './families/run.js';
 import { FEATURES_OUTPUT } from './families/types.js';
 import {
   BadInputError,
@@ -31,7 +32,7 @@ import {
   UnsupportedModelError,
 } from './errors.js';
 import { loadImage, type DecodedImage } from './image/decode.js';
-import { Lens } from './lens/index.js';
+import { Lens, LensThread, type LensEngine } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
 import { Session } from './runtime/session.js';
 import { SessionCache } from './runtime/session-cache.js';
@@ -159,6 +160,8 @@ export async function planModel(
  * onnxruntime session has one external-data folder): the common ancestor of the folders the source gives.
  * Undefined when the source cannot give locations; its tensors are then read into JS.
  */
+type InPlace = Awaited<ReturnType<typeof inPlaceTensors>>;
+
 async function inPlaceTensors(
   source: ModelSource,
   names: readonly string[],
@@ -232,7 +235,7 @@ export class Model implements ImgTokensModel {
     readonly family: LoadedFamily,
     private readonly vision: Session,
     private readonly extra: ReadonlyMap<string, Float32Array>,
-    readonly lensEngine: Lens,
+    readonly lensEngine: LensEngine,
     readonly vocab: Vocab,
     private readonly deepCtx: DeepContext,
     private readonly onProgress?: ProgressCallback,
@@ -258,12 +261,58 @@ export class Model implements ImgTokensModel {
           });
       };
 
-      // The vision session is built first, before the text matrices are read, so that its build (the model
-      // bytes, onnxruntime's copy, its fp32 casts and pre-packed weights) never sits beside them. onnxruntime reads
-      // the weights in place (external data) from a local directory's safetensors or, for a hub model, from the
-      // verified ranges in the tensor cache: JS holds neither the tensors nor a second copy of them in the model
-      // bytes. llava-1.5-7b on the 2-core dev machine: the vision build alone peaks at 1.53 GB instead of
-      // 3.58 GB; peak RSS by the end of loading 4.11 -> 3.30 GB, load 7.7 -> 4.6 s.
+      // The lens matrices are not read into JS: onnxruntime reads them in place when the lens first needs them,
+      // or, from a source without tensorLocations, their stored F16/BF16 bytes go to the lens as they are (no
+      // fp32 copy in JS). With opts.prepareLens and the matrices in place, the lens starts first, in its own
+      // thread (src/lens/thread.ts), and builds its sessions while this thread builds the vision session.
+      const matrixNames = [t.embed, ...(t.lmHead ? [t.lmHead] : [])];
+      const prepareLens = opts.prepareLens ?? [];
+      const early =
+        prepareLens.length > 0
+          ? await inPlaceTensors(source, matrixNames, plan.index, onProgress)
+          : undefined;
+      let lens: LensEngine | undefined;
+      let extra = new Map<string, Float32Array>();
+      const startLens = async (matricesInPlace: InPlace): Promise<LensEngine> => {
+        const readNames = plan.tensorNames.filter(
+          (n) => !visionNames.includes(n) && !(matricesInPlace && matrixNames.includes(n)),
+        );
+        const tensors: Map<string, WeightTensor> = await source.readTensors(readNames, onProgress);
+        for (const [n, w] of matricesInPlace?.tensors ?? []) tensors.set(n, w);
+        const f32 = (n: string): Float32Array => tensorToFloat32(tensors.get(n) as RawTensor);
+        extra = new Map(extraNames.map((n) => [n, f32(n)]));
+        const init = {
+          embed: tensors.get(t.embed)!,
+          lmHead: t.lmHead ? tensors.get(t.lmHead)! : null,
+          normWeight: f32(t.norm),
+          rmsEps: t.rmsEps,
+          vocab: t.vocabSize,
+          hidden: t.hidden,
+          normKind: t.normKind,
+          embedScale: t.embedScale,
+          device: opts.device,
+          cacheLabel: model,
+        };
+        const engine = await stage(onProgress, 'build.lens', 'preparing the vocabulary matrices', () =>
+          prepareLens.length > 0
+            ? LensThread.start({ ...init, sessionCacheDir: sessionCache?.dir ?? null })
+            : Lens.create({ ...init, sessionCache }),
+        );
+        tensors.clear();
+        if (prepareLens.length > 0) {
+          // Errors surface at the first lens call (the same promise chain in the thread); none is lost here.
+          engine.prepare(prepareLens).catch(() => undefined);
+        }
+        return engine;
+      };
+      if (early) lens = await startLens(early);
+
+      // The vision session is built before the text matrices are read (when they are read at all), so that its
+      // build (the model bytes, onnxruntime's copy, its fp32 casts and pre-packed weights) never sits beside them.
+      // onnxruntime reads the weights in place (external data) from a local directory's safetensors or, for a hub
+      // model, from the verified ranges in the tensor cache: JS holds neither the tensors nor a second copy of
+      // them in the model bytes. llava-1.5-7b on the 2-core dev machine: the vision build alone peaks at 1.53 GB
+      // instead of 3.58 GB; peak RSS by the end of loading 4.11 -> 3.30 GB, load 7.7 -> 4.6 s.
       const visionInPlace = await inPlaceTensors(source, visionNames, plan.index, onProgress);
       const visionTensors: Map<string, WeightTensor> =
         visionInPlace?.tensors ?? (await source.readTensors(visionNames, onProgress));
@@ -279,34 +328,7 @@ export class Model implements ImgTokensModel {
         });
       });
       reportCache(vision, 'vision graph');
-      // The lens matrices are not read here: onnxruntime reads them in place when the lens first needs them,
-      // or, from a source without tensorLocations, their stored F16/BF16 bytes go to the lens as they are (no
-      // fp32 copy in JS).
-      const matrixNames = [t.embed, ...(t.lmHead ? [t.lmHead] : [])];
-      const matricesInPlace = await inPlaceTensors(source, matrixNames, plan.index, onProgress);
-      const readNames = plan.tensorNames.filter(
-        (n) => !visionNames.includes(n) && !(matricesInPlace && matrixNames.includes(n)),
-      );
-      const tensors: Map<string, WeightTensor> = await source.readTensors(readNames, onProgress);
-      for (const [n, w] of matricesInPlace?.tensors ?? []) tensors.set(n, w);
-      const f32 = (n: string): Float32Array => tensorToFloat32(tensors.get(n) as RawTensor);
-      const extra = new Map(extraNames.map((n) => [n, f32(n)]));
-      const lens = await stage(onProgress, 'build.lens', 'preparing the vocabulary matrices', () =>
-        Lens.create({
-          embed: tensors.get(t.embed)!,
-          lmHead: t.lmHead ? tensors.get(t.lmHead)! : null,
-          normWeight: f32(t.norm),
-          rmsEps: t.rmsEps,
-          vocab: t.vocabSize,
-          hidden: t.hidden,
-          normKind: t.normKind,
-          embedScale: t.embedScale,
-          device: opts.device,
-          sessionCache,
-          cacheLabel: model,
-        }),
-      );
-      tensors.clear();
+      lens ??= await startLens(await inPlaceTensors(source, matrixNames, plan.index, onProgress));
       const info: ModelInfo = {
         id: model,
         modelType: loaded.modelType,
@@ -384,10 +406,11 @@ export class Model implements ImgTokensModel {
     opts.signal?.throwIfAborted();
     const onProgress = opts.onProgress ?? this.onProgress;
     const { rgb, pre } = prepared;
-    const { feeds, cropShape } = this.family.visionInputs(pre);
-    const [crops, tokens] = cropShape;
-    const out = await stage(onProgress, 'vision', `vision tower (${crops} crop${crops > 1 ? 's' : ''})`, () =>
-      this.vision.run(feeds),
+    const inputs = this.family.visionInputs(pre);
+    const [crops, tokens] = inputs.cropShape;
+    const label = `vision tower (${crops} crop${crops > 1 ? 's' : ''})`;
+    const out = await stage(onProgress, 'vision', label, () =>
+      runVision(this.vision, inputs, { where: this.info.id, task: 'vision', label, onProgress }),
     );
     const crop = out.f32(FEATURES_OUTPUT, [crops, tokens, this.info.hidden]);
     checkFinite(

@@ -174,6 +174,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       imageBackend: a.imageBackend,
       reference: a.reference,
       onProgress: bar,
+      prepareLens: [a.method], // its sessions build in the lens thread while the vision graph loads
     });
     try {
       const encodeOpts = { exifTranspose: a.exifTranspose, name, onProgress: bar };

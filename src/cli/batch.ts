@@ -94,7 +94,14 @@ export async function runBatch(argv: string[]): Promise<number> {
   const onProgress: ProgressCallback = (e) => {
     if (loading || e.status === 'notice' || ('task' in e && e.task === 'batch')) bar(e);
   };
-  const model = await loadModel(modelId, { revision, device, imageBackend, reference, onProgress });
+  const model = await loadModel(modelId, {
+    revision,
+    device,
+    imageBackend,
+    reference,
+    onProgress,
+    prepareLens: [method], // built in the lens thread while the vision graph loads
+  });
   loading = false;
   try {
     const s = await runBatchImages(model, {

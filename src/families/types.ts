@@ -30,6 +30,12 @@ export interface VisionInputs {
   feeds: Record<string, NamedTensor>;
   /** crop_features is [cropShape[0], cropShape[1], text hidden]. */
   cropShape: [number, number];
+  /**
+   * Set when the crops are independent: `pixel_values` holds them along this axis (every axis before it of size
+   * 1) and the graph's outputs are crop-major, so the model may run them a few at a time and concatenate
+   * (src/model.ts). Unset: one run over everything (Qwen-VL's patch sequences with their 2-D angles).
+   */
+  cropAxis?: number;
 }
 
 /** A family bound to one checkpoint's config and tensor index. */
@@ -104,5 +110,6 @@ export function pixelInputs(pre: PreprocessResult, tokensPerCrop: number): Visio
   return {
     feeds: { [PIXEL_INPUT]: { data: pre.pixelValues, shape: [...pre.shape] } },
     cropShape: [pre.shape[0], tokensPerCrop],
+    cropAxis: 0,
   };
 }

@@ -9,7 +9,8 @@ export {
   type LensMethod,
   type LensMethodRow,
 } from '../lens-methods.js';
-export { Lens, type LensCreateOptions, type LensMatrix, type NormKind } from './lens.js';
+export { Lens, type LensCreateOptions, type LensEngine, type LensMatrix, type NormKind } from './lens.js';
+export { LensThread, type LensThreadInit } from './thread.js';
 export { runOmp, type OmpInput, type OmpResult, type Correlate, type FetchRows } from './omp.js';
 export {
   buildProjectGraph,

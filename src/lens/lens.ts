@@ -117,7 +117,31 @@ function checkShape(name: string, m: LensMatrix, vocab: number, hidden: number):
   }
 }
 
-export class Lens {
+/**
+ * What the model and the deep lens use of a lens: Lens itself, or LensThread (src/lens/thread.ts), the same lens in
+ * a worker thread of its own.
+ */
+export interface LensEngine {
+  readonly vocab: number;
+  readonly hidden: number;
+  /** Batch-OMP on (see LensCreateOptions.ompGram). */
+  ompGram: boolean;
+  /** Builds the sessions `methods` need now rather than on first use (each method's matrix once). */
+  prepare(methods: readonly LensMethod[]): Promise<void>;
+  run(
+    features: Float32Array,
+    tokens: number,
+    method: LensMethod,
+    k: number,
+    excludeMask?: Uint8Array | null,
+    onProgress?: ProgressCallback,
+  ): Promise<TopK>;
+  embeddingRows(ids: readonly number[]): Promise<Float32Array>;
+  finalNorm(features: Float32Array, tokens: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+export class Lens implements LensEngine {
   readonly vocab: number;
   readonly hidden: number;
   private readonly embed: Matrix;
@@ -197,6 +221,35 @@ export class Lens {
       this.sessions.set(key, s);
     }
     return s;
+  }
+
+  /** Builds the sessions `methods` need now (projection, score graph, final norm); unknown methods are refused. */
+  async prepare(methods: readonly LensMethod[]): Promise<void> {
+    const rows = methods.map((method) => {
+      const row = lensMethod(method);
+      if (!row) {
+        throw new BadInputError(`unknown lens method ${String(method)}`, {
+          hint: `choose one of ${LENS_METHODS.join(', ')}`,
+        });
+      }
+      return row;
+    });
+    const pending: Array<Promise<Session>> = [];
+    for (const row of rows) {
+      pending.push(this.projectSession(row.matrix === 'embed_tokens' ? this.embed : this.lmHead));
+      const run = row.run;
+      const scores: ScoreKind[] = run.kind === 'score' ? [run.score] : ['corr'];
+      for (const kind of scores) {
+        pending.push(this.session(`score.${kind}`, () => buildScoreGraph(kind, this.vocab, this.hidden)));
+      }
+      if (run.kind === 'omp' && this.ompGram) {
+        pending.push(this.session('score.gramcorr', () => buildGramCorrGraph(this.vocab)));
+      }
+      if (run.kind === 'score' && run.finalNorm && this.normWeight) {
+        pending.push(this.session('rmsnorm', () => buildRmsNormGraph(this.hidden, this.rmsEps)));
+      }
+    }
+    await Promise.all(pending);
   }
 
   /** How matrix `m` enters its projection graph (see MAX_INITIALIZER_BYTES). */

@@ -34,7 +34,7 @@ import {
 } from '../graph/decoder.js';
 import { quantSpecOf, type QuantSpec, type WeightDType } from '../graph/quant.js';
 import { inputWeights, loadWeights, planWeights, type WeightInput } from '../graph/weights.js';
-import type { Lens } from '../lens/index.js';
+import type { LensEngine } from '../lens/index.js';
 import type { ProgressCallback } from '../progress.js';
 import { Session, type Device, type SessionOutputs } from '../runtime/session.js';
 import { toFloat32 } from '../source/safetensors.js';
@@ -54,7 +54,7 @@ export type DeepReference = 'v4' | 'v5';
 export interface DeepRunArgs {
   text: TextSpec;
   lang: LanguageSide;
-  lens: Lens;
+  lens: LensEngine;
   index: ReadonlyMap<string, TensorInfo>;
   where: string;
   /** What the LLM receives for the image, [n, hidden] (rows of image_features). */

@@ -144,6 +144,7 @@ export function makeIdefics3Family(info: Idefics3FamilyInfo): Family {
         visionInputs: (pre) => ({
           feeds: { [PIXEL_INPUT]: { data: pre.pixelValues, shape: [...pre.shape] } }, // [1, tiles, 3, M, M]
           cropShape: [pre.shape[1], T],
+          cropAxis: 1,
         }),
         layout: (pre) => {
           const { rows, cols } = gridOf(pre);

@@ -138,6 +138,7 @@ export const internvl: Family = {
       visionInputs: (pre) => ({
         feeds: { [PIXEL_INPUT]: { data: pre.pixelValues, shape: [...pre.shape] } }, // [n, 3, T, T]
         cropShape: [pre.shape[0], perTile],
+        cropAxis: 0,
       }),
       processorShape: (pre) => [...pre.shape], // InternVLProcessor: [n_tiles, 3, T, T], tiles of all images concatenated
       layout: (pre) => internvlLayout(pre.geometry.image, gridOf(pre), { tileSize: T, tokenGrid: t }),
