@@ -19,8 +19,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { runThroughCache, writeTestWeights } from '../../test/helpers/session-cache-child.js';
+import { runThroughCache, testGraph, writeTestWeights } from '../../test/helpers/session-cache-child.js';
 import { loadModel } from '../model.js';
+import { Session } from './session.js';
 import { MANIFEST_FILE, MODEL_FILE, SessionCache, WEIGHTS_FILE, ortVersion } from './session-cache.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'imgtokens-session-cache-'));
@@ -165,6 +166,44 @@ describe('session cache', () => {
     assert.equal((await cache.list()).length, 2);
     await plain.session.release();
     await r.session.release();
+  });
+
+  test('each label keeps its two most recently used entries; other labels are untouched', async () => {
+    const { cache, data } = fresh();
+    const w = join(data, 'w.bin');
+    const keys: string[] = [];
+    const buildVersion = async (v: number): Promise<string> => {
+      utimesSync(w, new Date(), new Date(Date.UTC(2026, 0, 1 + v))); // another file identity: another key
+      const r = await runThroughCache(cache, data);
+      assert.equal(r.session.cacheStatus, 'stored', `version ${v}`);
+      await r.session.release();
+      const key = (await cache.list()).map((e) => e.key).find((k) => !keys.includes(k))!;
+      keys.push(key);
+      return key;
+    };
+    // An entry of another label, never pruned by this one's.
+    const other = await Session.create(testGraph(), {
+      cache,
+      externalDataDir: data,
+      externalFiles: [w],
+      cacheLabel: 'another graph',
+      graphOptimizationLevel: 'basic', // another key
+    });
+    await other.release();
+    const otherKey = (await cache.list())[0].key;
+    keys.push(otherKey);
+    const v1 = await buildVersion(1);
+    const v2 = await buildVersion(2);
+    // v1 is used again (a hit refreshes it), then v3 arrives: v2 is now the least recently used, and goes.
+    utimesSync(w, new Date(), new Date(Date.UTC(2026, 0, 2)));
+    const hit = await runThroughCache(cache, data);
+    assert.equal(hit.session.cacheStatus, 'hit');
+    await hit.session.release();
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(cache.entryPath(v2), past, past); // v2 last used a minute ago, v1 just now
+    const v3 = await buildVersion(3);
+    const left = (await cache.list()).map((e) => e.key).sort();
+    assert.deepEqual(left, [otherKey, v1, v3].sort(), `v2 (${v2}) pruned`);
   });
 
   test('two processes filling the cache at once both succeed', async () => {

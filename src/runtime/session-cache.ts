@@ -30,12 +30,14 @@
  * onnxruntime version and CPU must match; model.onnx is hashed whole; weights.bin must have its recorded size and
  * mtime, and its head, tail and 64 slices spread over it must hash as recorded (hashing all 2.5 GB would cost
  * more than building). An entry that fails any check, or that onnxruntime refuses, is removed and rebuilt, never
- * used. `imgtokens cache ls` lists the entries, `imgtokens cache rm --sessions` removes them, and
+ * used. Each label (one graph of one checkpoint) keeps its KEEP_PER_LABEL most recently used entries: a hit
+ * refreshes its folder's mtime, and sealing a new entry removes the older ones beyond that (so an upgrade does not
+ * leave the old 2.5 GB entries behind). `imgtokens cache ls` lists the entries, `imgtokens cache rm --sessions` removes them, and
  * `imgtokens cache verify` hashes every entry in full.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { arch, cpus, platform } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -46,6 +48,13 @@ export const SESSION_CACHE_FORMAT = 1;
 export const MODEL_FILE = 'model.onnx';
 export const WEIGHTS_FILE = 'weights.bin';
 export const MANIFEST_FILE = 'manifest.json';
+/**
+ * Entries kept per label (one graph of one checkpoint: `vision <model>`, `lens project.embed <model>`): sealing a
+ * new entry removes the least recently used beyond this many. A new imgtokens or onnxruntime version, or a changed
+ * checkpoint file, gives a new key, and the old entry (2.5 GB for llava-1.5-7b's vision graph) would otherwise
+ * stay forever; two, so that two installed versions used in turn do not evict each other.
+ */
+export const KEEP_PER_LABEL = 2;
 /** Slices of weights.bin hashed on every read (plus its first and last slice). */
 const SAMPLES = 64;
 const SLICE = 256 * 1024;
@@ -248,7 +257,12 @@ export class SessionCache {
     );
     if (!exists) return { kind: 'miss' };
     const reason = await this.problem(key, parts);
-    if (reason === '') return { kind: 'hit', modelPath: join(dir, MODEL_FILE) };
+    if (reason === '') {
+      // The folder's mtime says when the entry was last used (prune() keeps the most recent per label).
+      const now = new Date();
+      await utimes(dir, now, now).catch(() => undefined);
+      return { kind: 'hit', modelPath: join(dir, MODEL_FILE) };
+    }
     await this.discard(key);
     return { kind: 'rebuilt', reason };
   }
@@ -317,6 +331,7 @@ export class SessionCache {
       await fsyncPath(tmp);
       await rename(tmp, this.entryPath(key));
       await fsyncPath(this.dir).catch(() => undefined);
+      await this.prune(label, key).catch(() => undefined); // a failed prune leaves only extra entries
       return true;
     } catch {
       // ENOTEMPTY / EEXIST: another process sealed this key first; any other failure: no entry this time.
@@ -325,16 +340,45 @@ export class SessionCache {
     }
   }
 
-  /** Every entry (temp and trash folders of other processes are not entries), oldest first. */
-  async list(): Promise<SessionCacheEntry[]> {
-    let names: string[];
+  /**
+   * Removes the entries labelled `label` but `keep`, least recently used first, until KEEP_PER_LABEL remain
+   * (`keep` among them). Reads only the manifests' labels; an entry in use by another process stays valid for it
+   * (onnxruntime has mapped its files; removing them only unlinks the names).
+   */
+  async prune(label: string, keep: string): Promise<string[]> {
+    const others: Array<{ key: string; used: number }> = [];
+    for (const key of await this.keys()) {
+      if (key === keep) continue;
+      try {
+        const m = JSON.parse(
+          await readFile(join(this.entryPath(key), MANIFEST_FILE), 'utf8'),
+        ) as SessionManifest;
+        if (m.label !== label) continue;
+        others.push({ key, used: (await stat(this.entryPath(key))).mtimeMs });
+      } catch {
+        // no manifest: not an entry of this label (a broken entry is removed when it is looked up)
+      }
+    }
+    others.sort((a, b) => b.used - a.used);
+    const removed = others.slice(Math.max(0, KEEP_PER_LABEL - 1)).map((o) => o.key);
+    for (const key of removed) await this.discard(key);
+    return removed;
+  }
+
+  /** The entries' keys (folders not starting with a dot: temp and trash folders are not entries). */
+  private async keys(): Promise<string[]> {
     try {
-      names = (await readdir(this.dir, { withFileTypes: true }))
+      return (await readdir(this.dir, { withFileTypes: true }))
         .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
         .map((d) => d.name);
     } catch {
       return [];
     }
+  }
+
+  /** Every entry (temp and trash folders of other processes are not entries), oldest first. */
+  async list(): Promise<SessionCacheEntry[]> {
+    const names = await this.keys();
     const out: SessionCacheEntry[] = [];
     for (const key of names) {
       const path = this.entryPath(key);
