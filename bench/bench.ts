@@ -17,9 +17,19 @@
  * Timings on a shared 2-core machine are noisy: compare numbers from one run only.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { runBatch } from '../src/batch/index.js';
 import { llavaProjector } from '../src/graph/blocks.js';
@@ -244,6 +254,8 @@ export interface FreshReport {
   /** The session cache off (every run builds its sessions, as before the cache). */
   off: FreshRun;
   cacheBytes: number;
+  /** BENCH_PEER's wall times, one after each later run (llava-1.5-7b only). */
+  peerMs?: number[];
 }
 
 const fresh = (c: ColdReport & { wallMs: number }): FreshRun => ({
@@ -276,22 +288,102 @@ function du(path: string): number {
   return readdirSync(path).reduce((a, f) => a + du(join(path, f)), 0);
 }
 
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const PEAK_RSS = fileURLToPath(new URL('./peak-rss.mjs', import.meta.url));
+
+/** Runs `argv` as a child with `env` added; resolves with its wall time once it exits 0. */
+function timedChild(argv: string[], env: Record<string, string>, what: string): Promise<number> {
+  const t0 = performance.now();
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, ...env },
+    });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${what} exited with ${code}`)),
+    );
+  });
+}
+
 /**
- * Fresh processes (bench/cold.ts: load, cosine k=5, JSON written; files in the page cache) with the session
- * cache emptied first, then `later` runs with it filled, then one with it off. Leaves the cache filled.
+ * What a user runs: the built CLI (dist/cli/main.js; `npm install` builds it), `imgtokens <photo> --model <dir>
+ * --method cosine -k 5 --json <tmp> -q`, as a fresh process; wall = spawn to exit, the JSON written just before
+ * the exit; peak RSS through bench/peak-rss.mjs. Without a build, bench/cold.ts through tsx (its TypeScript
+ * loader adds about 0.2 s of imports).
  */
-async function freshRuns(dir: string, image: string, cache: string, later: number): Promise<FreshReport> {
+async function cliRun(dir: string, image: string, sessionCache: string): Promise<FreshRun> {
+  if (!existsSync(CLI)) return fresh(await coldStart(dir, image, 'cosine', 'cpu', sessionCache));
+  const jsonOut = join(tmpdir(), `imgtokens-bench-${process.pid}.json`);
+  const rssOut = join(tmpdir(), `imgtokens-bench-${process.pid}.rss`);
+  const wallMs = await timedChild(
+    [
+      process.execPath,
+      '--import',
+      PEAK_RSS,
+      CLI,
+      image,
+      '--model',
+      dir,
+      '--method',
+      'cosine',
+      '-k',
+      '5',
+      '--json',
+      jsonOut,
+      '-q',
+    ],
+    { IMGTOKENS_SESSION_CACHE: sessionCache, IMGTOKENS_PEAK_RSS_FILE: rssOut },
+    'imgtokens',
+  );
+  const peakRss = Number(readFileSync(rssOut, 'utf8'));
+  rmSync(jsonOut, { force: true });
+  rmSync(rssOut, { force: true });
+  return { wallMs, resultMs: wallMs, peakRss };
+}
+
+/**
+ * BENCH_PEER: a command line (split on spaces) that does the same job in transformers from a fresh Python process
+ * (bench/peer.py, see docs/bench.md "The transformers peer"), run for llava-1.5-7b only, alternating with the
+ * later imgtokens runs so that both see the same machine. Its wall time is spawn to exit.
+ */
+const PEER = process.env.BENCH_PEER?.trim() ?? '';
+
+/**
+ * Fresh processes of the CLI (cliRun; files in the page cache) with the session cache emptied first, then
+ * `later` runs with it filled (each followed by a peer run when `peer`), then one with it off. Leaves the cache
+ * filled.
+ */
+async function freshRuns(
+  dir: string,
+  image: string,
+  cache: string,
+  later: number,
+  peer: boolean,
+): Promise<FreshReport> {
   rmSync(cache, { recursive: true, force: true });
   log('fresh process, session cache empty (first run) ...');
-  const first = fresh(await coldStart(dir, image, 'cosine', 'cpu', cache));
+  const first = await cliRun(dir, image, cache);
   const runs: FreshRun[] = [];
+  const peerMs: number[] = [];
   for (let i = 0; i < later; i++) {
     log(`fresh process, session cache filled (${i + 1}/${later}) ...`);
-    runs.push(fresh(await coldStart(dir, image, 'cosine', 'cpu', cache)));
+    runs.push(await cliRun(dir, image, cache));
+    if (peer) {
+      log(`the transformers peer (${i + 1}/${later}) ...`);
+      peerMs.push(await timedChild(PEER.split(/\s+/), {}, 'the peer (BENCH_PEER)'));
+    }
   }
   log('fresh process, session cache off ...');
-  const off = fresh(await coldStart(dir, image, 'cosine', 'cpu', 'off'));
-  return { first, later: runs, laterMedian: medianRun(runs), off, cacheBytes: du(cache) };
+  const off = await cliRun(dir, image, 'off');
+  return {
+    first,
+    later: runs,
+    laterMedian: medianRun(runs),
+    off,
+    cacheBytes: du(cache),
+    ...(peer ? { peerMs } : {}),
+  };
 }
 
 // ---------------------------------------------------------------- the BLAS peak
@@ -397,7 +489,13 @@ async function benchModel(
   const freshReport =
     process.env.BENCH_SKIP_FRESH === '1'
       ? null
-      : await freshRuns(dir, files.photo, sessionCache, opts.freshRuns);
+      : await freshRuns(
+          dir,
+          files.photo,
+          sessionCache,
+          opts.freshRuns,
+          PEER !== '' && name === 'llava-1.5-7b-hf',
+        );
   const loadSteps: Record<string, number> = {};
   let loading = true;
   const t0 = performance.now();
@@ -740,15 +838,27 @@ async function main(): Promise<void> {
   const freshRows = reports.filter((r) => r.fresh);
   if (freshRows.length) {
     lines.push(
-      'fresh process, cosine k=5, JSON written (time from process start to the written result; wall = spawn to exit; peak RSS):',
+      'fresh process of the built CLI, `imgtokens <photo> --method cosine -k 5 --json <file> -q` (wall = spawn to exit, the JSON written just before; peak RSS = VmHWM):',
       '| model | first run (cache empty) | later runs (median) | cache off | session cache on disk |',
       '|---|---|---|---|---|',
     );
-    const fr = (x: FreshRun): string => `${ms(x.resultMs)} (wall ${ms(x.wallMs)}), ${mb(x.peakRss)}`;
+    const fr = (x: FreshRun): string =>
+      x.resultMs === x.wallMs
+        ? `${ms(x.wallMs)}, ${mb(x.peakRss)}`
+        : `${ms(x.resultMs)} (wall ${ms(x.wallMs)}), ${mb(x.peakRss)}`;
     for (const r of freshRows) {
       const f = r.fresh!;
       lines.push(
-        `| ${r.repo.replace('llava-hf/', '')} | ${fr(f.first)} | ${fr(f.laterMedian)} (${f.later.length} runs: ${f.later.map((x) => ms(x.resultMs)).join(', ')}) | ${fr(f.off)} | ${mb(f.cacheBytes)} |`,
+        `| ${r.repo.replace('llava-hf/', '')} | ${fr(f.first)} | ${fr(f.laterMedian)} (${f.later.length} runs: ${f.later.map((x) => ms(x.wallMs)).join(', ')}) | ${fr(f.off)} | ${mb(f.cacheBytes)} |`,
+      );
+    }
+    for (const r of freshRows) {
+      const f = r.fresh!;
+      if (!f.peerMs?.length) continue;
+      const peer = medianRun(f.peerMs.map((w) => ({ wallMs: w, resultMs: w, peakRss: 0 }))).wallMs;
+      lines.push(
+        '',
+        `transformers peer (BENCH_PEER), ${r.repo}: median wall ${ms(peer)} (${f.peerMs.map(ms).join(', ')}); imgtokens later runs ${ms(f.laterMedian.wallMs)}: ${(peer / f.laterMedian.wallMs).toFixed(2)}x faster`,
       );
     }
     lines.push('');

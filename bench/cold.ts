@@ -57,7 +57,11 @@ async function main(): Promise<void> {
   const [dir, image, method, device, jsonOut] = process.argv.slice(2);
   const importedMs = performance.now();
   const ioStart = procIo();
-  const model = await loadModel(dir, { device: (device ?? 'cpu') as Device });
+  // As the CLI loads: the lens in its own thread, building the method's sessions while the vision graph loads.
+  const model = await loadModel(dir, {
+    device: (device ?? 'cpu') as Device,
+    prepareLens: [method as LensMethod],
+  });
   const loadedMs = performance.now();
   const ioLoaded = procIo();
   const maxRssLoadedBytes = peakRss();
