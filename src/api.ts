@@ -51,6 +51,15 @@ export interface LoadOptions {
    * in this thread and builds a method's sessions on its first use).
    */
   prepareLens?: readonly LensMethod[];
+  /**
+   * Let onnxruntime pre-pack the weights at session creation (default true: the fastest runs, for a model that
+   * analyses many images). false: its sessions map the weights (from the session cache) as they are and pack
+   * them during each run: the fastest start for one image, which the CLI's analyze uses (llava-1.5-7b shapes on
+   * the 2-core dev machine: the vision session created in 0.07 s instead of about 1.2 s; each tower run about
+   * 0.1 s slower). The same words either way; scores within float rounding (the packed and unpacked kernels
+   * sum in another order: 5e-8 apart there).
+   */
+  prepackWeights?: boolean;
 }
 
 export type ImageBackend = 'pil' | 'torchvision';

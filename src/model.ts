@@ -291,6 +291,7 @@ export class Model implements ImgTokensModel {
           normKind: t.normKind,
           embedScale: t.embedScale,
           device: opts.device,
+          prepack: opts.prepackWeights ?? true,
           cacheLabel: model,
         };
         const engine = await stage(onProgress, 'build.lens', 'preparing the vocabulary matrices', () =>
@@ -321,6 +322,7 @@ export class Model implements ImgTokensModel {
         visionTensors.clear(); // let the raw bytes go once they are in the graph
         return Session.create(graph, {
           device: opts.device,
+          prepack: opts.prepackWeights ?? true,
           externalDataDir: visionInPlace?.dir,
           cache: sessionCache,
           externalFiles: visionInPlace?.files,

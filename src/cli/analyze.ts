@@ -175,6 +175,7 @@ export async function runAnalyze(a: AnalyzeArgs): Promise<ResultJson> {
       reference: a.reference,
       onProgress: bar,
       prepareLens: [a.method], // its sessions build in the lens thread while the vision graph loads
+      prepackWeights: false, // one image: map the cached weights, pack them during the runs
     });
     try {
       const encodeOpts = { exifTranspose: a.exifTranspose, name, onProgress: bar };

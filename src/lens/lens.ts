@@ -73,6 +73,8 @@ export interface LensCreateOptions {
   threads?: number;
   /** Feature rows per onnxruntime run (default LENS_CHUNK_TOKENS). */
   chunkTokens?: number;
+  /** Pre-pack the matrices at session creation (SessionOptions.prepack; default true). */
+  prepack?: boolean;
   /** Keeps the projection sessions (the matrices cast and pre-packed) across processes; see Session.create. */
   sessionCache?: SessionCache | null;
   /** The model, for the cache's listing. */
@@ -152,6 +154,7 @@ export class Lens implements LensEngine {
   private readonly threads?: number;
   private readonly asInitializer?: boolean;
   private readonly chunkTokens: number;
+  private readonly prepack: boolean;
   private readonly sessionCache: SessionCache | null;
   private readonly cacheLabel: string;
   /** Batch-OMP on (see LensCreateOptions.ompGram); settable, for the bench to time both paths on one session. */
@@ -171,6 +174,7 @@ export class Lens implements LensEngine {
     this.asInitializer = o.matrixAsInitializer;
     this.chunkTokens = o.chunkTokens ?? LENS_CHUNK_TOKENS;
     this.sessionCache = o.sessionCache ?? null;
+    this.prepack = o.prepack ?? true;
     this.cacheLabel = o.cacheLabel ?? 'lens';
     this.ompGram = o.ompGram ?? true;
     checkShape('embed_tokens.weight', o.embed, V, D);
@@ -213,6 +217,7 @@ export class Lens implements LensEngine {
       s = Session.create(build(), {
         device: this.device,
         intraOpThreads: this.threads,
+        prepack: this.prepack,
         externalDataDir: cache?.externalDataDir,
         externalFiles: cache?.externalFiles,
         cache: cache ? this.sessionCache : null,

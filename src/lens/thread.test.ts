@@ -104,3 +104,29 @@ test('loadModel with prepareLens analyses exactly as without it (the lens in its
     await threaded.close();
   }
 });
+
+test('loadModel as the CLI loads (prepareLens, prepackWeights false): the same words, scores within 1e-5', async () => {
+  const dir = 'test/fixtures/llava/tiny-llava-next';
+  const packed = await loadModel(dir, { sessionCache: false });
+  const cli = await loadModel(dir, { sessionCache: false, prepareLens: ['cosine'], prepackWeights: false });
+  try {
+    for (const method of ['cosine', 'logit'] as const) {
+      const a = await packed.analyze(IMAGE, { method, k: 5 });
+      const b = await cli.analyze(IMAGE, { method, k: 5 });
+      assert.equal(b.tokens.length, a.tokens.length);
+      let maxDiff = 0;
+      a.tokens.forEach((t, i) => {
+        assert.deepEqual(
+          b.tokens[i].top.map((w) => w.id),
+          t.top.map((w) => w.id),
+          `${method} token ${i}`,
+        );
+        t.top.forEach((w, j) => (maxDiff = Math.max(maxDiff, Math.abs(w.score - b.tokens[i].top[j].score))));
+      });
+      assert.ok(maxDiff <= 1e-5, `${method}: max score difference ${maxDiff}`);
+    }
+  } finally {
+    await packed.close();
+    await cli.close();
+  }
+});

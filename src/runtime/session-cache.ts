@@ -1,22 +1,24 @@
 /**
- * The session cache: what onnxruntime builds when a session is created (the graph after its optimisations, the
- * fp32 casts of F16/BF16 weights folded into constants, and the MatMul weights pre-packed for its kernels), kept on
- * disk so a later process loads it instead of building it again. llava-1.5-7b's vision graph on the 2-core dev
- * machine: session creation 2.25 s from the checkpoint, 0.69 s from the cache (first run: 11.4 s, it also writes
- * the 2.5 GB entry).
+ * The session cache: what onnxruntime builds when a session is created (the graph after its optimisations, with
+ * the fp32 casts of F16/BF16 weights folded into constants), kept on disk so a later process maps it instead of
+ * building it again. Format 2 keeps no pre-packed weights: onnxruntime (v1.30) packs the weights again at creation
+ * even when an entry holds its packed copies (it packs to find the cached buffer), so they only doubled the entry.
+ * A session then either packs them at creation (SessionOptions.prepack, the default) or maps them as they are and
+ * packs during runs (prepack false: the CLI's one-image analyze). llava-1.5-7b's vision graph on the 2-core dev
+ * machine: created from the checkpoint in about 2.3 s; from the cache in 0.07 s unpacked, about 1.2 s packed; the
+ * entry 1.25 GB (format 1, with the packed copies: 2.5 GB, created in 0.63 s).
  *
  * onnxruntime's own mechanism does the saving (onnxruntime_session_options_config_keys.h, onnxruntime v1.30):
  * SessionOptions.optimizedModelFilePath plus
  *   session.optimized_model_external_initializers_file_name       every initializer >= 1 KiB goes to weights.bin
  *   session.optimized_model_external_initializers_min_size_in_bytes
- *   session.save_external_prepacked_constant_initializers = 1     the pre-packed buffers go there too
  * An entry is then loaded from its model.onnx with graph optimisation disabled (it is already optimised).
  *
  * Layout, under <tensor cache>/sessions (the tensor cache is dirname(HF hub cache)/imgtokens, so HF_HOME,
  * HF_HUB_CACHE and IMGTOKENS_TENSOR_CACHE move it; IMGTOKENS_SESSION_CACHE names another folder, or `0` / `off`
  * turns the cache off):
  *   <key>/model.onnx      the optimised graph (small: structure and initializers under 1 KiB)
- *   <key>/weights.bin     its initializers and pre-packed buffers
+ *   <key>/weights.bin     its initializers (onnxruntime maps them in place)
  *   <key>/manifest.json   what the key was made of, and each file's size, mtime and hash (written last)
  * <key> is the sha256 of: the graph bytes as imgtokens built them (which embed every inline weight and, for
  * weights read in place, their file names and byte ranges), each external-data file's identity (path, size,
@@ -44,7 +46,7 @@ import * as ort from 'onnxruntime-node';
 import { hubSettingsFromEnv } from '../source/hub-env.js';
 
 /** Bumped whenever what an entry holds or how it is keyed changes. */
-export const SESSION_CACHE_FORMAT = 1;
+export const SESSION_CACHE_FORMAT = 2;
 export const MODEL_FILE = 'model.onnx';
 export const WEIGHTS_FILE = 'weights.bin';
 export const MANIFEST_FILE = 'manifest.json';
@@ -360,7 +362,9 @@ export class SessionCache {
           await readFile(join(this.entryPath(key), MANIFEST_FILE), 'utf8'),
         ) as SessionManifest;
         if (m.label !== label) continue;
-        others.push({ key, used: (await stat(this.entryPath(key))).mtimeMs });
+        // An entry of another format is never used by this version: it goes first.
+        const used = m.parts?.format === SESSION_CACHE_FORMAT ? (await stat(this.entryPath(key))).mtimeMs : 0;
+        others.push({ key, used });
       } catch {
         // no manifest: not an entry of this label (a broken entry is removed when it is looked up)
       }
