@@ -1,9 +1,9 @@
 /**
  * Runs a family's vision graph on one prepared image. Where the family says its crops are independent
- * (VisionInputs.cropAxis), they run a few at a time and the crop-major outputs are concatenated: smaller
- * activations, and onnxruntime's GEMMs run faster at one crop's rows than at five crops' (llava-v1.6 shapes on
- * the 2-core dev machine, CLIP-L/14-336: [577x1024]x[1024x4096] at 282 GFLOP/s, [2885x1024]x[1024x4096] at 253,
- * best of 8; the whole tower over 5 crops 7.55 s in one run, see docs/bench.md for the split figure).
+ * (VisionInputs.cropAxis), they run a few at a time and the crop-major outputs are concatenated: the activations
+ * are one crop's, not all of them at once, and onnxruntime's GEMMs are no slower at one crop's rows (2-core dev
+ * machine, best of 8: [577x1024]x[1024x4096] at 282 GFLOP/s, [2885x1024]x[1024x4096] at 253; llava-v1.6's tower
+ * over 5 crops within the noise either way, see docs/bench.md).
  */
 import { CheckpointError } from '../errors.js';
 import type { ProgressCallback } from '../progress.js';
