@@ -4,7 +4,7 @@
  * src/batch/prepare-worker.ts. `inline` calls the model's own prepare on the main thread (sharp's decode still runs
  * on libuv's pool), on request.
  */
-import { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../util/worker.js';
 import { BadInputError } from '../errors.js';
 import type { PreprocessResult, ProcessorSpec } from '../image/processor.js';
 import type { PreparedImage } from '../model.js';
@@ -33,20 +33,8 @@ export interface Preparer {
 
 export type PrepareMode = 'worker' | 'inline';
 
-/** The worker entry: the compiled .js next to this file, or the .ts source through tsx when run from source. */
-function startWorker(): Worker {
-  const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    const entry = new URL('./prepare-worker.ts', self).href;
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-    return new Worker(code, { eval: true });
-  }
-  return new Worker(new URL('./prepare-worker.js', self));
-}
-
 class WorkerPreparer implements Preparer {
-  private readonly worker = startWorker();
+  private readonly worker = startModuleWorker(import.meta.url, 'prepare-worker');
   private readonly waiting = new Map<number, (r: PrepareReply) => void>();
   private nextId = 0;
   private failed: Error | null = null;

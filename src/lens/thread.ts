@@ -12,11 +12,12 @@
  * Calls, OMP's progress events and typed errors cross the thread as messages (errors as src/errors.ts
  * errorToData / errorFromData); features and results are copied (a crop's features: 9.4 MB, a few ms).
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ClosedError, errorFromData, type ErrorData } from '../errors.js';
 import type { LensMethod } from '../lens-methods.js';
 import type { ProgressCallback, ProgressEvent } from '../progress.js';
 import type { TopK } from '../types.js';
+import { startModuleWorker } from '../util/worker.js';
 import type { LensCreateOptions, LensEngine } from './lens.js';
 
 /** LensCreateOptions as they cross the thread: the session cache as its folder (or null for none). */
@@ -43,18 +44,6 @@ export type FromLensThread =
   | { id: number; type: 'error'; error: ErrorData }
   | { id: number; type: 'progress'; event: ProgressEvent };
 
-/** The worker entry: the compiled .js next to this file, or the .ts source through tsx when run from source. */
-function startWorker(init: LensThreadInit): Worker {
-  const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    const entry = new URL('./thread-worker.ts', self).href;
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-    return new Worker(code, { eval: true, workerData: init });
-  }
-  return new Worker(new URL('./thread-worker.js', self), { workerData: init });
-}
-
 export class LensThread implements LensEngine {
   readonly vocab: number;
   readonly hidden: number;
@@ -71,7 +60,7 @@ export class LensThread implements LensEngine {
     this.vocab = init.vocab;
     this.hidden = init.hidden;
     this.gram = init.ompGram ?? true;
-    this.worker = startWorker(init);
+    this.worker = startModuleWorker(import.meta.url, 'thread-worker', init);
     this.worker.unref(); // an idle lens thread never keeps the process alive
     this.worker.on('message', (m: FromLensThread) => {
       const c = this.calls.get(m.id);
@@ -119,12 +108,7 @@ export class LensThread implements LensEngine {
   }
 
   run(
-    features: Float32Array,
-    tokens: number,
-    method: LensMethod,
-    k: number,
-    excludeMask?: Uint8Array | null,
-    onProgress?: ProgressCallback,
+    ...[features, tokens, method, k, excludeMask, onProgress]: Parameters<LensEngine['run']>
   ): Promise<TopK> {
     return this.call(
       { op: 'run', features, tokens, method, k, excludeMask: excludeMask ?? null },

@@ -4,7 +4,7 @@
  * events and typed errors (kind, message, hint) cross the thread as messages; an AbortSignal given to encode /
  * analyze is forwarded, so the queue's timeout stops the work at its next stage.
  */
-import { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../util/worker.js';
 import type {
   DeepResult,
   Device,
@@ -47,25 +47,13 @@ export type FromWorker =
   | { type: 'error'; id: number; error: WorkerError }
   | { type: 'closed' };
 
-/** The worker entry: the compiled .js next to this file, or the .ts source through tsx when run from source. */
-function startWorker(data: WorkerData): Worker {
-  const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    const entry = new URL('./model-worker.ts', self).href;
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-    return new Worker(code, { eval: true, workerData: data });
-  }
-  return new Worker(new URL('./model-worker.js', self), { workerData: data });
-}
-
 /** Loads `model` in a worker thread; resolves once it is ready (or rejects with the load error). */
 export function loadModelInWorker(
   model: string,
   opts: Pick<LoadOptions, 'revision' | 'device' | 'imageBackend' | 'reference' | 'onProgress'> = {},
 ): Promise<ImgTokensModel> {
   const { onProgress: _progress, ...data } = opts; // everything but the callback crosses to the thread
-  const worker = startWorker({ model, ...data });
+  const worker = startModuleWorker(import.meta.url, 'model-worker', { model, ...data } satisfies WorkerData);
   const calls = new Map<
     number,
     { resolve: (v: unknown) => void; reject: (e: Error) => void; onProgress?: ProgressCallback }
