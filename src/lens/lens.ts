@@ -130,16 +130,10 @@ export interface LensEngine {
   ompGram: boolean;
   /** Builds the sessions `methods` need now rather than on first use (each method's matrix once). */
   prepare(methods: readonly LensMethod[]): Promise<void>;
-  run(
-    features: Float32Array,
-    tokens: number,
-    method: LensMethod,
-    k: number,
-    excludeMask?: Uint8Array | null,
-    onProgress?: ProgressCallback,
-  ): Promise<TopK>;
-  embeddingRows(ids: readonly number[]): Promise<Float32Array>;
-  finalNorm(features: Float32Array, tokens: number): Promise<Float32Array>;
+  /** Lens.run, Lens.embeddingRows and Lens.finalNorm, as documented there. */
+  run: Lens['run'];
+  embeddingRows: Lens['embeddingRows'];
+  finalNorm: Lens['finalNorm'];
   release(): Promise<void>;
 }
 
