@@ -57,13 +57,8 @@ async function main(): Promise<void> {
   const [dir, image, method, device, jsonOut] = process.argv.slice(2);
   const importedMs = performance.now();
   const ioStart = procIo();
-  // As the CLI's analyze loads: the lens in its own thread, building the method's sessions while the vision graph
-  // loads, and the weights mapped unpacked (one image).
-  const model = await loadModel(dir, {
-    device: (device ?? 'cpu') as Device,
-    prepareLens: [method as LensMethod],
-    prepackWeights: false,
-  });
+  // As the CLI's analyze loads: the weights mapped unpacked (one image).
+  const model = await loadModel(dir, { device: (device ?? 'cpu') as Device, prepackWeights: false });
   const loadedMs = performance.now();
   const ioLoaded = procIo();
   const maxRssLoadedBytes = peakRss();

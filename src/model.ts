@@ -34,7 +34,7 @@ import {
 import { loadImage, type DecodedImage } from './image/decode.js';
 import { Lens, LensThread, type LensEngine } from './lens/index.js';
 import { stage, type ProgressCallback } from './progress.js';
-import { Session } from './runtime/session.js';
+import { Session, settleSessionCache } from './runtime/session.js';
 import { SessionCache } from './runtime/session-cache.js';
 import { checkAnyresGrid, checkProcessorSizes } from './source/config-limits.js';
 import {
@@ -292,6 +292,7 @@ export class Model implements ImgTokensModel {
           embedScale: t.embedScale,
           device: opts.device,
           prepack: opts.prepackWeights ?? true,
+          sealInBackground: true,
           cacheLabel: model,
         };
         const engine = await stage(onProgress, 'build.lens', 'preparing the vocabulary matrices', () =>
@@ -323,6 +324,7 @@ export class Model implements ImgTokensModel {
         return Session.create(graph, {
           device: opts.device,
           prepack: opts.prepackWeights ?? true,
+          sealInBackground: true,
           externalDataDir: visionInPlace?.dir,
           cache: sessionCache,
           externalFiles: visionInPlace?.files,
@@ -731,6 +733,7 @@ export class Model implements ImgTokensModel {
     this.closed = true;
     await this.vision.release();
     await this.lensEngine.release?.();
+    await settleSessionCache(); // cache entries still being written (sealInBackground)
   }
 
   private assertOpen(what: string): void {

@@ -75,6 +75,8 @@ export interface LensCreateOptions {
   chunkTokens?: number;
   /** Pre-pack the matrices at session creation (SessionOptions.prepack; default true). */
   prepack?: boolean;
+  /** Store new session-cache entries in the background (SessionOptions.sealInBackground; default false). */
+  sealInBackground?: boolean;
   /** Keeps the projection sessions (the matrices cast and pre-packed) across processes; see Session.create. */
   sessionCache?: SessionCache | null;
   /** The model, for the cache's listing. */
@@ -149,6 +151,7 @@ export class Lens implements LensEngine {
   private readonly asInitializer?: boolean;
   private readonly chunkTokens: number;
   private readonly prepack: boolean;
+  private readonly sealInBackground: boolean;
   private readonly sessionCache: SessionCache | null;
   private readonly cacheLabel: string;
   /** Batch-OMP on (see LensCreateOptions.ompGram); settable, for the bench to time both paths on one session. */
@@ -169,6 +172,7 @@ export class Lens implements LensEngine {
     this.chunkTokens = o.chunkTokens ?? LENS_CHUNK_TOKENS;
     this.sessionCache = o.sessionCache ?? null;
     this.prepack = o.prepack ?? true;
+    this.sealInBackground = o.sealInBackground ?? false;
     this.cacheLabel = o.cacheLabel ?? 'lens';
     this.ompGram = o.ompGram ?? true;
     checkShape('embed_tokens.weight', o.embed, V, D);
@@ -212,6 +216,7 @@ export class Lens implements LensEngine {
         device: this.device,
         intraOpThreads: this.threads,
         prepack: this.prepack,
+        sealInBackground: this.sealInBackground,
         externalDataDir: cache?.externalDataDir,
         externalFiles: cache?.externalFiles,
         cache: cache ? this.sessionCache : null,

@@ -4,6 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
+import { settleSessionCache } from '../runtime/session.js';
 import { SessionCache } from '../runtime/session-cache.js';
 import { Lens } from './lens.js';
 import type { FromLensThread, LensThreadInit, ToLensThread } from './thread.js';
@@ -47,6 +48,7 @@ port.on('message', ({ id, call }: ToLensThread) => {
           break;
         case 'release':
           await lens.release();
+          await settleSessionCache(); // the entries it is still writing
           break;
       }
       post({ id, type: 'result', value }); // copied: onnxruntime's output buffers need not be detachable

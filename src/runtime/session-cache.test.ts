@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runThroughCache, testGraph, writeTestWeights } from '../../test/helpers/session-cache-child.js';
 import { loadModel } from '../model.js';
-import { Session } from './session.js';
+import { Session, settleSessionCache } from './session.js';
 import { MANIFEST_FILE, MODEL_FILE, SessionCache, WEIGHTS_FILE, ortVersion } from './session-cache.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'imgtokens-session-cache-'));
@@ -204,6 +204,44 @@ describe('session cache', () => {
     const v3 = await buildVersion(3);
     const left = (await cache.list()).map((e) => e.key).sort();
     assert.deepEqual(left, [otherKey, v1, v3].sort(), `v2 (${v2}) pruned`);
+  });
+
+  test('sealInBackground: the session comes back first, settleSessionCache() waits for its entry', async () => {
+    const { cache, data } = fresh();
+    const plain = await runThroughCache(null, data);
+    const s = await Session.create(testGraph(), {
+      cache,
+      externalDataDir: data,
+      externalFiles: [join(data, 'w.bin')],
+      cacheLabel: 'test graph',
+      sealInBackground: true,
+    });
+    assert.equal(s.cacheStatus, 'stored');
+    await settleSessionCache();
+    assert.equal((await cache.list()).length, 1, 'the entry is in place once settled');
+    assert.equal((await cache.list())[0].problem, '');
+    const hit = await runThroughCache(cache, data);
+    assert.equal(hit.session.cacheStatus, 'hit');
+    assert.deepEqual(hit.y, plain.y);
+    for (const x of [s, hit.session, plain.session]) await x.release();
+  });
+
+  test("a dead process's temp folder is removed when an entry is stored; a live one's is kept", async () => {
+    const { cache, data } = fresh();
+    mkdirSync(cache.dir, { recursive: true });
+    const child = spawn(process.execPath, ['-e', '0']);
+    const deadPid = child.pid!;
+    await new Promise((r) => child.on('exit', r));
+    const dead = join(cache.dir, `.tmp-0123abcd-${deadPid}-x`);
+    const live = join(cache.dir, `.tmp-0123abcd-${process.pid}-y`);
+    mkdirSync(dead);
+    mkdirSync(live);
+    writeFileSync(join(dead, WEIGHTS_FILE), 'partial');
+    await stored(cache, data);
+    assert.deepEqual(
+      readdirSync(cache.dir).filter((n) => n.startsWith('.')),
+      [`.tmp-0123abcd-${process.pid}-y`],
+    );
   });
 
   test('two processes filling the cache at once both succeed', async () => {

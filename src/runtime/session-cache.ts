@@ -370,9 +370,30 @@ export class SessionCache {
       }
     }
     others.sort((a, b) => b.used - a.used);
+    await this.dropDeadTemps();
     const removed = others.slice(Math.max(0, KEEP_PER_LABEL - 1)).map((o) => o.key);
     for (const key of removed) await this.discard(key);
     return removed;
+  }
+
+  /**
+   * Removes the temp and trash folders of processes that are gone (`.tmp-<key>-<pid>-…`, `.trash-<key>-<pid>-…`):
+   * a process that exited before it finished storing an entry (killed, or process.exit before
+   * settleSessionCache) leaves its temp folder behind.
+   */
+  private async dropDeadTemps(): Promise<void> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const pid = Number(/^\.(?:tmp|trash)-[0-9a-f]+-(\d+)-/.exec(name)?.[1]);
+      if (!Number.isInteger(pid) || pid === process.pid) continue;
+      let alive = true;
+      try {
+        process.kill(pid, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM'; // ESRCH: no such process
+      }
+      if (!alive) await rm(join(this.dir, name), { recursive: true, force: true });
+    }
   }
 
   /** The entries' keys (folders not starting with a dot: temp and trash folders are not entries). */
