@@ -22,7 +22,14 @@ import { after, describe, test } from 'node:test';
 import { runThroughCache, testGraph, writeTestWeights } from '../../test/helpers/session-cache-child.js';
 import { loadModel } from '../model.js';
 import { Session, settleSessionCache } from './session.js';
-import { MANIFEST_FILE, MODEL_FILE, SessionCache, WEIGHTS_FILE, ortVersion } from './session-cache.js';
+import {
+  MANIFEST_FILE,
+  MODEL_FILE,
+  SESSION_CACHE_FORMAT,
+  SessionCache,
+  WEIGHTS_FILE,
+  ortVersion,
+} from './session-cache.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'imgtokens-session-cache-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -204,6 +211,43 @@ describe('session cache', () => {
     const v3 = await buildVersion(3);
     const left = (await cache.list()).map((e) => e.key).sort();
     assert.deepEqual(left, [otherKey, v1, v3].sort(), `v2 (${v2}) pruned`);
+  });
+
+  test('an entry of an older cache format is rebuilt, never used', async () => {
+    const { cache, data } = fresh();
+    const { y, dir } = await stored(cache, data);
+    const path = join(dir, MANIFEST_FILE);
+    const m = JSON.parse(readFileSync(path, 'utf8')) as { parts: { format: number } };
+    m.parts.format = SESSION_CACHE_FORMAT - 1;
+    writeFileSync(path, JSON.stringify(m));
+    await expectRebuilt(
+      cache,
+      data,
+      y,
+      new RegExp(`cache format ${SESSION_CACHE_FORMAT - 1}, not ${SESSION_CACHE_FORMAT}`),
+    );
+  });
+
+  test('pruning removes an entry of another format before a less recently used one of this format', async () => {
+    const { cache, data } = fresh();
+    const w = join(data, 'w.bin');
+    const build = async (v: number): Promise<string> => {
+      const before = new Set((await cache.list()).map((e) => e.key));
+      utimesSync(w, new Date(), new Date(Date.UTC(2026, 1, 1 + v)));
+      const r = await runThroughCache(cache, data);
+      await r.session.release();
+      return (await cache.list()).map((e) => e.key).find((k) => !before.has(k))!;
+    };
+    const old = await build(1);
+    const path = join(cache.entryPath(old), MANIFEST_FILE);
+    const m = JSON.parse(readFileSync(path, 'utf8')) as { parts: { format: number } };
+    m.parts.format = SESSION_CACHE_FORMAT - 1;
+    writeFileSync(path, JSON.stringify(m));
+    const soon = new Date(Date.now() + 3_600_000);
+    utimesSync(cache.entryPath(old), soon, soon); // "used" more recently than anything else
+    const v2 = await build(2);
+    const v3 = await build(3);
+    assert.deepEqual((await cache.list()).map((e) => e.key).sort(), [v2, v3].sort());
   });
 
   test('sealInBackground: the session comes back first, settleSessionCache() waits for its entry', async () => {
