@@ -271,16 +271,17 @@ export class Model implements ImgTokensModel {
         prepareLens.length > 0
           ? await inPlaceTensors(source, matrixNames, plan.index, onProgress)
           : undefined;
-      let lens: LensEngine | undefined;
-      let extra = new Map<string, Float32Array>();
-      const startLens = async (matricesInPlace: InPlace): Promise<LensEngine> => {
+      const prepack = opts.prepackWeights ?? true;
+      const startLens = async (
+        matricesInPlace: InPlace,
+      ): Promise<{ lens: LensEngine; extra: Map<string, Float32Array> }> => {
         const readNames = plan.tensorNames.filter(
           (n) => !visionNames.includes(n) && !(matricesInPlace && matrixNames.includes(n)),
         );
         const tensors: Map<string, WeightTensor> = await source.readTensors(readNames, onProgress);
         for (const [n, w] of matricesInPlace?.tensors ?? []) tensors.set(n, w);
         const f32 = (n: string): Float32Array => tensorToFloat32(tensors.get(n) as RawTensor);
-        extra = new Map(extraNames.map((n) => [n, f32(n)]));
+        const extra = new Map(extraNames.map((n) => [n, f32(n)]));
         const init = {
           embed: tensors.get(t.embed)!,
           lmHead: t.lmHead ? tensors.get(t.lmHead)! : null,
@@ -291,11 +292,11 @@ export class Model implements ImgTokensModel {
           normKind: t.normKind,
           embedScale: t.embedScale,
           device: opts.device,
-          prepack: opts.prepackWeights ?? true,
+          prepack,
           sealInBackground: true,
           cacheLabel: model,
         };
-        const engine = await stage(onProgress, 'build.lens', 'preparing the vocabulary matrices', () =>
+        const lens = await stage(onProgress, 'build.lens', 'preparing the vocabulary matrices', () =>
           prepareLens.length > 0
             ? LensThread.start({ ...init, sessionCacheDir: sessionCache?.dir ?? null })
             : Lens.create({ ...init, sessionCache }),
@@ -303,11 +304,11 @@ export class Model implements ImgTokensModel {
         tensors.clear();
         if (prepareLens.length > 0) {
           // Errors surface at the first lens call (the same promise chain in the thread); none is lost here.
-          engine.prepare(prepareLens).catch(() => undefined);
+          lens.prepare(prepareLens).catch(() => undefined);
         }
-        return engine;
+        return { lens, extra };
       };
-      if (early) lens = await startLens(early);
+      const started = early ? await startLens(early) : undefined;
 
       // The vision session is built before the text matrices are read (when they are read at all), so that its
       // build (the model bytes, onnxruntime's copy, its fp32 casts and pre-packed weights) never sits beside them.
@@ -323,7 +324,7 @@ export class Model implements ImgTokensModel {
         visionTensors.clear(); // let the raw bytes go once they are in the graph
         return Session.create(graph, {
           device: opts.device,
-          prepack: opts.prepackWeights ?? true,
+          prepack,
           sealInBackground: true,
           externalDataDir: visionInPlace?.dir,
           cache: sessionCache,
@@ -332,7 +333,8 @@ export class Model implements ImgTokensModel {
         });
       });
       reportCache(vision, 'vision graph');
-      lens ??= await startLens(await inPlaceTensors(source, matrixNames, plan.index, onProgress));
+      const { lens, extra } =
+        started ?? (await startLens(await inPlaceTensors(source, matrixNames, plan.index, onProgress)));
       const info: ModelInfo = {
         id: model,
         modelType: loaded.modelType,

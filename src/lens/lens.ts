@@ -34,7 +34,7 @@ import {
   type ProjectMatrix,
   type ScoreKind,
 } from './graphs.js';
-import { lensMethod, LENS_METHODS, type LensMethod } from '../lens-methods.js';
+import { lensMethod, LENS_METHODS, type LensMethod, type LensMethodRow } from '../lens-methods.js';
 import { runOmp } from './omp.js';
 
 export type NormKind = 'rms' | 'rms1p';
@@ -77,7 +77,7 @@ export interface LensCreateOptions {
   prepack?: boolean;
   /** Store new session-cache entries in the background (SessionOptions.sealInBackground; default false). */
   sealInBackground?: boolean;
-  /** Keeps the projection sessions (the matrices cast and pre-packed) across processes; see Session.create. */
+  /** Keeps the projection sessions (optimised graphs, matrices cast) across processes; see Session.create. */
   sessionCache?: SessionCache | null;
   /** The model, for the cache's listing. */
   cacheLabel?: string;
@@ -119,6 +119,17 @@ function checkShape(name: string, m: LensMatrix, vocab: number, hidden: number):
       hint: 'the checkpoint does not match its config.json (vocab_size / hidden_size)',
     });
   }
+}
+
+/** The method's row of the table (src/lens-methods.ts); BadInputError for an unknown one. */
+function methodRow(method: LensMethod): LensMethodRow {
+  const row = lensMethod(method);
+  if (!row) {
+    throw new BadInputError(`unknown lens method ${String(method)}`, {
+      hint: `choose one of ${LENS_METHODS.join(', ')}`,
+    });
+  }
+  return row;
 }
 
 /**
@@ -229,15 +240,7 @@ export class Lens implements LensEngine {
 
   /** Builds the sessions `methods` need now (projection, score graph, final norm); unknown methods are refused. */
   async prepare(methods: readonly LensMethod[]): Promise<void> {
-    const rows = methods.map((method) => {
-      const row = lensMethod(method);
-      if (!row) {
-        throw new BadInputError(`unknown lens method ${String(method)}`, {
-          hint: `choose one of ${LENS_METHODS.join(', ')}`,
-        });
-      }
-      return row;
-    });
+    const rows = methods.map(methodRow);
     const pending: Array<Promise<Session>> = [];
     for (const row of rows) {
       pending.push(this.projectSession(row.matrix === 'embed_tokens' ? this.embed : this.lmHead));
@@ -444,12 +447,7 @@ export class Lens implements LensEngine {
         `k must be an integer in [1, ${kept}] (vocabulary rows left after exclusion), got ${k}`,
       );
     }
-    const row = lensMethod(method);
-    if (!row) {
-      throw new BadInputError(`unknown lens method ${String(method)}`, {
-        hint: `choose one of ${LENS_METHODS.join(', ')}`,
-      });
-    }
+    const row = methodRow(method);
     const matrix = row.matrix === 'embed_tokens' ? this.embed : this.lmHead;
     const run = row.run;
     if (run.kind === 'score') {

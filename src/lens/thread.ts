@@ -1,13 +1,13 @@
 /**
  * LensThread: a Lens (src/lens/lens.ts) that lives in a worker thread of its own (src/lens/thread-worker.ts).
  *
- * Why: onnxruntime-node creates and runs a session on the calling thread, so in one thread a fresh process
- * builds the vision session, decodes and preprocesses, runs the tower, and only then builds the lens's projection
- * session (mapping the vocabulary matrix and its pre-packed copy from the session cache): one after another, with
- * the second core idle through every single-threaded step. With the lens in its own thread, its sessions are
- * built while this thread builds the vision session and preprocesses. llava-1.5-7b shapes on the 2-core dev
- * machine, from the session cache: the projection session of embed_tokens takes about 0.85 s to create, the
- * vision session 0.7 s; see docs/bench.md for the fresh-process figures.
+ * Why: onnxruntime-node creates and runs a session on the calling thread, so in one thread a process builds the
+ * vision session, decodes and preprocesses, runs the tower, and only then builds the lens's projection session
+ * (packing the vocabulary matrix, or casting it from the checkpoint when there is no cache entry): one after
+ * another, with the second core idle through every single-threaded step. With the lens in its own thread, its
+ * sessions are built while this thread builds the vision session and preprocesses. It pays where sessions take
+ * long to build (pre-packed weights: batch; the session cache off); sessions that map unpacked weights from the
+ * cache build in about 0.07 s and leave it nothing to overlap (docs/bench.md).
  *
  * Calls, OMP's progress events and typed errors cross the thread as messages (errors as src/errors.ts
  * errorToData / errorFromData); features and results are copied (a crop's features: 9.4 MB, a few ms).
